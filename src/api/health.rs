@@ -1,0 +1,122 @@
+//! `GET /health` and `GET /settings`.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_health))
+        .routes(routes!(get_settings))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthResponse {
+    #[schema(example = "0.1.0")]
+    version: &'static str,
+    #[schema(example = "GoTrue")]
+    name: &'static str,
+    description: &'static str,
+}
+
+/// Service health (GoTrue's shape, so existing health checks keep working).
+#[utoipa::path(get, path = "/health", tag = "general", responses((status = 200, body = HealthResponse)))]
+pub async fn get_health() -> Json<HealthResponse> {
+    Json(HealthResponse {
+        version: env!("CARGO_PKG_VERSION"),
+        name: "GoTrue",
+        description: "GoTrue is a user registration and authentication API",
+    })
+}
+
+/// Which sign-in methods are enabled. Providers Latchkey does not implement are listed as
+/// `false`, as GoTrue lists its disabled ones, so clients that read the object keep working.
+#[derive(Serialize, ToSchema)]
+pub struct ExternalProviders {
+    anonymous_users: bool,
+    apple: bool,
+    azure: bool,
+    bitbucket: bool,
+    discord: bool,
+    facebook: bool,
+    snapchat: bool,
+    figma: bool,
+    fly: bool,
+    github: bool,
+    gitlab: bool,
+    google: bool,
+    keycloak: bool,
+    kakao: bool,
+    linkedin: bool,
+    linkedin_oidc: bool,
+    notion: bool,
+    spotify: bool,
+    slack: bool,
+    slack_oidc: bool,
+    workos: bool,
+    twitch: bool,
+    twitter: bool,
+    email: bool,
+    phone: bool,
+    zoom: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SettingsResponse {
+    external: ExternalProviders,
+    disable_signup: bool,
+    mailer_autoconfirm: bool,
+    phone_autoconfirm: bool,
+    sms_provider: &'static str,
+    saml_enabled: bool,
+    saml_private_key_next_configured: bool,
+    passkeys_enabled: bool,
+}
+
+/// Public server settings (GoTrue's `/settings`).
+#[utoipa::path(get, path = "/settings", tag = "general", responses((status = 200, body = SettingsResponse)))]
+pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsResponse> {
+    let config = &state.config;
+    Json(SettingsResponse {
+        external: ExternalProviders {
+            anonymous_users: config.anonymous_users_enabled,
+            apple: false,
+            azure: false,
+            bitbucket: false,
+            discord: false,
+            facebook: false,
+            snapchat: false,
+            figma: false,
+            fly: false,
+            github: false,
+            gitlab: false,
+            google: false,
+            keycloak: false,
+            kakao: false,
+            linkedin: false,
+            linkedin_oidc: false,
+            notion: false,
+            spotify: false,
+            slack: false,
+            slack_oidc: false,
+            workos: false,
+            twitch: false,
+            twitter: false,
+            email: config.external_email_enabled,
+            phone: false,
+            zoom: false,
+        },
+        disable_signup: config.disable_signup,
+        mailer_autoconfirm: config.mailer_autoconfirm,
+        phone_autoconfirm: false,
+        sms_provider: "",
+        saml_enabled: false,
+        saml_private_key_next_configured: false,
+        passkeys_enabled: false,
+    })
+}

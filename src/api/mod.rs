@@ -1,0 +1,107 @@
+//! HTTP API: one module per GoTrue endpoint family, merged here and mounted both under
+//! `/auth/v1` (what supabase-js calls) and at the root (what a gateway like Kong forwards).
+
+pub mod extract;
+pub mod health;
+pub mod middleware;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Latchkey",
+        description = "A GoTrue-compatible (Supabase Auth) authentication API. Every route is served under \
+            /auth/v1 and at the root.",
+        license(name = "MIT")
+    ),
+    servers((url = "/auth/v1", description = "this server, as supabase-js calls it")),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "general", description = "Health and settings"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apikey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("apikey"))),
+        );
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router())
+}
+
+/// The OpenAPI document generated from the code.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// The whole application: routes, Swagger UI and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api_routes().split_for_parts();
+    let routes = Router::new()
+        .nest("/auth/v1", api.clone())
+        .merge(api)
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed);
+
+    routes
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(
+                    middleware::REQUEST_ID_HEADER,
+                    MakeRequestUuid,
+                ))
+                .layer(PropagateRequestIdLayer::new(middleware::REQUEST_ID_HEADER))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(middleware::cors())
+                .layer(axum::middleware::from_fn(middleware::render_errors))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::timeout,
+                ))
+                .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES)),
+        )
+        .with_state(state)
+}
+
+/// One span per request with its id, method and path. The query string is left out on
+/// purpose: it can carry tokens (`/verify?token=...`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(&middleware::REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path())
+}

@@ -1,0 +1,54 @@
+//! `_auth_identities`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct IdentityRow {
+    pub id: Uuid,
+    pub provider_id: String,
+    pub user_id: Uuid,
+    pub identity_data: Value,
+    pub provider: String,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub email: Option<String>,
+}
+
+macro_rules! identity_columns {
+    () => {
+        "id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, email"
+    };
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    provider: &str,
+    provider_id: &str,
+    identity_data: &Value,
+) -> sqlx::Result<IdentityRow> {
+    sqlx::query_as(concat!("insert into _auth_identities (provider_id, user_id, identity_data, provider, last_sign_in_at) \
+         values ($1, $2, $3, $4, now()) returning ", identity_columns!(), ""))
+    .bind(provider_id)
+    .bind(user_id)
+    .bind(identity_data)
+    .bind(provider)
+    .fetch_one(db)
+    .await
+}
+
+/// A user's identities, oldest first (GoTrue orders `app_metadata.providers` this way).
+pub async fn for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<IdentityRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        identity_columns!(),
+        " from _auth_identities where user_id = $1 order by created_at, id"
+    ))
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}

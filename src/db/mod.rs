@@ -1,0 +1,85 @@
+//! The only place SQL lives: one module per table, functions over `PgExecutor` so that they
+//! work on the pool or inside a transaction.
+
+pub mod audit;
+pub mod identities;
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+
+use crate::config::Config;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Arbitrary constant naming Latchkey's migration lock (`pg_advisory_lock`).
+const MIGRATION_LOCK_KEY: i64 = 0x6c61_7463_686b_6579; // "latchkey"
+
+/// Opens the pool. Every connection gets `search_path` set to the configured namespace as a
+/// start-up parameter (no extra round trip), so queries name tables unqualified.
+pub fn pool(config: &Config, database_url: &str) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = database_url
+        .parse::<PgConnectOptions>()
+        .context("DATABASE_URL is not a valid PostgreSQL connection string")?
+        .options([("search_path", format!("{},public", config.db_namespace))])
+        .application_name("latchkey")
+        .log_statements(tracing::log::LevelFilter::Trace)
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
+    Ok(PgPoolOptions::new()
+        .max_connections(config.db_max_pool_size)
+        .min_connections(0)
+        // Fail fast when the database is down: requests get a 503 instead of hanging.
+        .acquire_timeout(Duration::from_secs(3))
+        .connect_lazy_with(options))
+}
+
+/// Creates the namespace and applies the migrations. Safe to run from several processes at
+/// once: everything happens under one advisory lock, and applied migrations are skipped.
+pub async fn migrate(pool: &PgPool, namespace: &str) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await.context("connecting to the database")?;
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    let result = async {
+        // `namespace` was validated as a plain identifier by Config.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "create schema if not exists \"{namespace}\""
+        )))
+        .execute(&mut *conn)
+        .await?;
+        MIGRATOR.run(&mut *conn).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    let unlock = sqlx::query("select pg_advisory_unlock($1)")
+        .bind(MIGRATION_LOCK_KEY)
+        .execute(&mut *conn)
+        .await;
+    result.context("applying migrations")?;
+    unlock?;
+    Ok(())
+}
+
+pub fn expose_url(config: &Config) -> Option<String> {
+    config
+        .database_url
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned())
+}
+
+/// Whether an error is a unique-constraint violation on `constraint`.
+pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,179 @@
+//! `_auth_users`.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+/// Every column a response or a decision needs (not `instance_id`, `is_super_admin`).
+macro_rules! user_columns {
+    () => {
+        "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, \
+    confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, \
+    email_change_confirm_status, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, \
+    updated_at, phone, phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at, \
+    banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous"
+    };
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub aud: String,
+    pub role: String,
+    pub email: Option<String>,
+    pub encrypted_password: Option<String>,
+    pub email_confirmed_at: Option<DateTime<Utc>>,
+    pub invited_at: Option<DateTime<Utc>>,
+    pub confirmation_sent_at: Option<DateTime<Utc>>,
+    pub recovery_sent_at: Option<DateTime<Utc>>,
+    pub email_change: Option<String>,
+    pub email_change_sent_at: Option<DateTime<Utc>>,
+    pub email_change_confirm_status: i16,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    pub raw_app_meta_data: Value,
+    pub raw_user_meta_data: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub phone: Option<String>,
+    pub phone_confirmed_at: Option<DateTime<Utc>>,
+    pub phone_change: Option<String>,
+    pub phone_change_sent_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub banned_until: Option<DateTime<Utc>>,
+    pub reauthentication_sent_at: Option<DateTime<Utc>>,
+    pub is_sso_user: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub is_anonymous: bool,
+}
+
+impl UserRow {
+    pub fn is_banned(&self, now: DateTime<Utc>) -> bool {
+        self.banned_until.is_some_and(|until| until > now)
+    }
+
+    pub fn email_or_empty(&self) -> &str {
+        self.email.as_deref().unwrap_or("")
+    }
+}
+
+pub struct NewUser<'a> {
+    pub id: Uuid,
+    pub aud: &'a str,
+    pub role: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub encrypted_password: Option<&'a str>,
+    pub email_confirmed: bool,
+    pub confirmation_sent: bool,
+    pub app_metadata: &'a Value,
+    pub user_metadata: &'a Value,
+    pub is_anonymous: bool,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!("insert into _auth_users (id, aud, role, email, phone, encrypted_password, email_confirmed_at, \
+             confirmation_sent_at, raw_app_meta_data, raw_user_meta_data, is_anonymous) \
+         values ($1, $2, $3, $4, $5, $6, case when $7 then now() end, case when $8 then now() end, $9, $10, $11) \
+         returning ", user_columns!(), ""))
+    .bind(user.id)
+    .bind(user.aud)
+    .bind(user.role)
+    .bind(user.email)
+    .bind(user.phone)
+    .bind(user.encrypted_password)
+    .bind(user.email_confirmed)
+    .bind(user.confirmation_sent)
+    .bind(user.app_metadata)
+    .bind(user.user_metadata)
+    .bind(user.is_anonymous)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        user_columns!(),
+        " from _auth_users where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Emails are compared case-insensitively (the unique index is on `lower(email)`).
+pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        user_columns!(),
+        " from _auth_users where lower(email) = lower($1) and is_sso_user = false"
+    ))
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// Shallow-merges `patch` into `raw_user_meta_data`; keys whose value is JSON `null` are
+/// removed (GoTrue's `UpdateUserMetaData`).
+pub async fn merge_user_metadata(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    patch: &Value,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!("update _auth_users set \
+             raw_user_meta_data = (raw_user_meta_data || $2) \
+                 - coalesce((select array_agg(key) from jsonb_each($2) where value = 'null'::jsonb), '{}'::text[]), \
+             updated_at = now() \
+         where id = $1 returning ", user_columns!(), ""))
+    .bind(id)
+    .bind(patch)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!("update _auth_users set encrypted_password = $2, updated_at = now() where id = $1 returning ", user_columns!(), ""))
+    .bind(id)
+    .bind(hash)
+    .fetch_one(db)
+    .await
+}
+
+/// Stamps `last_sign_in_at` (on every new session, not on refresh, as GoTrue does).
+pub async fn touch_last_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!("update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $1 returning ", user_columns!(), ""))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// Starts an email change: the new address waits in `email_change` until confirmed.
+pub async fn set_email_change(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    new_email: &str,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set email_change = $2, email_change_sent_at = now(), \
+             email_change_confirm_status = 0, updated_at = now() \
+         where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
+    .bind(id)
+    .bind(new_email)
+    .fetch_one(db)
+    .await
+}
+
+/// Whether another user already holds `email`.
+pub async fn email_taken(db: impl PgExecutor<'_>, email: &str, except: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "select exists (select 1 from _auth_users where lower(email) = lower($1) and id <> $2 and is_sso_user = false)",
+    )
+    .bind(email)
+    .bind(except)
+    .fetch_one(db)
+    .await
+}

@@ -1,0 +1,10 @@
+//! Latchkey: a GoTrue-compatible (Supabase Auth) authentication server on PostgreSQL.
+
+pub mod api; // HTTP routes, extractors, middleware
+pub mod auth; // security logic without HTTP types
+pub mod config; // typed configuration from GoTrue's environment variables
+pub mod db; // all SQL
+pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests
+pub mod error; // ApiError rendering GoTrue's error JSON
+pub mod startup; // build, bind, serve, shut down
+pub mod state; // shared application state

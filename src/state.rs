@@ -1,0 +1,50 @@
+//! Shared application state, cheap to clone (one `Arc`).
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use url::Url;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::password::Hasher;
+use crate::auth::refresh::RefreshKey;
+use crate::config::Config;
+
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
+    pub db: PgPool,
+    pub config: Config,
+    pub jwt: JwtKeys,
+    pub refresh_key: RefreshKey,
+    pub hasher: Hasher,
+    /// `API_EXTERNAL_URL`, or the address the server bound to.
+    pub external_url: Url,
+}
+
+impl AppState {
+    pub fn new(config: Config, db: PgPool, external_url: Url) -> anyhow::Result<AppState> {
+        let jwt = JwtKeys::new(&config.jwt.secret);
+        let refresh_key = RefreshKey::derive(&config.jwt.secret);
+        let hasher = Hasher::new(&config.password)?;
+        Ok(AppState(Arc::new(Shared {
+            db,
+            config,
+            jwt,
+            refresh_key,
+            hasher,
+            external_url,
+        })))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
