@@ -1,0 +1,189 @@
+//! Test harness: a fresh database per test in one shared cluster, and the real server.
+//!
+//! The cluster is `DATABASE_URL` when set (the README's test command starts a throwaway one),
+//! otherwise a private cluster under `target/test-pg` started with the same helper the server
+//! uses for its zero-setup mode, and left running for the next run.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use latchkey::config::Config;
+use latchkey::startup::Application;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+pub const JWT_SECRET: &str = "integration-test-secret-with-at-least-32-chars";
+
+fn cluster_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            return url;
+        }
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-pg");
+        let cluster = latchkey::devdb::DevCluster::start(&dir).expect("start a private test cluster").detach();
+        cluster.url("postgres")
+    })
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_database() -> String {
+    let admin = cluster_url();
+    let mut conn = PgConnection::connect(admin).await.expect("connect to the test cluster");
+    let name = format!("lk_test_{}", Uuid::new_v4().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut conn).await.expect("create database");
+    let mut url = url::Url::parse(admin).expect("cluster URL");
+    url.set_path(&name);
+    url.to_string()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub client: reqwest::Client,
+    pub state: latchkey::state::AppState,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The variables every test server gets; tests add or override some.
+pub fn base_vars(database_url: &str) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", database_url),
+        ("GOTRUE_API_HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("GOTRUE_JWT_SECRET", JWT_SECRET),
+        ("GOTRUE_SITE_URL", "http://localhost:3000"),
+        ("GOTRUE_MAILER_AUTOCONFIRM", "true"),
+        ("GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED", "true"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
+        let database_url = fresh_database().await;
+        TestApp::spawn_on(&database_url, overrides).await
+    }
+
+    /// Starts a server on an existing database (several servers can share one).
+    pub async fn spawn_on(database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
+        let mut vars = base_vars(database_url);
+        for (k, v) in overrides {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let config = Config::from_vars(vars).expect("valid test config");
+        let app = Application::build(config).await.expect("server builds");
+        let address = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client");
+        TestApp { address, database_url: database_url.to_owned(), client, state, stop: Some(stop) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.request(Method::GET, path).bearer_auth(token).send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path).json(body).send().await.expect("request")
+    }
+
+    pub async fn post_json_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::POST, path).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    pub async fn put_json_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path).bearer_auth(token).json(body).send().await.expect("request")
+    }
+
+    /// An API key (`role` = anon, service_role, ...) signed with the test secret.
+    pub fn api_key(&self, role: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        latchkey::auth::jwt::api_key(&self.state.jwt, role, now, 3600).expect("sign key")
+    }
+
+    /// Signs up (autoconfirm is on by default in tests) and returns the session JSON.
+    pub async fn sign_up(&self, email: &str, password: &str) -> Value {
+        let response = self.post_json("/auth/v1/signup", &json!({ "email": email, "password": password })).await;
+        assert_eq!(response.status(), 200, "sign-up of {email}");
+        response.json().await.expect("session JSON")
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Response {
+        self.post_json("/auth/v1/token?grant_type=password", &json!({ "email": email, "password": password })).await
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/auth/v1/token?grant_type=refresh_token", &json!({ "refresh_token": refresh_token })).await
+    }
+
+    pub async fn db(&self) -> PgConnection {
+        let mut conn = PgConnection::connect(&self.database_url).await.expect("connect to test database");
+        sqlx::query("set search_path to auth, public").execute(&mut conn).await.expect("search_path");
+        conn
+    }
+}
+
+pub fn random_email() -> String {
+    format!("user-{}@example.com", Uuid::new_v4().simple())
+}
+
+/// Asserts a GoTrue legacy error: status, `error_code`, and the `x-sb-error-code` header.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "status for expected {code}");
+    assert_eq!(
+        response.headers().get("x-sb-error-code").and_then(|v| v.to_str().ok()),
+        Some(code),
+        "x-sb-error-code header"
+    );
+    let body: Value = response.json().await.expect("error body is JSON");
+    assert_eq!(body["code"], status, "{body}");
+    assert_eq!(body["error_code"], code, "{body}");
+    assert!(body["msg"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}
+
+/// Decodes a JWT's payload without verifying it.
+pub fn jwt_payload(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
+}
