@@ -36,9 +36,7 @@ impl Action {
             Action::Login | Action::Logout => "account",
             Action::TokenRefreshed | Action::TokenRevoked => "token",
             Action::UserSignedUp => "team",
-            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => {
-                "user"
-            }
+            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => "user",
         }
     }
 }

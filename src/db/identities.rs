@@ -31,8 +31,12 @@ pub async fn insert(
     provider_id: &str,
     identity_data: &Value,
 ) -> sqlx::Result<IdentityRow> {
-    sqlx::query_as(concat!("insert into _auth_identities (provider_id, user_id, identity_data, provider, last_sign_in_at) \
-         values ($1, $2, $3, $4, now()) returning ", identity_columns!(), ""))
+    sqlx::query_as(concat!(
+        "insert into _auth_identities (provider_id, user_id, identity_data, provider, last_sign_in_at) \
+         values ($1, $2, $3, $4, now()) returning ",
+        identity_columns!(),
+        ""
+    ))
     .bind(provider_id)
     .bind(user_id)
     .bind(identity_data)

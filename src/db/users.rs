@@ -72,10 +72,14 @@ pub struct NewUser<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("insert into _auth_users (id, aud, role, email, phone, encrypted_password, email_confirmed_at, \
+    sqlx::query_as(concat!(
+        "insert into _auth_users (id, aud, role, email, phone, encrypted_password, email_confirmed_at, \
              confirmation_sent_at, raw_app_meta_data, raw_user_meta_data, is_anonymous) \
          values ($1, $2, $3, $4, $5, $6, case when $7 then now() end, case when $8 then now() end, $9, $10, $11) \
-         returning ", user_columns!(), ""))
+         returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(user.id)
     .bind(user.aud)
     .bind(user.role)
@@ -92,14 +96,10 @@ pub async fn insert(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> sqlx::Result
 }
 
 pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        user_columns!(),
-        " from _auth_users where id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(concat!("select ", user_columns!(), " from _auth_users where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Emails are compared case-insensitively (the unique index is on `lower(email)`).
@@ -116,16 +116,16 @@ pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result
 
 /// Shallow-merges `patch` into `raw_user_meta_data`; keys whose value is JSON `null` are
 /// removed (GoTrue's `UpdateUserMetaData`).
-pub async fn merge_user_metadata(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    patch: &Value,
-) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("update _auth_users set \
+pub async fn merge_user_metadata(db: impl PgExecutor<'_>, id: Uuid, patch: &Value) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set \
              raw_user_meta_data = (raw_user_meta_data || $2) \
                  - coalesce((select array_agg(key) from jsonb_each($2) where value = 'null'::jsonb), '{}'::text[]), \
              updated_at = now() \
-         where id = $1 returning ", user_columns!(), ""))
+         where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(id)
     .bind(patch)
     .fetch_one(db)
@@ -133,7 +133,11 @@ pub async fn merge_user_metadata(
 }
 
 pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("update _auth_users set encrypted_password = $2, updated_at = now() where id = $1 returning ", user_columns!(), ""))
+    sqlx::query_as(concat!(
+        "update _auth_users set encrypted_password = $2, updated_at = now() where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(id)
     .bind(hash)
     .fetch_one(db)
@@ -142,18 +146,18 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx
 
 /// Stamps `last_sign_in_at` (on every new session, not on refresh, as GoTrue does).
 pub async fn touch_last_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $1 returning ", user_columns!(), ""))
+    sqlx::query_as(concat!(
+        "update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(id)
     .fetch_one(db)
     .await
 }
 
 /// Starts an email change: the new address waits in `email_change` until confirmed.
-pub async fn set_email_change(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    new_email: &str,
-) -> sqlx::Result<UserRow> {
+pub async fn set_email_change(db: impl PgExecutor<'_>, id: Uuid, new_email: &str) -> sqlx::Result<UserRow> {
     sqlx::query_as(concat!(
         "update _auth_users set email_change = $2, email_change_sent_at = now(), \
              email_change_confirm_status = 0, updated_at = now() \
@@ -174,6 +178,42 @@ pub async fn email_taken(db: impl PgExecutor<'_>, email: &str, except: Uuid) -> 
     )
     .bind(email)
     .bind(except)
+    .fetch_one(db)
+    .await
+}
+
+#[derive(FromRow)]
+pub struct UserWithSession {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub session_exists: bool,
+}
+
+/// The user and whether `session_id` is one of their sessions, in one round trip (every
+/// authenticated request does this).
+pub async fn find_with_session(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+) -> sqlx::Result<Option<UserWithSession>> {
+    sqlx::query_as(concat!(
+        "select ",
+        user_columns!(),
+        ", exists (select 1 from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_exists \
+         from _auth_users where id = $1"
+    ))
+    .bind(user_id)
+    .bind(session_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn stamp_confirmation_sent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set confirmation_sent_at = now(), updated_at = now() where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
     .fetch_one(db)
     .await
 }

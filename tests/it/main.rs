@@ -1,5 +1,7 @@
 //! The one integration-test binary: every test starts the real server on 127.0.0.1:0 against
 //! a fresh database (see `helpers`).
 
+mod accounts;
 mod foundation;
 mod helpers;
+mod sessions;
