@@ -214,15 +214,13 @@ async fn resend_confirmation(state: &AppState, user: &UserRow) -> ApiResult<User
     let frequency = state.config.smtp_max_frequency;
     if let Some(sent) = user.confirmation_sent_at {
         let next = sent + chrono::Duration::from_std(frequency).unwrap_or(chrono::Duration::MAX);
-        let wait = (next - Utc::now()).num_seconds();
-        if wait >= 0 {
+        let now = Utc::now();
+        if now < next {
+            let wait = (next - now).num_milliseconds().div_ceil(1000).max(1);
             return Err(ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::OverEmailSendRateLimit,
-                format!(
-                    "For security purposes, you can only request this after {} seconds.",
-                    wait.max(1)
-                ),
+                format!("For security purposes, you can only request this after {wait} seconds."),
             ));
         }
     }
