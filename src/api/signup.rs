@@ -216,7 +216,7 @@ async fn resend_confirmation(state: &AppState, user: &UserRow) -> ApiResult<User
         let next = sent + chrono::Duration::from_std(frequency).unwrap_or(chrono::Duration::MAX);
         let now = Utc::now();
         if now < next {
-            let wait = (next - now).num_milliseconds().div_ceil(1000).max(1);
+            let wait = ((next - now).num_milliseconds() + 999) / 1000;
             return Err(ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::OverEmailSendRateLimit,
