@@ -1,6 +1,7 @@
 //! HTTP API: one module per GoTrue endpoint family, merged here and mounted both under
 //! `/auth/v1` (what supabase-js calls) and at the root (what a gateway like Kong forwards).
 
+pub mod admin;
 pub mod auth_user;
 pub mod extract;
 pub mod health;
@@ -38,6 +39,7 @@ use crate::state::AppState;
         (name = "general", description = "Health and settings"),
         (name = "auth", description = "Sign up, sign in, refresh, sign out"),
         (name = "user", description = "The signed-in user"),
+        (name = "admin", description = "User administration (service_role key)"),
     )
 )]
 struct ApiDoc;
@@ -88,6 +90,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(token::router())
         .merge(logout::router())
         .merge(user::router())
+        .merge(admin::router())
 }
 
 /// The OpenAPI document generated from the code.

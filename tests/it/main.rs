@@ -2,6 +2,7 @@
 //! a fresh database (see `helpers`).
 
 mod accounts;
+mod admin;
 mod foundation;
 mod helpers;
 mod sessions;
