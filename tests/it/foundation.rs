@@ -18,6 +18,15 @@ async fn health_answers_under_both_mounts() {
 }
 
 #[tokio::test]
+async fn jwks_lists_no_symmetric_keys() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/auth/v1/.well-known/jwks.json").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=600");
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"keys": []}));
+}
+
+#[tokio::test]
 async fn settings_reflect_the_configuration() {
     let app = TestApp::spawn_with(&[
         ("GOTRUE_DISABLE_SIGNUP", "true"),
