@@ -294,3 +294,39 @@ fn bad_configuration_names_the_variable() {
     let err = latchkey::config::Config::from_vars(vars).unwrap_err();
     assert!(err.to_string().contains("GOTRUE_JWT_EXP"), "{err}");
 }
+
+/// The zero-setup cluster: initialised on first start, data reused on the next, stopped when
+/// dropped. Root-safe (runs PostgreSQL as the `postgres` user when we are root).
+#[tokio::test]
+async fn private_cluster_keeps_its_data_across_restarts() {
+    use sqlx::Connection;
+    let dir = std::env::temp_dir().join(format!("latchkey-devdb-{}", uuid::Uuid::new_v4().simple()));
+    let start = {
+        let dir = dir.clone();
+        move || latchkey::devdb::DevCluster::start(&dir).unwrap()
+    };
+    let cluster = tokio::task::spawn_blocking(start.clone()).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&cluster.url("postgres")).await.unwrap();
+    sqlx::raw_sql("create table kept (x int); insert into kept values (42)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+
+    let cluster = tokio::task::spawn_blocking(start).await.unwrap();
+    let mut conn = sqlx::PgConnection::connect(&cluster.url("postgres")).await.unwrap();
+    let x: i32 = sqlx::query_scalar("select x from kept")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(x, 42);
+    conn.close().await.unwrap();
+    let port = cluster.port();
+    tokio::task::spawn_blocking(move || drop(cluster)).await.unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "stopped on drop"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
