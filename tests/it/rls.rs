@@ -1,12 +1,13 @@
-//! Row-level security: the migration's roles, helpers and locked-down auth tables; the crate's
-//! `Rls` API; the notes example over HTTP (`rls/notes.rs`); plain SQL the way PostgREST
-//! runs it (`rls/sql.rs`).
+//! Row-level security: the crate's `Rls` API (here); the migration's roles, helpers and
+//! locked-down auth tables (`rls/migration.rs`); the notes example over HTTP (`rls/notes.rs`);
+//! plain SQL the way PostgREST runs it (`rls/sql.rs`).
 //!
 //! The sign-up endpoint is not needed: user tokens are minted here with GoTrue's claim set and
 //! the test secret, exactly as Latchkey would sign them.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod migration;
 mod notes;
 mod sql;
 
@@ -116,77 +117,6 @@ fn sqlstate(err: &sqlx::Error) -> Option<String> {
     err.as_database_error()
         .and_then(|db| db.code())
         .map(|c| c.into_owned())
-}
-
-#[tokio::test]
-async fn migration_creates_roles_and_helpers_and_locks_auth_tables() {
-    let app = TestApp::spawn().await;
-    let mut db = app.db().await;
-
-    let roles: Vec<(String, bool, bool)> = sqlx::query_as(
-        "select rolname::text, rolcanlogin, rolbypassrls from pg_roles \
-         where rolname in ('anon', 'authenticated', 'service_role') order by rolname",
-    )
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    let expected = [
-        ("anon", false, false),
-        ("authenticated", false, false),
-        ("service_role", false, true),
-    ];
-    let roles: Vec<(&str, bool, bool)> =
-        roles.iter().map(|(n, l, b)| (n.as_str(), *l, *b)).collect();
-    assert_eq!(roles, expected);
-
-    for function in ["auth.uid()", "auth.role()", "auth.email()", "auth.jwt()"] {
-        let ok: bool = sqlx::query_scalar(
-            "select to_regprocedure($1) is not null \
-             and has_function_privilege('anon', $1, 'execute') \
-             and has_function_privilege('authenticated', $1, 'execute')",
-        )
-        .bind(function)
-        .fetch_one(&mut db)
-        .await
-        .unwrap();
-        assert!(ok, "{function} exists and the API roles may call it");
-    }
-
-    // Every _auth_* table, including any a later migration adds: RLS on, no API-role grant.
-    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
-        "select c.relname::text, c.relrowsecurity, \
-                (select bool_or(has_table_privilege(r, c.oid, p)) \
-                   from unnest(array['anon', 'authenticated', 'service_role']) r, \
-                        unnest(array['select', 'insert', 'update', 'delete', 'truncate', \
-                                     'references', 'trigger']) p) \
-           from pg_class c \
-          where c.relnamespace = 'auth'::regnamespace and c.relkind = 'r' \
-            and c.relname like '\\_auth\\_%' order by 1",
-    )
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    assert!(tables.len() >= 5, "{tables:?}");
-    for (table, rls_on, any_privilege) in &tables {
-        assert!(rls_on, "RLS enabled on {table}");
-        assert!(!any_privilege, "API roles have no privilege on {table}");
-    }
-
-    // And in practice: with a user stored, neither API role can read the table.
-    insert_user(&app, Uuid::new_v4(), "stored@example.com").await;
-    for role in ["anon", "authenticated"] {
-        let mut tx = sqlx::Connection::begin(&mut db).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("set local role {role}")))
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        let err = sqlx::query("select email from auth._auth_users")
-            .fetch_all(&mut *tx)
-            .await
-            .unwrap_err();
-        assert_eq!(sqlstate(&err).as_deref(), Some("42501"), "{role}: {err}");
-        assert!(err.to_string().contains("permission denied"), "{err}");
-    }
 }
 
 #[tokio::test]
