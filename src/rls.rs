@@ -170,11 +170,12 @@ impl Rls {
     }
 
     /// Security: the database login is typically a superuser or a member of powerful roles,
-    /// so `SET ROLE` alone would accept `postgres`. Anyone who can get a signed token with a
-    /// chosen `role` claim (an access-token hook, an admin setting a user's role, a leaked
-    /// service key used to mint tokens) must still not escape RLS: only listed roles pass.
+    /// so `SET ROLE` alone would accept `postgres`. A signed token can carry a role nobody
+    /// meant to hand out (a custom access-token hook, the admin API setting a user's `role`),
+    /// and it must still not escape RLS: only listed roles pass. `none` never passes, even if
+    /// listed: for the `role` setting it means `RESET ROLE`, i.e. back to the login itself.
     fn check_role(&self, role: &str) -> Result<(), RlsError> {
-        if self.allowed_roles.iter().any(|allowed| allowed == role) {
+        if role != "none" && self.allowed_roles.iter().any(|allowed| allowed == role) {
             Ok(())
         } else {
             Err(RlsError::ForbiddenRole(role.to_owned()))

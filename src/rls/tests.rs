@@ -105,6 +105,15 @@ fn roles_outside_the_allow_list_are_refused() {
         Err(RlsError::ForbiddenRole(_))
     ));
     assert!(matches!(narrow.anon(), Err(RlsError::ForbiddenRole(_))));
+
+    // `set_config('role', 'none', ...)` would reset to the login's own role: never allowed.
+    let careless = Rls::new(&SecretString::from(SECRET), ["authenticated", "none"]);
+    let mut claims = user_claims();
+    claims["role"] = json!("none");
+    assert!(matches!(
+        careless.verify(&sign(claims)),
+        Err(RlsError::ForbiddenRole(_))
+    ));
 }
 
 #[test]
