@@ -21,7 +21,7 @@
 
 use secrecy::SecretString;
 use serde_json::{Map, Value};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::auth::jwt::{JwtError, JwtKeys};
 
@@ -229,12 +229,17 @@ pub async fn begin_as(
 
 /// Switches an open transaction to `claims`' role and publishes the claims, in one round trip.
 ///
-/// Must run inside a transaction: every setting is transaction-local (`is_local = true`, as
-/// PostgREST does), which is what keeps one request's identity from leaking into the next user
-/// of a pooled connection. `set_config('role', ..., true)` is exactly what `SET LOCAL ROLE`
-/// does (same setting, same membership check), but takes the role name as a bound parameter:
-/// nothing from the token is ever spliced into SQL text.
-pub async fn apply(conn: &mut PgConnection, claims: &RequestClaims) -> Result<(), sqlx::Error> {
+/// Every setting is transaction-local (`is_local = true`, as PostgREST does), which is what
+/// keeps one request's identity from leaking into the next user of a pooled connection. That
+/// is also why this takes a `Transaction`, not a connection: outside a transaction the settings
+/// would vanish after this very statement and the queries that follow would run as the
+/// database login, outside RLS. `set_config('role', ..., true)` is exactly what
+/// `SET LOCAL ROLE` does (same setting, same membership check), but takes the role name as a
+/// bound parameter: nothing from the token is ever spliced into SQL text.
+pub async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    claims: &RequestClaims,
+) -> Result<(), sqlx::Error> {
     let claims_json = Value::Object(claims.claims.clone()).to_string();
     let (names, values): (Vec<String>, Vec<String>) = claims.legacy_settings().into_iter().unzip();
     sqlx::query(
@@ -247,7 +252,7 @@ pub async fn apply(conn: &mut PgConnection, claims: &RequestClaims) -> Result<()
     .bind(claims_json)
     .bind(names)
     .bind(values)
-    .execute(conn)
+    .execute(&mut **tx)
     .await?;
     Ok(())
 }

@@ -174,6 +174,18 @@ async fn inside_begin_the_helpers_return_the_tokens_values() {
     );
     tx.commit().await.unwrap();
 
+    // A transaction the caller opened itself: verify, then apply.
+    let mut tx = pool.begin().await.unwrap();
+    latchkey::rls::apply(&mut tx, &rls.verify(&token).unwrap())
+        .await
+        .unwrap();
+    let row: (Option<Uuid>, String) = sqlx::query_as("select auth.uid(), current_user::text")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(row, (Some(id), "authenticated".into()));
+    drop(tx);
+
     let mut tx = rls.begin(&pool, &api_key("service_role")).await.unwrap();
     let row: (Option<Uuid>, Option<String>, String) =
         sqlx::query_as("select auth.uid(), auth.role(), current_user::text")
