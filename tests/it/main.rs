@@ -5,4 +5,5 @@ mod accounts;
 mod admin;
 mod foundation;
 mod helpers;
+mod rls;
 mod sessions;
