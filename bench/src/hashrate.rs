@@ -1,0 +1,34 @@
+//! The physical limit for password sign-in and sign-up: raw argon2id hashes per second at the
+//! server's parameters, one hashing thread per core.
+
+use std::time::{Duration, Instant};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
+
+use crate::server::Argon2Params;
+
+pub fn hashes_per_second(params: Argon2Params, threads: usize, duration: Duration) -> anyhow::Result<f64> {
+    let params = Params::new(params.m_kib, params.t, params.p, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let start = Instant::now();
+    let deadline = start + duration;
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let params = params.clone();
+            std::thread::spawn(move || {
+                let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    if argon2.hash_password(b"bench-password-123").is_ok() {
+                        done += 1;
+                    }
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.join().map_err(|_| anyhow::anyhow!("hashing thread panicked"))?;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}

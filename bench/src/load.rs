@@ -1,0 +1,251 @@
+//! The HTTP scenarios: virtual clients, each on its own keep-alive connection and each with
+//! its own state (an access token, or the refresh token of its own chain), sending requests
+//! back to back for a fixed time.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::client::Conn;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// `GET /auth/v1/user` with a valid access token.
+    User,
+    /// `POST /auth/v1/token?grant_type=refresh_token`, each client rotating its own chain.
+    Refresh,
+    /// `POST /auth/v1/token?grant_type=password` over the seeded users.
+    Signin,
+    /// `POST /auth/v1/signup` with a new address each time (autoconfirm: returns a session).
+    Signup,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::User => "GET /user",
+            Scenario::Refresh => "refresh_token",
+            Scenario::Signin => "password sign-in",
+            Scenario::Signup => "sign-up",
+        }
+    }
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Scenario::User => "user",
+            Scenario::Refresh => "refresh",
+            Scenario::Signin => "signin",
+            Scenario::Signup => "signup",
+        }
+    }
+}
+
+/// What every client needs to know.
+pub struct Ctx {
+    pub addr: SocketAddr,
+    /// Seeded users are `user1@bench.test` .. `user{users}@bench.test`.
+    pub users: u32,
+    pub password: String,
+    /// Makes sign-up addresses unique across runs.
+    pub tag: String,
+}
+
+/// Numbers sign-up addresses: unique across clients, runs and concurrency levels.
+static SIGNUPS: AtomicU64 = AtomicU64::new(0);
+
+pub fn seeded_email(k: u32) -> String {
+    format!("user{k}@bench.test")
+}
+
+struct Client {
+    conn: Conn,
+    idx: usize,
+    sent: u64,
+    access_token: String,
+    refresh_token: String,
+}
+
+impl Client {
+    async fn setup(scenario: Scenario, ctx: &Ctx, idx: usize) -> anyhow::Result<Client> {
+        let conn = Conn::connect(ctx.addr).await?;
+        let mut client = Client {
+            conn,
+            idx,
+            sent: 0,
+            access_token: String::new(),
+            refresh_token: String::new(),
+        };
+        if matches!(scenario, Scenario::User | Scenario::Refresh) {
+            client.sign_in(ctx).await?;
+        }
+        Ok(client)
+    }
+
+    /// Starts a session of the client's own user (untimed set-up).
+    async fn sign_in(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
+        let k = (self.idx as u32 % ctx.users) + 1;
+        let reply = self
+            .conn
+            .post_json(
+                "/auth/v1/token?grant_type=password",
+                &json!({ "email": seeded_email(k), "password": ctx.password }),
+            )
+            .await?;
+        let body = reply.json_ok().context("set-up sign-in")?;
+        self.access_token = body["access_token"].as_str().context("no access_token")?.to_owned();
+        self.refresh_token = body["refresh_token"].as_str().context("no refresh_token")?.to_owned();
+        Ok(())
+    }
+
+    async fn step(&mut self, scenario: Scenario, ctx: &Ctx) -> anyhow::Result<()> {
+        self.sent += 1;
+        match scenario {
+            Scenario::User => {
+                let reply = self.conn.get("/auth/v1/user", Some(&self.access_token)).await?;
+                anyhow::ensure!(reply.status == 200, "HTTP {}", reply.status);
+            }
+            Scenario::Refresh => {
+                let reply = self
+                    .conn
+                    .post_json(
+                        "/auth/v1/token?grant_type=refresh_token",
+                        &json!({ "refresh_token": self.refresh_token }),
+                    )
+                    .await?;
+                self.refresh_token = reply.field("refresh_token")?;
+            }
+            Scenario::Signin => {
+                // Spread the clients over the seeded users.
+                let k = ((self.idx as u64 * 7919 + self.sent * 31) % u64::from(ctx.users)) as u32 + 1;
+                let reply = self
+                    .conn
+                    .post_json(
+                        "/auth/v1/token?grant_type=password",
+                        &json!({ "email": seeded_email(k), "password": ctx.password }),
+                    )
+                    .await?;
+                reply.field("access_token")?;
+            }
+            Scenario::Signup => {
+                let email = format!("su-{}-{}@bench.test", ctx.tag, SIGNUPS.fetch_add(1, Ordering::Relaxed));
+                let reply = self
+                    .conn
+                    .post_json("/auth/v1/signup", &json!({ "email": email, "password": ctx.password }))
+                    .await?;
+                reply.field("access_token")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After an error: a fresh connection, and for the stateful flows a fresh session.
+    async fn recover(&mut self, scenario: Scenario, ctx: &Ctx) {
+        if self.conn.reconnect().await.is_ok() && matches!(scenario, Scenario::User | Scenario::Refresh) {
+            let _ = self.sign_in(ctx).await;
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Requests completed inside the measurement window.
+    pub requests: u64,
+    /// Failed requests (set-up, warm-up and window).
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+    pub hist: Histogram<u64>,
+}
+
+impl Measurement {
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+    pub fn p50_ms(&self) -> f64 {
+        self.hist.value_at_quantile(0.50) as f64 / 1000.0
+    }
+    pub fn p99_ms(&self) -> f64 {
+        self.hist.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds, 1 µs .. 60 s, 3 significant digits; the bounds are valid constants.
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Runs `clients` virtual clients: set-up (untimed), `warmup`, then `duration` of measurement.
+pub async fn measure(
+    scenario: Scenario,
+    ctx: Arc<Ctx>,
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Measurement> {
+    let mut setups = JoinSet::new();
+    for idx in 0..clients {
+        let ctx = ctx.clone();
+        setups.spawn(async move { Client::setup(scenario, &ctx, idx).await });
+    }
+    let mut ready = Vec::with_capacity(clients);
+    while let Some(joined) = setups.join_next().await {
+        ready.push(joined?.context("client set-up")?);
+    }
+
+    let start = Instant::now();
+    let window_start = start + warmup;
+    let window_end = window_start + duration;
+    let mut runs = JoinSet::new();
+    for mut client in ready {
+        let ctx = ctx.clone();
+        runs.spawn(async move {
+            let mut hist = histogram();
+            let mut errors = 0u64;
+            let mut first_error = None;
+            while Instant::now() < window_end {
+                let t0 = Instant::now();
+                let result = client.step(scenario, &ctx).await;
+                let t1 = Instant::now();
+                match result {
+                    Ok(()) => {
+                        if t1 >= window_start && t1 <= window_end {
+                            let micros = (t1 - t0).as_micros().max(1) as u64;
+                            let _ = hist.record(micros.min(60_000_000));
+                        }
+                    }
+                    Err(err) => {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| format!("{err:#}"));
+                        client.recover(scenario, &ctx).await;
+                    }
+                }
+            }
+            (hist, errors, first_error)
+        });
+    }
+    let mut total = histogram();
+    let mut errors = 0;
+    let mut first_error = None;
+    while let Some(joined) = runs.join_next().await {
+        let (hist, e, first) = joined?;
+        total.add(&hist)?;
+        errors += e;
+        if first_error.is_none() {
+            first_error = first;
+        }
+    }
+    Ok(Measurement {
+        requests: total.len(),
+        errors,
+        first_error,
+        seconds: duration.as_secs_f64(),
+        hist: total,
+    })
+}

@@ -1,0 +1,159 @@
+//! The Postgres baseline: pgbench running, over the same tables and at the same concurrency,
+//! the statements the server runs for a scenario. Keep these scripts in step with `src/db/`
+//! and `src/auth/session.rs` (the bench prints them into `bench/results/` so a reader can
+//! compare).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+
+/// `db::users::user_columns!()`.
+const USER_COLUMNS: &str = "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, \
+    confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, \
+    email_change_confirm_status, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, \
+    updated_at, phone, phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at, \
+    banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous";
+
+/// `db::identities::identity_columns!()`.
+const IDENTITY_COLUMNS: &str =
+    "id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, email";
+
+/// The uuid of seeded user / session `:k`.
+const USER_K: &str = "('00000000-0000-4000-8000-' || lpad(cast(:k as text), 12, '0'))::uuid";
+const SESSION_K: &str = "('00000000-0000-4000-9000-' || lpad(cast(:k as text), 12, '0'))::uuid";
+
+/// `GET /user`: `AuthUser` (`users::find_with_session`) then `identities::for_user`.
+pub fn user_script() -> String {
+    format!(
+        "\\set k random(1, :users)\n\
+         select {USER_COLUMNS}, exists (select 1 from _auth_sessions s where s.id = {SESSION_K} \
+         and s.user_id = _auth_users.id) as session_exists from _auth_users where id = {USER_K};\n\
+         select {IDENTITY_COLUMNS} from _auth_identities where user_id = {USER_K} order by created_at, id;\n"
+    )
+}
+
+/// The refresh grant (`session::refresh` with `Decision::Rotate`, then `identities::for_user`).
+/// Each client rotates its own chain (see `seed::refresh_chains`): token n of client c has the
+/// stored hash `(c+1) * 1000000 + n`.
+pub fn refresh_script() -> String {
+    let audit = r#"{"actor_id": "00000000-0000-4000-8000-000000000001", "actor_username": "user1@bench.test", "actor_via_sso": false, "action": "token_refreshed", "log_type": "token"}"#;
+    format!(
+        "\\set cur (:client_id + 1) * 1000000 + :counter\n\
+         BEGIN;\n\
+         select t.token_hash, t.user_id as uid, t.session_id as sid, t.counter as tc, t.revoked, \
+         t.updated_at as token_updated_at, s.refresh_token_counter as sc, s.not_after as session_not_after \
+         from _auth_refresh_tokens t join _auth_sessions s on s.id = t.session_id \
+         where t.token_hash = cast(:cur as text) for update of s \\gset\n\
+         select {USER_COLUMNS} from _auth_users where id = :uid;\n\
+         \\set nc :sc + 1\n\
+         \\set nxt :cur + 1\n\
+         with revoked as (update _auth_refresh_tokens set revoked = true, updated_at = now() \
+         where session_id = :sid and revoked = false), moved as (update _auth_sessions \
+         set refresh_token_counter = :nc, refreshed_at = now(), updated_at = now() where id = :sid) \
+         insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
+         values (cast(:nxt as text), :uid, :sid, :nc, cast(:cur as text));\n\
+         insert into _auth_audit_log (id, payload, ip_address) values (gen_random_uuid(), '{audit}', '127.0.0.1');\n\
+         select id, user_id, created_at, aal, not_after, amr, refresh_token_counter from _auth_sessions where id = :sid;\n\
+         COMMIT;\n\
+         select {IDENTITY_COLUMNS} from _auth_identities where user_id = :uid order by created_at, id;\n\
+         \\set counter :counter + 1\n"
+    )
+}
+
+#[derive(Debug, Clone)]
+pub struct PgbenchResult {
+    pub tps: f64,
+    pub failed: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+pub struct Pgbench {
+    pub binary: PathBuf,
+    pub database_url: String,
+    pub work_dir: PathBuf,
+}
+
+impl Pgbench {
+    pub fn run(
+        &self,
+        name: &str,
+        script: &str,
+        clients: usize,
+        seconds: u64,
+        users: u32,
+    ) -> anyhow::Result<PgbenchResult> {
+        let dir = self.work_dir.join(format!("pgbench-{name}-{clients}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let script_path = dir.join("script.sql");
+        std::fs::write(&script_path, script)?;
+        let output = Command::new(&self.binary)
+            .env("PGOPTIONS", "-c search_path=auth")
+            .args(["-n", "-M", "prepared", "-l"])
+            .arg(format!("--log-prefix={}", dir.join("log").display()))
+            .arg(format!("--client={clients}"))
+            .arg(format!("--jobs={}", clients.min(2)))
+            .arg(format!("--time={seconds}"))
+            .arg(format!("--define=users={users}"))
+            .arg("--define=counter=0")
+            .arg(format!("--file={}", script_path.display()))
+            .arg(&self.database_url)
+            .output()
+            .with_context(|| format!("running {}", self.binary.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tps = stdout
+            .lines()
+            .find(|l| l.starts_with("tps = ") && l.contains("without initial connection time"))
+            .and_then(|l| l["tps = ".len()..].split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok());
+        let Some(tps) = tps else {
+            bail!("pgbench failed ({}):\n{stdout}\n{stderr}", output.status);
+        };
+        let number = |prefix: &str| -> u64 {
+            stdout
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .and_then(|l| l[prefix.len()..].split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        let aborted = stderr.matches("aborted").count() as u64;
+        if aborted > 0 {
+            eprintln!("pgbench {name} -c {clients}: {}", stderr.lines().next().unwrap_or(""));
+        }
+        let failed = number("number of failed transactions: ") + aborted;
+        let hist = latencies(&dir)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(PgbenchResult {
+            tps,
+            failed,
+            p50_ms: hist.value_at_quantile(0.5) as f64 / 1000.0,
+            p99_ms: hist.value_at_quantile(0.99) as f64 / 1000.0,
+        })
+    }
+}
+
+/// Per-transaction latencies from pgbench's `-l` logs (third field, microseconds).
+fn latencies(dir: &Path) -> anyhow::Result<Histogram<u64>> {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("log"))
+        {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path)?.lines() {
+            if let Some(micros) = line.split_whitespace().nth(2).and_then(|v| v.parse::<u64>().ok()) {
+                let _ = hist.record(micros.clamp(1, 60_000_000));
+            }
+        }
+    }
+    Ok(hist)
+}

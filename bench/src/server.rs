@@ -1,0 +1,124 @@
+//! The server under test: a release `latchkey` process started by the bench, so that its
+//! memory (`/proc/<pid>/status`) is that of exactly this process.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+pub const JWT_SECRET: &str = "latchkey-bench-secret-with-at-least-32-characters";
+
+/// argon2id parameters, passed to the server and used for the raw hashing baseline.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Argon2Params {
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `binary` on a free port and waits for its "listening" line.
+    pub fn start(
+        binary: &Path,
+        database_url: &str,
+        argon2: Argon2Params,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<Server> {
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            // A directory without a .env file: only the variables below configure the server.
+            .current_dir(std::env::temp_dir())
+            .env("DATABASE_URL", database_url)
+            .env("GOTRUE_API_HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("GOTRUE_JWT_SECRET", JWT_SECRET)
+            .env("GOTRUE_MAILER_AUTOCONFIRM", "true")
+            .env("GOTRUE_LOG_LEVEL", "warn")
+            .env("LATCHKEY_ARGON2_MEMORY_KIB", argon2.m_kib.to_string())
+            .env("LATCHKEY_ARGON2_ITERATIONS", argon2.t.to_string())
+            .env("LATCHKEY_ARGON2_PARALLELISM", argon2.p.to_string())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (key, value) in extra_env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let Some(line) = lines.next() else {
+                let _ = child.kill();
+                bail!("the server exited before it was listening");
+            };
+            if let Some(rest) = line?.strip_prefix("latchkey listening on http://") {
+                break rest.trim().parse::<SocketAddr>()?;
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Server { child, addr })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// (VmRSS, VmHWM) in MiB.
+    pub fn memory_mib(&self) -> anyhow::Result<(f64, f64)> {
+        memory_mib(self.pid())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (VmRSS, VmHWM) of `pid` in MiB, from `/proc/<pid>/status`.
+pub fn memory_mib(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> anyhow::Result<f64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("{name} missing from /proc/{pid}/status"))?;
+        let kib: f64 = line
+            .trim_start_matches(name)
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()?;
+        Ok(kib / 1024.0)
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Waits until `GET /health` answers (the server is listening once it printed its address,
+/// this only guards against a slow first connection).
+pub async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
+    for _ in 0..50 {
+        if let Ok(mut conn) = crate::client::Conn::connect(addr).await
+            && let Ok(reply) = conn.get("/health", None).await
+            && reply.status == 200
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the server at {addr} does not answer /health")
+}
