@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::api::extract::bearer_token;
 use crate::auth::jwt::{IncomingClaims, JwtError};
+use crate::db::identities::IdentityRow;
 use crate::db::users::{self, UserRow};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -21,43 +22,87 @@ pub struct AuthUser {
     pub claims: IncomingClaims,
 }
 
+/// [`AuthUser`] with the user's identities, read in the same round trip (for `GET /user`,
+/// the hottest authenticated route).
+#[derive(Debug, Clone)]
+pub struct AuthUserWithIdentities {
+    pub auth: AuthUser,
+    pub identities: Vec<IdentityRow>,
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let claims = verified_claims(parts, state)?;
-        let sub = claims
-            .sub
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::forbidden(ErrorCode::BadJwt, "invalid claim: missing sub claim"))?;
-        let user_id = Uuid::parse_str(sub)
-            .map_err(|_| ApiError::bad_request(ErrorCode::BadJwt, "invalid claim: sub claim must be a UUID"))?;
-        let session_id = match claims.session_id.as_deref().filter(|s| !s.is_empty()) {
+        let (claims, user_id, session_id) = token_subject(parts, state)?;
+        let found = users::find_with_session(&state.db, user_id, session_id).await?;
+        let user = admit(found.map(|f| (f.user, f.session_exists)), session_id)?;
+        Ok(AuthUser {
+            user,
+            session_id,
+            claims,
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUserWithIdentities {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let (claims, user_id, session_id) = token_subject(parts, state)?;
+        let found = users::find_with_session_and_identities(&state.db, user_id, session_id).await?;
+        let (found, identities) = match found {
+            Some(f) => (Some((f.user, f.session_exists)), f.identities.0),
+            None => (None, Vec::new()),
+        };
+        let user = admit(found, session_id)?;
+        Ok(AuthUserWithIdentities {
+            auth: AuthUser {
+                user,
+                session_id,
+                claims,
+            },
+            identities,
+        })
+    }
+}
+
+/// The verified claims with the user id (`sub`) and session id they name.
+fn token_subject(parts: &Parts, state: &AppState) -> Result<(IncomingClaims, Uuid, Option<Uuid>), ApiError> {
+    let claims = verified_claims(parts, state)?;
+    let sub = claims
+        .sub
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::forbidden(ErrorCode::BadJwt, "invalid claim: missing sub claim"))?;
+    let user_id = Uuid::parse_str(sub)
+        .map_err(|_| ApiError::bad_request(ErrorCode::BadJwt, "invalid claim: sub claim must be a UUID"))?;
+    let session_id =
+        match claims.session_id.as_deref().filter(|s| !s.is_empty()) {
             None => None,
             Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| {
                 ApiError::bad_request(ErrorCode::BadJwt, "invalid claim: session_id claim must be a UUID")
             })?),
         }
         .filter(|id| !id.is_nil());
-        let found = users::find_with_session(&state.db, user_id, session_id)
-            .await?
-            .ok_or_else(|| ApiError::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
-        if session_id.is_some() && !found.session_exists {
-            return Err(ApiError::forbidden(
-                ErrorCode::SessionNotFound,
-                "Session from session_id claim in JWT does not exist",
-            ));
-        }
-        if found.user.is_banned(chrono::Utc::now()) {
-            return Err(ApiError::forbidden(ErrorCode::UserBanned, "User is banned"));
-        }
-        Ok(AuthUser {
-            user: found.user,
-            session_id,
-            claims,
-        })
+    Ok((claims, user_id, session_id))
+}
+
+/// GoTrue's checks on what the database said: the user exists, the session (if named) is
+/// theirs and still exists, and the user is not banned.
+fn admit(found: Option<(UserRow, bool)>, session_id: Option<Uuid>) -> Result<UserRow, ApiError> {
+    let (user, session_exists) = found
+        .ok_or_else(|| ApiError::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
+    if session_id.is_some() && !session_exists {
+        return Err(ApiError::forbidden(
+            ErrorCode::SessionNotFound,
+            "Session from session_id claim in JWT does not exist",
+        ));
     }
+    if user.is_banned(chrono::Utc::now()) {
+        return Err(ApiError::forbidden(ErrorCode::UserBanned, "User is banned"));
+    }
+    Ok(user)
 }
 
 /// The verified claims of the request's bearer token (GoTrue's status codes: 401 without a

@@ -108,9 +108,9 @@ async fn sign_in_anonymously(state: &AppState, client: &Client, data: Option<Val
         client,
     )
     .await?;
-    let (tokens, user) = session::start(&mut tx, state, &user, "anonymous", client).await?;
+    let (tokens, user, identities) = session::start(&mut tx, state, &user, "anonymous", client).await?;
     tx.commit().await?;
-    Ok(axum::Json(SessionResponse::new(tokens, user, vec![], None)).into_response())
+    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
 }
 
 async fn sign_up_with_email(
@@ -170,7 +170,7 @@ async fn sign_up_with_email(
         tx.commit().await?;
         return Ok(axum::Json(UserResponse::new(user, identities)).into_response());
     }
-    let (tokens, user) = session::start(&mut tx, state, &user, "password", client).await?;
+    let (tokens, user, _) = session::start(&mut tx, state, &user, "password", client).await?;
     tx.commit().await?;
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
 }

@@ -13,7 +13,7 @@ use crate::api::types::{SessionResponse, WeakPasswordInfo};
 use crate::auth::accounts;
 use crate::auth::password::{self, Verification};
 use crate::auth::session::{self, Client};
-use crate::db::{identities, users};
+use crate::db::users;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -99,8 +99,7 @@ async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::oauth_invalid_request("refresh_token required"))?;
-    let (tokens, user) = session::refresh(state, token, client).await?;
-    let identities = identities::for_user(&state.db, user.id).await?;
+    let (tokens, user, identities) = session::refresh(state, token, client).await?;
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
 }
 
@@ -155,14 +154,18 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
     } else {
         None
     };
-    let mut tx = state.db.begin().await?;
-    if let Some(hash) = &new_hash {
-        // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
-        users::set_password(&mut *tx, user.id, hash).await?;
-    }
-    let (tokens, user) = session::start(&mut tx, state, &user, "password", client).await?;
-    let identities = identities::for_user(&mut *tx, user.id).await?;
-    tx.commit().await?;
+    let (tokens, user, identities) = match &new_hash {
+        // Starting a session is one statement: no transaction needed around it.
+        None => session::start(&mut *state.db.acquire().await?, state, &user, "password", client).await?,
+        Some(hash) => {
+            // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
+            let mut tx = state.db.begin().await?;
+            users::set_password(&mut *tx, user.id, hash).await?;
+            let started = session::start(&mut tx, state, &user, "password", client).await?;
+            tx.commit().await?;
+            started
+        }
+    };
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, weak_password)).into_response())
 }
 

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::auth_user::AuthUser;
+use crate::api::auth_user::{AuthUser, AuthUserWithIdentities};
 use crate::api::extract::Json;
 use crate::api::types::UserResponse;
 use crate::auth::accounts;
@@ -33,9 +33,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security(("bearer" = []))
 )]
-pub async fn get_user(State(state): State<AppState>, auth: AuthUser) -> ApiResult<axum::Json<UserResponse>> {
-    let identities = identities::for_user(&state.db, auth.user.id).await?;
-    Ok(axum::Json(UserResponse::new(auth.user, identities)))
+pub async fn get_user(found: AuthUserWithIdentities) -> ApiResult<axum::Json<UserResponse>> {
+    Ok(axum::Json(UserResponse::new(found.auth.user, found.identities)))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -11,9 +11,10 @@ use uuid::Uuid;
 use crate::auth::jwt::{AccessClaims, AmrEntry, new_jti};
 use crate::auth::refresh::{self, Decision, Presented};
 use crate::db::audit::{self, Action};
-use crate::db::sessions::{NewSession, SessionRow};
+use crate::db::identities::IdentityRow;
+use crate::db::sessions::NewSession;
 use crate::db::users::UserRow;
-use crate::db::{refresh_tokens, sessions, users};
+use crate::db::{refresh_tokens, sessions};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -40,22 +41,24 @@ impl Client {
 }
 
 /// Starts a session for `user` signed in with `method` (GoTrue's amr method names:
-/// `password`, `anonymous`, `otp`, ...). Runs inside the caller's transaction; returns the
-/// user with `last_sign_in_at` updated.
+/// `password`, `anonymous`, `otp`, ...): one statement, run on the caller's connection or
+/// transaction. Returns the user with `last_sign_in_at` updated, and their identities.
 pub async fn start(
     conn: &mut PgConnection,
     state: &AppState,
     user: &UserRow,
     method: &str,
     client: &Client,
-) -> Result<(Tokens, UserRow), ApiError> {
+) -> Result<(Tokens, UserRow, Vec<IdentityRow>), ApiError> {
     let session_id = Uuid::new_v4();
     let amr = vec![AmrEntry {
         method: method.to_owned(),
         timestamp: Utc::now().timestamp(),
     }];
     let amr_json = serde_json::to_value(&amr).map_err(ApiError::internal)?;
-    sessions::insert(
+    let refresh_token = state.refresh_key.token(session_id, 0);
+    let ip = client.ip_string();
+    let started = sessions::start(
         &mut *conn,
         &NewSession {
             id: session_id,
@@ -64,29 +67,31 @@ pub async fn start(
             user_agent: client.user_agent.as_deref(),
             ip: client.ip,
         },
-    )
-    .await?;
-    let refresh_token = state.refresh_key.token(session_id, 0);
-    refresh_tokens::insert(&mut *conn, &refresh::hash(&refresh_token), user.id, session_id, 0, None).await?;
-    let user = users::touch_last_sign_in(&mut *conn, user.id).await?;
-    audit::insert(
-        &mut *conn,
-        audit::Entry {
+        &refresh::hash(&refresh_token),
+        &audit::Entry {
             actor_id: user.id,
             actor_username: user.email_or_empty(),
             action: Action::Login,
-            traits: Some(json!({ "provider": provider_of(&user) })),
-            ip: &client.ip_string(),
+            traits: Some(json!({ "provider": provider_of(user) })),
+            ip: &ip,
         },
     )
     .await?;
-    let tokens = mint(state, &user, session_id, "aal1", amr, refresh_token)?;
-    Ok((tokens, user))
+    let tokens = mint(state, &started.user, session_id, "aal1", amr, refresh_token)?;
+    Ok((tokens, started.user, started.identities.0))
 }
 
 /// The `refresh_token` grant. Concurrent refreshes of one session are serialised by a row
 /// lock on the session; see `auth::refresh` for why they all get the same next token.
-pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -> Result<(Tokens, UserRow), ApiError> {
+/// Returns the user's identities too (read under the lock, for the response).
+///
+/// The common case costs four round trips: `BEGIN`, the locking read (token, session, user,
+/// identities), the rotation with its audit entry, `COMMIT`.
+pub async fn refresh(
+    state: &AppState,
+    presented_token: &str,
+    client: &Client,
+) -> Result<(Tokens, UserRow, Vec<IdentityRow>), ApiError> {
     if !refresh::looks_valid(presented_token) {
         return Err(ApiError::bad_request(
             ErrorCode::RefreshTokenNotFound,
@@ -102,13 +107,7 @@ pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -
         ));
     };
     let now = Utc::now();
-    let user = users::find_by_id(&mut *tx, found.user_id).await?.ok_or_else(|| {
-        ApiError::bad_request(
-            ErrorCode::SessionNotFound,
-            "Invalid Refresh Token: No Valid Session Found",
-        )
-    })?;
-    if user.is_banned(now) {
+    if found.user.is_banned(now) {
         return Err(ApiError::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
     if found.session_not_after.is_some_and(|not_after| now > not_after) {
@@ -130,17 +129,41 @@ pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -
         config.reuse_interval,
         config.rotation_enabled,
     );
+    let ip = client.ip_string();
+    let refreshed = audit::Entry {
+        actor_id: found.user.id,
+        actor_username: found.user.email_or_empty(),
+        action: Action::TokenRefreshed,
+        traits: None,
+        ip: &ip,
+    };
     let refresh_token = match decision {
-        Decision::Rotate => rotate(&mut tx, state, &found, found.session_counter + 1).await?,
+        Decision::Rotate => {
+            let next_counter = found.session_counter + 1;
+            let token = state.refresh_key.token(found.session_id, next_counter);
+            refresh_tokens::rotate_and_record(
+                &mut *tx,
+                found.session_id,
+                found.user_id,
+                &found.token_hash,
+                &refresh::hash(&token),
+                next_counter,
+                &refreshed,
+            )
+            .await?;
+            token
+        }
         Decision::ReturnCurrent => {
             let current = state.refresh_key.token(found.session_id, found.session_counter);
-            if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
+            let token = if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
                 current
             } else {
                 // The live token was derived with another key (the JWT secret changed):
                 // move the chain on instead, still leaving exactly one live token.
                 rotate(&mut tx, state, &found, found.session_counter + 1).await?
-            }
+            };
+            audit::insert(&mut *tx, refreshed).await?;
+            token
         }
         Decision::Reject { revoke_session } => {
             if revoke_session {
@@ -148,11 +171,11 @@ pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -
                 audit::insert(
                     &mut *tx,
                     audit::Entry {
-                        actor_id: user.id,
-                        actor_username: user.email_or_empty(),
+                        actor_id: found.user.id,
+                        actor_username: found.user.email_or_empty(),
                         action: Action::TokenRevoked,
                         traits: Some(json!({ "reason": "refresh_token_reused" })),
-                        ip: &client.ip_string(),
+                        ip: &ip,
                     },
                 )
                 .await?;
@@ -164,23 +187,17 @@ pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -
             ));
         }
     };
-    audit::insert(
-        &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: Action::TokenRefreshed,
-            traits: None,
-            ip: &client.ip_string(),
-        },
-    )
-    .await?;
-    let session = sessions::find(&mut *tx, found.session_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("session vanished while locked"))?;
     tx.commit().await?;
-    let tokens = mint(state, &user, session.id, &session.aal, amr_of(&session), refresh_token)?;
-    Ok((tokens, user))
+    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
+    let tokens = mint(
+        state,
+        &found.user,
+        found.session_id,
+        &found.session_aal,
+        amr,
+        refresh_token,
+    )?;
+    Ok((tokens, found.user, found.identities.0))
 }
 
 async fn rotate(
@@ -200,10 +217,6 @@ async fn rotate(
     )
     .await?;
     Ok(token)
-}
-
-fn amr_of(session: &SessionRow) -> Vec<AmrEntry> {
-    serde_json::from_value(session.amr.clone()).unwrap_or_default()
 }
 
 /// Signs an access token for a session.

@@ -51,20 +51,27 @@ pub struct Entry<'a> {
     pub ip: &'a str,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, entry: Entry<'_>) -> sqlx::Result<()> {
-    let mut payload = json!({
-        "actor_id": entry.actor_id,
-        "actor_username": entry.actor_username,
-        "actor_via_sso": false,
-        "action": entry.action.as_str(),
-        "log_type": entry.action.log_type(),
-    });
-    if let Some(traits) = entry.traits {
-        payload["traits"] = traits;
+impl Entry<'_> {
+    /// GoTrue's audit payload for this entry.
+    pub fn payload(&self) -> Value {
+        let mut payload = json!({
+            "actor_id": self.actor_id,
+            "actor_username": self.actor_username,
+            "actor_via_sso": false,
+            "action": self.action.as_str(),
+            "log_type": self.action.log_type(),
+        });
+        if let Some(traits) = &self.traits {
+            payload["traits"] = traits.clone();
+        }
+        payload
     }
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, entry: Entry<'_>) -> sqlx::Result<()> {
     sqlx::query("insert into _auth_audit_log (id, payload, ip_address) values ($1, $2, $3)")
         .bind(Uuid::new_v4())
-        .bind(payload)
+        .bind(entry.payload())
         .bind(entry.ip)
         .execute(db)
         .await?;

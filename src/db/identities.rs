@@ -1,11 +1,14 @@
 //! `_auth_identities`.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, FromRow)]
+/// Also `Deserialize`: queries that return a user with their identities in one round trip
+/// carry them as a JSON array built by [`identities_json!`].
+#[derive(Debug, Clone, FromRow, Deserialize)]
 pub struct IdentityRow {
     pub id: Uuid,
     pub provider_id: String,
@@ -23,6 +26,23 @@ macro_rules! identity_columns {
         "id, provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, email"
     };
 }
+pub(crate) use identity_columns;
+
+/// SQL for the identities of the user whose id is the SQL expression `$user_id`, oldest
+/// first, as a JSON array of [`IdentityRow`] objects (`[]` when there are none): lets a query
+/// that reads a user bring their identities along instead of a second round trip.
+macro_rules! identities_json {
+    ($user_id:literal) => {
+        concat!(
+            "coalesce((select json_agg(i order by i.created_at, i.id) from (select ",
+            $crate::db::identities::identity_columns!(),
+            " from _auth_identities where user_id = ",
+            $user_id,
+            ") i), '[]'::json)"
+        )
+    };
+}
+pub(crate) use identities_json;
 
 pub async fn insert(
     db: impl PgExecutor<'_>,

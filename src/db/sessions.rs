@@ -5,6 +5,10 @@ use serde_json::Value;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::db::audit;
+use crate::db::identities::identities_json;
+use crate::db::users::{UserWithIdentities, user_columns};
+
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
     pub id: Uuid,
@@ -24,16 +28,40 @@ pub struct NewSession<'a> {
     pub ip: Option<std::net::IpAddr>,
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, session: &NewSession<'_>) -> sqlx::Result<()> {
-    sqlx::query("insert into _auth_sessions (id, user_id, amr, user_agent, ip) values ($1, $2, $3, $4, $5::inet)")
-        .bind(session.id)
-        .bind(session.user_id)
-        .bind(session.amr)
-        .bind(session.user_agent)
-        .bind(session.ip.map(|ip| ip.to_string()))
-        .execute(db)
-        .await?;
-    Ok(())
+/// Everything a new session writes, in one statement (one round trip, atomic on its own):
+/// the session, its first refresh token (number 0), the audit entry, and the user's
+/// `last_sign_in_at`. Returns the updated user with their identities.
+pub async fn start(
+    db: impl PgExecutor<'_>,
+    session: &NewSession<'_>,
+    refresh_token_hash: &str,
+    entry: &audit::Entry<'_>,
+) -> sqlx::Result<UserWithIdentities> {
+    sqlx::query_as(concat!(
+        "with new_session as ( \
+             insert into _auth_sessions (id, user_id, amr, user_agent, ip) values ($1, $2, $3, $4, $5::inet) \
+         ), first_token as ( \
+             insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter) values ($6, $2, $1, 0) \
+         ), recorded as ( \
+             insert into _auth_audit_log (id, payload, ip_address) values ($7, $8, $9) \
+         ) \
+         update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $2 returning ",
+        user_columns!(),
+        ", ",
+        identities_json!("_auth_users.id"),
+        " as identities"
+    ))
+    .bind(session.id)
+    .bind(session.user_id)
+    .bind(session.amr)
+    .bind(session.user_agent)
+    .bind(session.ip.map(|ip| ip.to_string()))
+    .bind(refresh_token_hash)
+    .bind(Uuid::new_v4())
+    .bind(entry.payload())
+    .bind(entry.ip)
+    .fetch_one(db)
+    .await
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SessionRow>> {

@@ -2,8 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
+
+use crate::db::identities::{IdentityRow, identities_json};
 
 /// Every column a response or a decision needs (not `instance_id`, `is_super_admin`).
 macro_rules! user_columns {
@@ -15,6 +18,7 @@ macro_rules! user_columns {
     banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous"
     };
 }
+pub(crate) use user_columns;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
@@ -147,18 +151,6 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx
     .await
 }
 
-/// Stamps `last_sign_in_at` (on every new session, not on refresh, as GoTrue does).
-pub async fn touch_last_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!(
-        "update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $1 returning ",
-        user_columns!(),
-        ""
-    ))
-    .bind(id)
-    .fetch_one(db)
-    .await
-}
-
 /// Starts an email change: the new address waits in `email_change` until confirmed.
 pub async fn set_email_change(db: impl PgExecutor<'_>, id: Uuid, new_email: &str) -> sqlx::Result<UserRow> {
     sqlx::query_as(concat!(
@@ -204,6 +196,40 @@ pub async fn find_with_session(
         user_columns!(),
         ", exists (select 1 from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_exists \
          from _auth_users where id = $1"
+    ))
+    .bind(user_id)
+    .bind(session_id)
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(FromRow)]
+pub struct UserWithIdentities {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub identities: Json<Vec<IdentityRow>>,
+}
+
+#[derive(FromRow)]
+pub struct UserWithSessionAndIdentities {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub session_exists: bool,
+    pub identities: Json<Vec<IdentityRow>>,
+}
+
+/// [`find_with_session`] plus the user's identities, still one round trip (`GET /user`).
+pub async fn find_with_session_and_identities(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+) -> sqlx::Result<Option<UserWithSessionAndIdentities>> {
+    sqlx::query_as(concat!(
+        "select ",
+        user_columns!(),
+        ", exists (select 1 from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_exists, ",
+        identities_json!("_auth_users.id"),
+        " as identities from _auth_users where id = $1"
     ))
     .bind(user_id)
     .bind(session_id)

@@ -292,3 +292,53 @@ async fn database_outage_gives_503_and_recovers() {
     }
     assert!(recovered, "the server recovers without a restart");
 }
+
+/// Sign-in, refresh and `GET /user` read the user's identities in the same statement as the
+/// rest (a JSON aggregate): they must come out exactly as the sign-up wrote them.
+#[tokio::test]
+async fn every_session_answer_carries_the_same_identities() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    let signed_up = app.sign_up(&email, "secret-pw").await;
+    let identities = signed_up["user"]["identities"].clone();
+    assert_eq!(identities.as_array().unwrap().len(), 1);
+    assert!(identities[0]["created_at"].is_string() && identities[0]["identity_data"]["email"] == email);
+
+    let signed_in: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    assert_eq!(signed_in["user"]["identities"], identities);
+    assert_ne!(
+        signed_in["user"]["last_sign_in_at"], signed_up["user"]["last_sign_in_at"],
+        "a new session stamps last_sign_in_at"
+    );
+    let refreshed: Value = app
+        .refresh(signed_in["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refreshed["user"]["identities"], identities);
+    assert_eq!(
+        refreshed["user"]["last_sign_in_at"],
+        signed_in["user"]["last_sign_in_at"]
+    );
+    let user: Value = app
+        .get_auth("/user", refreshed["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["identities"], identities);
+    assert_eq!(user, refreshed["user"]);
+
+    // Each new session and each refresh is in the audit log, written with it.
+    let mut db = app.db().await;
+    let actions: Vec<String> = sqlx::query_scalar(
+        "select payload ->> 'action' from auth._auth_audit_log where payload ->> 'actor_username' = $1 \
+         order by 1",
+    )
+    .bind(&email)
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(actions, ["login", "login", "token_refreshed", "user_signedup"]);
+}
