@@ -10,6 +10,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
 use crate::auth::refresh::RefreshKey;
 use crate::config::Config;
+use crate::db::hot::HotPool;
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
@@ -17,6 +18,8 @@ pub struct AppState(Arc<Shared>);
 #[derive(Debug)]
 pub struct Shared {
     pub db: PgPool,
+    /// Connections for the hot paths (no ping on release); see `db::hot`.
+    pub hot: HotPool,
     pub config: Config,
     pub jwt: JwtKeys,
     pub refresh_key: RefreshKey,
@@ -30,8 +33,14 @@ impl AppState {
         let jwt = JwtKeys::new(&config.jwt.secret);
         let refresh_key = RefreshKey::derive(&config.jwt.secret);
         let hasher = Hasher::new(&config.password)?;
+        let hot = HotPool::new(
+            (*db.connect_options()).clone(),
+            crate::db::hot_pool_size(&config),
+            crate::db::ACQUIRE_TIMEOUT,
+        );
         Ok(AppState(Arc::new(Shared {
             db,
+            hot,
             config,
             jwt,
             refresh_key,

@@ -35,7 +35,9 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
-        let found = users::find_with_session(&state.db, user_id, session_id).await?;
+        let mut conn = state.hot.acquire().await?;
+        let found = users::find_with_session(&mut *conn, user_id, session_id).await?;
+        conn.release();
         let user = admit(found.map(|f| (f.user, f.session_exists)), session_id)?;
         Ok(AuthUser {
             user,
@@ -50,7 +52,9 @@ impl FromRequestParts<AppState> for AuthUserWithIdentities {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
-        let found = users::find_with_session_and_identities(&state.db, user_id, session_id).await?;
+        let mut conn = state.hot.acquire().await?;
+        let found = users::find_with_session_and_identities(&mut *conn, user_id, session_id).await?;
+        conn.release();
         let (found, identities) = match found {
             Some(f) => (Some((f.user, f.session_exists)), f.identities.0),
             None => (None, Vec::new()),

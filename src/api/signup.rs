@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sqlx::Connection;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -138,13 +139,17 @@ async fn sign_up_with_email(
     }
     let email = accounts::normalize_email(raw_email)?;
 
-    if let Some(existing) = crate::db::users::find_by_email(&state.db, &email).await? {
+    let mut conn = state.hot.acquire().await?;
+    let existing = crate::db::users::find_by_email(&mut *conn, &email).await?;
+    conn.release();
+    if let Some(existing) = existing {
         return repeated_signup(state, client, existing, data).await;
     }
 
     let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
     let confirmed = config.mailer_autoconfirm;
-    let mut tx = state.db.begin().await?;
+    let mut conn = state.hot.acquire().await?;
+    let mut tx = conn.begin().await?;
     let (user, identities) = accounts::create_email_user(
         &mut tx,
         config,
@@ -168,10 +173,12 @@ async fn sign_up_with_email(
         // The confirmation mail itself is sent by the mailer (email flows); until the address
         // is confirmed the user cannot sign in.
         tx.commit().await?;
+        conn.release();
         return Ok(axum::Json(UserResponse::new(user, identities)).into_response());
     }
     let (tokens, user, _) = session::start(&mut tx, state, &user, "password", client).await?;
     tx.commit().await?;
+    conn.release();
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
 }
 

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sqlx::Connection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -121,7 +122,12 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
     // A malformed address cannot belong to anyone; answer as for an unknown user, after the
     // same amount of hashing work.
     let user = match accounts::normalize_email(email) {
-        Ok(email) => users::find_by_email(&state.db, &email).await?,
+        Ok(email) => {
+            let mut conn = state.hot.acquire().await?;
+            let user = users::find_by_email(&mut *conn, &email).await?;
+            conn.release();
+            user
+        }
         Err(_) => None,
     };
     let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
@@ -154,18 +160,20 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
     } else {
         None
     };
+    let mut conn = state.hot.acquire().await?;
     let (tokens, user, identities) = match &new_hash {
         // Starting a session is one statement: no transaction needed around it.
-        None => session::start(&mut *state.db.acquire().await?, state, &user, "password", client).await?,
+        None => session::start(&mut conn, state, &user, "password", client).await?,
         Some(hash) => {
             // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
-            let mut tx = state.db.begin().await?;
+            let mut tx = conn.begin().await?;
             users::set_password(&mut *tx, user.id, hash).await?;
             let started = session::start(&mut tx, state, &user, "password", client).await?;
             tx.commit().await?;
             started
         }
     };
+    conn.release();
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, weak_password)).into_response())
 }
 

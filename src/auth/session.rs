@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use serde_json::json;
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::auth::jwt::{AccessClaims, AmrEntry, new_jti};
@@ -99,7 +99,8 @@ pub async fn refresh(
         ));
     }
     let presented_hash = refresh::hash(presented_token);
-    let mut tx = state.db.begin().await?;
+    let mut conn = state.hot.acquire().await?;
+    let mut tx = conn.begin().await?;
     let Some(found) = refresh_tokens::find_and_lock_session(&mut *tx, &presented_hash).await? else {
         return Err(ApiError::bad_request(
             ErrorCode::RefreshTokenNotFound,
@@ -188,6 +189,7 @@ pub async fn refresh(
         }
     };
     tx.commit().await?;
+    conn.release();
     let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
     let tokens = mint(
         state,

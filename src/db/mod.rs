@@ -2,6 +2,7 @@
 //! work on the pool or inside a transaction.
 
 pub mod audit;
+pub mod hot;
 pub mod identities;
 pub mod refresh_tokens;
 pub mod sessions;
@@ -22,7 +23,20 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const MIGRATION_LOCK_KEY: i64 = 0x6c61_7463_686b_6579; // "latchkey"
 
 /// Connections idle for longer than this are pinged before use (pgx's default).
-const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
+/// How long a request waits for a connection before it gets a 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GOTRUE_DB_MAX_POOL_SIZE` is shared between the hot-path connections ([`hot::HotPool`]) and
+/// sqlx's pool for everything else: half for the hot paths, at most 4 per CPU (the database
+/// runs out of cores long before that), so the total stays at the configured size.
+pub fn hot_pool_size(config: &Config) -> u32 {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(2);
+    (config.db_max_pool_size / 2).clamp(1, 4 * cpus)
+}
 
 /// Opens the pool. Every connection gets `search_path` set to the configured namespace as a
 /// start-up parameter (no extra round trip), so queries name tables unqualified.
@@ -35,7 +49,7 @@ pub fn pool(config: &Config, database_url: &str) -> anyhow::Result<PgPool> {
         .log_statements(tracing::log::LevelFilter::Trace)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(2));
     Ok(PgPoolOptions::new()
-        .max_connections(config.db_max_pool_size)
+        .max_connections(config.db_max_pool_size.saturating_sub(hot_pool_size(config)).max(1))
         .min_connections(0)
         // sqlx pings every connection it hands out by default: one extra round trip per
         // acquire, which on `GET /user` doubled the database work. Like pgx (GoTrue's pool),
@@ -51,7 +65,7 @@ pub fn pool(config: &Config, database_url: &str) -> anyhow::Result<PgPool> {
             })
         })
         // Fail fast when the database is down: requests get a 503 instead of hanging.
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_lazy_with(options))
 }
 

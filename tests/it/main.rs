@@ -5,5 +5,6 @@ mod accounts;
 mod admin;
 mod foundation;
 mod helpers;
+mod hot_pool;
 mod rls;
 mod sessions;

@@ -1,0 +1,150 @@
+//! A small set of connections for the hot paths (`GET /user` and the other authenticated
+//! routes, sign-in, sign-up, refresh) beside sqlx's pool.
+//!
+//! sqlx's pool pings every connection when it goes back to the pool (a Sync round trip in
+//! `PoolConnection::return_to_pool`, not configurable in sqlx 0.9). For a request that runs one
+//! statement that is a second round trip, and the benchmark showed it costing the database as
+//! much as the statement itself. Here a connection whose user finished cleanly
+//! ([`HotConn::release`]) goes back as it is. One dropped without `release` (an error, a
+//! cancelled request, an unfinished transaction) is pinged first, exactly as sqlx does: the
+//! ping flushes a queued `ROLLBACK` and drains unread replies, and a broken connection is
+//! dropped instead of being handed out. Connections idle for a while are pinged before use,
+//! like the main pool's.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::db::IDLE_BEFORE_PING;
+
+#[derive(Clone)]
+pub struct HotPool(Arc<Inner>);
+
+struct Inner {
+    options: PgConnectOptions,
+    idle: Mutex<Vec<Idle>>,
+    /// One permit per connection that may exist (idle or in use).
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+struct Idle {
+    conn: PgConnection,
+    since: Instant,
+}
+
+impl std::fmt::Debug for HotPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotPool")
+            .field("available", &self.0.permits.available_permits())
+            .finish()
+    }
+}
+
+impl HotPool {
+    /// At most `size` connections, opened on demand with `options`.
+    pub fn new(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> HotPool {
+        HotPool(Arc::new(Inner {
+            options,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(size.max(1) as usize)),
+            acquire_timeout,
+        }))
+    }
+
+    /// A connection: an idle one, or a new one while fewer than `size` exist. Waits at most
+    /// the acquire timeout (then `PoolTimedOut`, which becomes a 503).
+    pub async fn acquire(&self) -> sqlx::Result<HotConn> {
+        let inner = &self.0;
+        let deadline = tokio::time::Instant::now() + inner.acquire_timeout;
+        let permit = tokio::time::timeout_at(deadline, inner.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        loop {
+            let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            let conn = match idle {
+                Some(mut idle) => {
+                    if idle.since.elapsed() > IDLE_BEFORE_PING && idle.conn.ping().await.is_err() {
+                        // Broken while idle (database restarted): drop it, try the next one.
+                        continue;
+                    }
+                    idle.conn
+                }
+                None => tokio::time::timeout_at(deadline, inner.options.connect())
+                    .await
+                    .map_err(|_| sqlx::Error::PoolTimedOut)??,
+            };
+            return Ok(HotConn {
+                conn: Some(conn),
+                released: false,
+                permit: Some(permit),
+                pool: self.0.clone(),
+            });
+        }
+    }
+}
+
+/// A connection from a [`HotPool`]; call [`release`](HotConn::release) once its last statement
+/// (or `COMMIT`) completed.
+pub struct HotConn {
+    /// `Some` until dropped.
+    conn: Option<PgConnection>,
+    released: bool,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Arc<Inner>,
+}
+
+impl HotConn {
+    /// Gives the connection back without a ping: everything it was asked to do has completed.
+    pub fn release(mut self) {
+        self.released = true;
+    }
+}
+
+impl Drop for HotConn {
+    fn drop(&mut self) {
+        let (Some(mut conn), permit) = (self.conn.take(), self.permit.take()) else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let give_back = move |conn: PgConnection| {
+            let idle = Idle {
+                conn,
+                since: Instant::now(),
+            };
+            pool.idle.lock().unwrap_or_else(PoisonError::into_inner).push(idle);
+            // The permit goes back after the connection, so a waiter finds it idle.
+            drop(permit);
+        };
+        if self.released && !conn.is_in_transaction() {
+            give_back(conn);
+        } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if conn.ping().await.is_ok() {
+                    give_back(conn);
+                }
+            });
+        }
+    }
+}
+
+impl Deref for HotConn {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        // `conn` is only taken in `drop`.
+        self.conn.as_ref().expect("connection present until dropped")
+    }
+}
+
+impl DerefMut for HotConn {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        // `conn` is only taken in `drop`.
+        self.conn.as_mut().expect("connection present until dropped")
+    }
+}
