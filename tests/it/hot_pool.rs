@@ -11,7 +11,7 @@ async fn backend_pid(conn: &mut sqlx::PgConnection) -> i32 {
     sqlx::query_scalar("select pg_backend_pid()")
         .fetch_one(conn)
         .await
-        .unwrap()
+        .expect("pg_backend_pid()")
 }
 
 #[tokio::test]
