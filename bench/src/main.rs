@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
+    let load_average_start = report::load_average();
     let mut scenarios = Vec::new();
     for &scenario in &args.scenarios {
         // A fresh server per scenario, so its VmHWM is this scenario's peak.
@@ -204,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
             target_ratio,
             points,
             peak_rss_mib,
+            load_average: report::load_average(),
         });
     }
 
@@ -224,6 +226,7 @@ async fn main() -> anyhow::Result<()> {
         label: args.label.clone(),
         started_at_unix: tag.parse::<u64>().unwrap_or(0) / 1000,
         cores,
+        load_average_start,
         duration_secs: args.duration as f64,
         runs: args.runs,
         argon2,

@@ -37,6 +37,9 @@ pub struct ScenarioResult {
     pub points: Vec<Point>,
     /// VmHWM of the server process that served this scenario's whole sweep.
     pub peak_rss_mib: f64,
+    /// The machine's 1-minute load average after the scenario: on a shared machine, how much
+    /// else was competing for the cores.
+    pub load_average: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,12 +47,22 @@ pub struct Report {
     pub label: String,
     pub started_at_unix: u64,
     pub cores: usize,
+    /// 1-minute load average before the first scenario.
+    pub load_average_start: f64,
     pub duration_secs: f64,
     pub runs: usize,
     pub argon2: Argon2Params,
     pub server_env: Vec<String>,
     pub scenarios: Vec<ScenarioResult>,
     pub idle: Option<IdleResult>,
+}
+
+/// The 1-minute load average from `/proc/loadavg` (NaN where there is none).
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
 }
 
 pub fn median(mut values: Vec<f64>) -> f64 {
@@ -104,10 +117,12 @@ pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Label `{}`; {} cores shared by server, load generator and Postgres; medians of {} runs of {} s each; \
+        "Label `{}`; {} cores shared by server, load generator and Postgres (1-minute load average {:.1} at the \
+         start; the last column is the load after each scenario); medians of {} runs of {} s each; \
          argon2id m={} KiB, t={}, p={}.\n",
         report.label,
         report.cores,
+        report.load_average_start,
         report.runs,
         report.duration_secs,
         report.argon2.m_kib,
@@ -115,8 +130,8 @@ pub fn markdown(report: &Report) -> String {
         report.argon2.p
     );
     out.push_str(
-        "| scenario | clients | req/s | p50 ms | p99 ms | errors | baseline | baseline/s | baseline p50 ms | ratio | target | server peak RSS |\n\
-         |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n",
+        "| scenario | clients | req/s | p50 ms | p99 ms | errors | baseline | baseline/s | baseline p50 ms | ratio | target | server peak RSS | load |\n\
+         |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for scenario in &report.scenarios {
         for point in &scenario.points {
@@ -129,7 +144,7 @@ pub fn markdown(report: &Report) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} {} | ≥ {:.1} | {:.1} MiB |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} {} | ≥ {:.1} | {:.1} MiB | {:.1} |",
                 scenario.name,
                 point.clients,
                 point.rps(),
@@ -143,6 +158,7 @@ pub fn markdown(report: &Report) -> String {
                 verdict,
                 scenario.target_ratio,
                 scenario.peak_rss_mib,
+                scenario.load_average,
             );
         }
     }
