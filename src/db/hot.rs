@@ -69,8 +69,14 @@ impl HotPool {
             let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
             let conn = match idle {
                 Some(mut idle) => {
-                    if idle.since.elapsed() > IDLE_BEFORE_PING && idle.conn.ping().await.is_err() {
-                        // Broken while idle (database restarted): drop it, try the next one.
+                    if idle.since.elapsed() > IDLE_BEFORE_PING
+                        && !matches!(tokio::time::timeout_at(deadline, idle.conn.ping()).await, Ok(Ok(())))
+                    {
+                        // Broken (or hanging) while idle, e.g. the database restarted: drop it and
+                        // try the next one.
+                        if tokio::time::Instant::now() >= deadline {
+                            return Err(sqlx::Error::PoolTimedOut);
+                        }
                         continue;
                     }
                     idle.conn
@@ -124,8 +130,10 @@ impl Drop for HotConn {
         if self.released && !conn.is_in_transaction() {
             give_back(conn);
         } else if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let timeout = self.pool.acquire_timeout;
             runtime.spawn(async move {
-                if conn.ping().await.is_ok() {
+                // Bounded, so a database that stopped answering cannot keep the permit forever.
+                if let Ok(Ok(())) = tokio::time::timeout(timeout, conn.ping()).await {
                     give_back(conn);
                 }
             });
