@@ -3,19 +3,22 @@
 //! New hashes are argon2id with the configured (OWASP by default) parameters. Stored bcrypt
 //! (`$2a$`/`$2b$`/`$2y$`, GoTrue's format) and argon2 PHC hashes verify too, and are reported
 //! as needing a rehash so the caller can upgrade them after a successful sign-in.
-//! Hashing runs on the blocking pool, never on the async executor, and a semaphore bounds how
-//! many hashes run at once: each argon2 hash holds its memory cost (19 MiB by default), so
-//! a flood of sign-ins queues instead of exhausting memory or starving other requests.
-//! The working memory itself is pooled, one buffer per permit: allocating it per hash made
-//! every blocking-pool thread keep a freed 19 MiB block in its own malloc arena (the server
-//! grew to 640 MiB under a sign-up load), and faulted the pages in again on every hash.
+//! Hashing never runs on the async executor: a fixed set of hashing threads
+//! (`LATCHKEY_MAX_CONCURRENT_HASHES`, default one per CPU) takes jobs from a queue, so a flood
+//! of sign-ins queues instead of exhausting memory or starving other requests. Each thread
+//! keeps its argon2 working memory (19 MiB by default) from one hash to the next: allocating
+//! it per hash made every blocking-pool thread keep a freed copy in its own malloc arena (the
+//! server grew to 640 MiB under a sign-up load) and faulted the pages in on every hash. A
+//! thread that finishes a hash takes the next job itself, without a trip through the async
+//! runtime, so the cores do not idle between hashes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher as _, RECOMMENDED_SALT_LEN, Version};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::PasswordConfig;
 
@@ -31,8 +34,8 @@ const MAX_IMPORTED_T_COST: u32 = 16;
 pub enum HashError {
     #[error("password hashing failed: {0}")]
     Hash(String),
-    #[error("hashing task failed: {0}")]
-    Join(#[from] tokio::task::JoinError),
+    #[error("the hashing threads stopped")]
+    Stopped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +47,16 @@ pub enum Verification {
 /// argon2 working memory for the configured parameters (`m_cost` blocks of 1 KiB).
 type Memory = Vec<Block>;
 
+/// Work for a hashing thread, given that thread's working memory.
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
-    /// Reusable working memory: at most one buffer per permit is ever allocated, because a
-    /// buffer is only taken while a permit is held.
-    memory: Arc<Mutex<Vec<Memory>>>,
+    /// The queue the hashing threads take jobs from; they stop when every `Hasher` is gone.
+    jobs: mpsc::UnboundedSender<Job>,
+    /// Working-memory buffers allocated so far: at most one per hashing thread.
+    buffers: Arc<AtomicUsize>,
     /// A hash of a random password, verified against when the user does not exist so that the
     /// answer takes as long as for a real user.
     dummy_hash: Arc<str>,
@@ -58,7 +64,10 @@ pub struct Hasher {
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hasher").field("params", &self.params).finish()
+        f.debug_struct("Hasher")
+            .field("params", &self.params)
+            .field("buffers", &self.buffers.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -78,10 +87,12 @@ impl Hasher {
             .hash_password(&dummy_password)
             .map_err(|e| HashError::Hash(e.to_string()))?
             .to_string();
+        let buffers = Arc::new(AtomicUsize::new(0));
+        let jobs = start_threads(config.max_concurrent_hashes, params.block_count(), buffers.clone())?;
         Ok(Hasher {
             params,
-            permits: Arc::new(Semaphore::new(config.max_concurrent_hashes)),
-            memory: Arc::new(Mutex::new(Vec::new())),
+            jobs,
+            buffers,
             dummy_hash: dummy_hash.into(),
         })
     }
@@ -108,29 +119,55 @@ impl Hasher {
         Ok(if real { verification } else { Verification::Invalid })
     }
 
-    /// Runs `work` on the blocking pool with a permit and a working-memory buffer.
+    /// Runs `work` on a hashing thread, with that thread's working memory.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        // The semaphore is never closed, so acquiring only fails if that invariant breaks.
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Hash(e.to_string()))?;
-        let pool = self.memory.clone();
-        let blocks = self.params.block_count();
-        Ok(tokio::task::spawn_blocking(move || {
-            // Nothing panics while the lock is held, so a poisoned lock still holds valid buffers.
-            let taken = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let mut memory = taken.unwrap_or_else(|| vec![Block::new(); blocks]);
-            let result = work(&mut memory);
-            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
-            result
-        })
-        .await?)
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            // A request that went away while queued (timeout, disconnect) needs no hash.
+            if !reply.is_closed() {
+                let _ = reply.send(work(memory));
+            }
+        });
+        self.jobs.send(job).map_err(|_| HashError::Stopped)?;
+        answer.await.map_err(|_| HashError::Stopped)
     }
+}
+
+/// Starts `threads` hashing threads that take jobs from one queue; each allocates its working
+/// memory (`blocks` KiB) on its first job and keeps it.
+fn start_threads(
+    threads: usize,
+    blocks: usize,
+    buffers: Arc<AtomicUsize>,
+) -> Result<mpsc::UnboundedSender<Job>, HashError> {
+    let (sender, receiver) = mpsc::unbounded_channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for i in 0..threads.max(1) {
+        let receiver = receiver.clone();
+        let buffers = buffers.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || {
+                let mut memory = Memory::new();
+                loop {
+                    // One idle thread waits on the queue, the others on the lock.
+                    let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).blocking_recv();
+                    let Some(job) = job else {
+                        return;
+                    };
+                    if memory.is_empty() {
+                        memory = vec![Block::new(); blocks];
+                        buffers.fetch_add(1, Ordering::Relaxed);
+                    }
+                    job(&mut memory);
+                }
+            })
+            .map_err(|e| HashError::Hash(format!("starting a hashing thread: {e}")))?;
+    }
+    Ok(sender)
 }
 
 fn argon2id(params: &Params) -> Argon2<'static> {
@@ -309,7 +346,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn working_memory_is_one_buffer_per_permit() {
+    async fn working_memory_is_one_buffer_per_hashing_thread() {
         let hasher = Hasher::new(&config()).unwrap();
         let hashes: Vec<_> = (0..8)
             .map(|i| {
@@ -320,8 +357,8 @@ mod tests {
         for hash in hashes {
             hash.await.unwrap().unwrap();
         }
-        let buffers = hasher.memory.lock().unwrap().len();
-        assert!((1..=2).contains(&buffers), "{buffers} buffers for 2 permits");
+        let buffers = hasher.buffers.load(Ordering::Relaxed);
+        assert!((1..=2).contains(&buffers), "{buffers} buffers for 2 hashing threads");
     }
 
     #[tokio::test]
