@@ -8,6 +8,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+mod rate_limit;
+pub use rate_limit::{Rate, RateLimitConfig};
+
 /// The JWT secret used when none is configured: the Supabase CLI's well-known development
 /// secret, so keys minted by `supabase start` also work. Never for production.
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
@@ -40,6 +43,7 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub log_level: String,
     pub max_request_duration: Duration,
+    pub rate_limit: RateLimitConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -174,6 +178,7 @@ impl Config {
                 &["GOTRUE_API_MAX_REQUEST_DURATION"],
                 Duration::from_secs(10),
             )?,
+            rate_limit: rate_limit::from_env(&env)?,
         };
         config.validate()?;
         Ok(config)
