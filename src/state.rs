@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use url::Url;
 
+use crate::api::ratelimit::RateLimits;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
 use crate::auth::refresh::RefreshKey;
@@ -21,6 +22,8 @@ pub struct Shared {
     pub jwt: JwtKeys,
     pub refresh_key: RefreshKey,
     pub hasher: Hasher,
+    /// Per-address limiters and the global email limiter.
+    pub rate_limits: RateLimits,
     /// `API_EXTERNAL_URL`, or the address the server bound to.
     pub external_url: Url,
 }
@@ -30,12 +33,24 @@ impl AppState {
         let jwt = JwtKeys::new(&config.jwt.secret);
         let refresh_key = RefreshKey::derive(&config.jwt.secret);
         let hasher = Hasher::new(&config.password)?;
+        let rate_limits = RateLimits::new(&config.rate_limit, config.mailer_autoconfirm);
+        match (&config.rate_limit.enabled, &config.rate_limit.header) {
+            (false, _) => tracing::warn!("per-address rate limiting is off"),
+            (true, None) => tracing::info!(
+                "rate limiting by socket address; behind a proxy, set GOTRUE_RATE_LIMIT_HEADER \
+                 or every client shares the proxy's budget"
+            ),
+            (true, Some(header)) => {
+                tracing::info!(%header, "rate limiting by client address from header")
+            }
+        }
         Ok(AppState(Arc::new(Shared {
             db,
             config,
             jwt,
             refresh_key,
             hasher,
+            rate_limits,
             external_url,
         })))
     }

@@ -4,6 +4,7 @@
 pub mod extract;
 pub mod health;
 pub mod middleware;
+pub mod ratelimit;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -90,7 +91,13 @@ pub fn app(state: AppState) -> Router {
                     state.clone(),
                     middleware::timeout,
                 ))
-                .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES)),
+                .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+                // Inside the error renderer and CORS so a 429 gets GoTrue's JSON and CORS
+                // headers; inside the timeout and body limit because it may read the body.
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    ratelimit::limit,
+                )),
         )
         .with_state(state)
 }

@@ -213,6 +213,7 @@ fn burst_of(events: f64) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
 mod tests {
     use std::collections::HashMap;
 
