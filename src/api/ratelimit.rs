@@ -130,7 +130,9 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
             Some("web3") => WEB3_SIGN_IN,
             _ => TOKEN,
         },
-        ("GET" | "POST", "/verify") => VERIFY,
+        // axum answers HEAD with the GET handler: limit it too, or HEAD would try tokens
+        // for free.
+        ("GET" | "HEAD" | "POST", "/verify") => VERIFY,
         ("POST", "/otp" | "/magiclink" | "/recover" | "/resend") | ("PUT", "/user") => OTP,
         ("POST", "/signup") => return Some(Route::Signup),
         _ => return None,
@@ -349,6 +351,10 @@ mod tests {
             Some(Route::Groups(VERIFY))
         );
         assert_eq!(route(&post, "/verify", None), Some(Route::Groups(VERIFY)));
+        assert_eq!(
+            route(&Method::HEAD, "/verify", None),
+            Some(Route::Groups(VERIFY))
+        );
         for path in ["/otp", "/magiclink", "/recover", "/resend"] {
             assert_eq!(route(&post, path, None), Some(Route::Groups(OTP)), "{path}");
         }
