@@ -43,6 +43,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub log_level: String,
     pub max_request_duration: Duration,
+    /// `GOTRUE_SMTP_MAX_FREQUENCY`: minimum time between two mails of one kind to one user.
+    pub smtp_max_frequency: Duration,
     pub rate_limit: RateLimitConfig,
 }
 
@@ -89,16 +91,10 @@ impl Config {
         let port = env.parse_or(&["PORT", "GOTRUE_API_PORT"], 9999u16)?;
         let secret = env.get(&["GOTRUE_JWT_SECRET", "JWT_SECRET"]);
         let using_dev_secret = secret.is_none();
-        let secret = secret
-            .map(|(_, s)| s)
-            .unwrap_or_else(|| DEV_JWT_SECRET.to_owned());
+        let secret = secret.map(|(_, s)| s).unwrap_or_else(|| DEV_JWT_SECRET.to_owned());
 
         let db_namespace = env.string_or(
-            &[
-                "GOTRUE_DB_NAMESPACE",
-                "DB_NAMESPACE",
-                "GOTRUE_DB_DB_NAMESPACE",
-            ],
+            &["GOTRUE_DB_NAMESPACE", "DB_NAMESPACE", "GOTRUE_DB_DB_NAMESPACE"],
             "auth",
         );
         if !is_sql_identifier(&db_namespace) {
@@ -108,9 +104,7 @@ impl Config {
             });
         }
 
-        let parallelism = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let config = Config {
             database_url: env
                 .get(&["DATABASE_URL", "GOTRUE_DB_DATABASE_URL"])
@@ -141,19 +135,14 @@ impl Config {
                         roles
                     }
                 },
-                issuer: env
-                    .get(&["GOTRUE_JWT_ISSUER", "JWT_ISSUER"])
-                    .map(|(_, v)| v),
+                issuer: env.get(&["GOTRUE_JWT_ISSUER", "JWT_ISSUER"]).map(|(_, v)| v),
             },
             disable_signup: env.bool_or(&["GOTRUE_DISABLE_SIGNUP"], false)?,
             mailer_autoconfirm: env.bool_or(&["GOTRUE_MAILER_AUTOCONFIRM"], false)?,
             external_email_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_ENABLED"], true)?,
-            anonymous_users_enabled: env
-                .bool_or(&["GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED"], false)?,
+            anonymous_users_enabled: env.bool_or(&["GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED"], false)?,
             password: PasswordConfig {
-                min_length: env
-                    .parse_or(&["GOTRUE_PASSWORD_MIN_LENGTH"], 6usize)?
-                    .max(6),
+                min_length: env.parse_or(&["GOTRUE_PASSWORD_MIN_LENGTH"], 6usize)?.max(6),
                 required_characters: parse_required_characters(
                     &env.string_or(&["GOTRUE_PASSWORD_REQUIRED_CHARACTERS"], ""),
                 ),
@@ -161,23 +150,18 @@ impl Config {
                 argon2_memory_kib: env.parse_or(&["LATCHKEY_ARGON2_MEMORY_KIB"], 19_456u32)?,
                 argon2_iterations: env.parse_or(&["LATCHKEY_ARGON2_ITERATIONS"], 2u32)?,
                 argon2_parallelism: env.parse_or(&["LATCHKEY_ARGON2_PARALLELISM"], 1u32)?,
-                max_concurrent_hashes: env
-                    .parse_or(&["LATCHKEY_MAX_CONCURRENT_HASHES"], parallelism)?
-                    .max(1),
+                max_concurrent_hashes: env.parse_or(&["LATCHKEY_MAX_CONCURRENT_HASHES"], parallelism)?.max(1),
             },
             refresh: RefreshConfig {
-                rotation_enabled: env
-                    .bool_or(&["GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED"], true)?,
+                rotation_enabled: env.bool_or(&["GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED"], true)?,
                 reuse_interval: env.duration_or(
                     &["GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL"],
                     Duration::from_secs(10),
                 )?,
             },
             log_level: env.string_or(&["GOTRUE_LOG_LEVEL", "LOG_LEVEL"], "info"),
-            max_request_duration: env.duration_or(
-                &["GOTRUE_API_MAX_REQUEST_DURATION"],
-                Duration::from_secs(10),
-            )?,
+            max_request_duration: env.duration_or(&["GOTRUE_API_MAX_REQUEST_DURATION"], Duration::from_secs(10))?,
+            smtp_max_frequency: env.duration_or(&["GOTRUE_SMTP_MAX_FREQUENCY"], Duration::from_secs(60))?,
             rate_limit: rate_limit::from_env(&env)?,
         };
         config.validate()?;
@@ -201,10 +185,7 @@ impl Config {
             || self.password.argon2_iterations == 0
             || self.password.argon2_parallelism == 0
         {
-            return fail(
-                "LATCHKEY_ARGON2_MEMORY_KIB",
-                "argon2 parameters are out of range",
-            );
+            return fail("LATCHKEY_ARGON2_MEMORY_KIB", "argon2 parameters are out of range");
         }
         if self.max_request_duration.is_zero() {
             return fail("GOTRUE_API_MAX_REQUEST_DURATION", "must be positive");
@@ -253,9 +234,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
         let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let (number, tail) = rest.split_at(split);
         let value: f64 = number.parse().ok()?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
         let (unit, next) = tail.split_at(unit_len);
         let seconds = match unit {
             "ns" => value / 1e9,
@@ -289,9 +268,7 @@ impl Env {
     }
 
     fn string_or(&self, names: &[&str], default: &str) -> String {
-        self.get(names)
-            .map(|(_, v)| v)
-            .unwrap_or_else(|| default.to_owned())
+        self.get(names).map(|(_, v)| v).unwrap_or_else(|| default.to_owned())
     }
 
     fn parse_or<T: std::str::FromStr>(&self, names: &[&str], default: T) -> Result<T, ConfigError> {
@@ -367,10 +344,7 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]

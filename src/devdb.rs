@@ -72,9 +72,8 @@ impl DevCluster {
         }
         let port = free_port()?;
         let log_file = root.join("postgres.log");
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200"
-        );
+        let options =
+            format!("-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200");
         let output = pg_command(&bin_dir, "pg_ctl", run_as)
             .arg("-D")
             .arg(&data_dir)
@@ -258,9 +257,7 @@ pub fn find_bin_dir() -> Option<PathBuf> {
 
 fn running_as_root() -> bool {
     // The owner of /proc/self is the effective uid of this process.
-    fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// uid and gid of the `postgres` system user, from /etc/passwd.
@@ -278,8 +275,7 @@ fn postgres_user() -> anyhow::Result<(u32, u32)> {
 }
 
 fn chown(path: &Path, uid: u32, gid: u32) -> anyhow::Result<()> {
-    std::os::unix::fs::chown(path, Some(uid), Some(gid))
-        .with_context(|| format!("chown {}", path.display()))
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).with_context(|| format!("chown {}", path.display()))
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -78,6 +78,9 @@ pub struct ErrorParts {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
     pub weak_password_reasons: Option<Vec<&'static str>>,
+    /// Set for GoTrue's OAuth-style errors (`{"error", "error_description"}`), which keep
+    /// that shape whatever the API version.
+    pub oauth_error: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -95,6 +98,7 @@ impl ApiError {
                 code,
                 message: message.into(),
                 weak_password_reasons: None,
+                oauth_error: None,
             },
             cause: None,
         }
@@ -120,12 +124,17 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn weak_password(
-        message: impl Into<Cow<'static, str>>,
-        reasons: Vec<&'static str>,
-    ) -> Self {
+    pub fn weak_password(message: impl Into<Cow<'static, str>>, reasons: Vec<&'static str>) -> Self {
         let mut err = Self::unprocessable(ErrorCode::WeakPassword, message);
         err.parts.weak_password_reasons = Some(reasons);
+        err
+    }
+
+    /// An OAuth-style 400 (`{"error": "invalid_request", "error_description": ...}`), as
+    /// GoTrue answers some token-endpoint errors.
+    pub fn oauth_invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        let mut err = Self::bad_request(ErrorCode::ValidationFailed, description);
+        err.parts.oauth_error = Some("invalid_request");
         err
     }
 
@@ -172,15 +181,31 @@ impl From<sqlx::Error> for ApiError {
             // The pool could not get a connection in time, or the connection broke: the
             // database is down or overloaded. Answer quickly with a retryable 503 (supabase-js
             // retries 5xx from this class) instead of hanging; sqlx reconnects by itself.
-            E::PoolTimedOut | E::Io(_) | E::PoolClosed | E::Tls(_) => {
-                tracing::warn!(error = %err, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::ServiceUnavailable,
-                    "Database is unavailable, please retry after a moment.",
-                )
+            E::PoolTimedOut | E::Io(_) | E::PoolClosed | E::Tls(_) => database_unavailable(&err),
+            E::Database(db) if db.code().is_some_and(|code| is_unavailable_sqlstate(&code)) => {
+                database_unavailable(&err)
             }
             _ => ApiError::internal(err),
+        }
+    }
+}
+
+/// SQLSTATEs that mean "the database cannot serve us right now" rather than a bug: connection
+/// exceptions (08), operator intervention such as a shutdown or terminated backend (57P),
+/// too many connections (53300), and a database not accepting connections (55000).
+fn is_unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
+}
+
+fn database_unavailable(err: &sqlx::Error) -> ApiError {
+    {
+        {
+            tracing::warn!(error = %err, "database unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+                "Database is unavailable, please retry after a moment.",
+            )
         }
     }
 }
@@ -192,11 +217,7 @@ impl IntoResponse for ApiError {
         if let Some(cause) = &self.cause {
             tracing::error!(code = self.parts.code.as_str(), cause = %cause, "request failed");
         }
-        let mut response = (
-            self.parts.status,
-            axum::Json(legacy_body(&self.parts, None)),
-        )
-            .into_response();
+        let mut response = (self.parts.status, axum::Json(legacy_body(&self.parts, None))).into_response();
         if let Ok(value) = HeaderValue::from_str(self.parts.code.as_str()) {
             response.headers_mut().insert(ERROR_CODE_HEADER, value);
         }
@@ -207,6 +228,9 @@ impl IntoResponse for ApiError {
 
 /// `{"code": 400, "error_code": "...", "msg": "..."}` — GoTrue's original error format.
 pub fn legacy_body(parts: &ErrorParts, error_id: Option<&str>) -> serde_json::Value {
+    if let Some(error) = parts.oauth_error {
+        return json!({ "error": error, "error_description": parts.message });
+    }
     let mut body = json!({
         "code": parts.status.as_u16(),
         "error_code": parts.code.as_str(),
@@ -223,6 +247,9 @@ pub fn legacy_body(parts: &ErrorParts, error_id: Option<&str>) -> serde_json::Va
 
 /// `{"code": "...", "message": "..."}` — the format of `X-Supabase-Api-Version: 2024-01-01`.
 pub fn versioned_body(parts: &ErrorParts) -> serde_json::Value {
+    if let Some(error) = parts.oauth_error {
+        return json!({ "error": error, "error_description": parts.message });
+    }
     let mut body = json!({ "code": parts.code.as_str(), "message": parts.message });
     if let Some(reasons) = &parts.weak_password_reasons {
         body["weak_password"] = json!({ "reasons": reasons });
@@ -246,8 +273,7 @@ mod tests {
 
     #[test]
     fn versioned_body_keeps_weak_password_reasons() {
-        let err =
-            ApiError::weak_password("Password should be at least 6 characters.", vec!["length"]);
+        let err = ApiError::weak_password("Password should be at least 6 characters.", vec!["length"]);
         let body = versioned_body(&err.parts);
         assert_eq!(body["code"], "weak_password");
         assert_eq!(body["weak_password"]["reasons"][0], "length");

@@ -7,10 +7,7 @@ use latchkey::startup::{Application, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(
-    version,
-    about = "A GoTrue-compatible authentication server on PostgreSQL"
-)]
+#[command(version, about = "A GoTrue-compatible authentication server on PostgreSQL")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -91,8 +88,7 @@ fn init_tracing(level: &str) {
         "trace" => "trace",
         _ => "info",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -28,12 +28,8 @@ impl Application {
         let (database_url, dev_cluster) = match &config.database_url {
             Some(url) => (url.expose_secret().to_owned(), None),
             None => {
-                tracing::info!(
-                    "DATABASE_URL is not set: starting a private PostgreSQL cluster in {DEV_DATA_DIR}/"
-                );
-                let cluster =
-                    tokio::task::spawn_blocking(|| DevCluster::start(Path::new(DEV_DATA_DIR)))
-                        .await??;
+                tracing::info!("DATABASE_URL is not set: starting a private PostgreSQL cluster in {DEV_DATA_DIR}/");
+                let cluster = tokio::task::spawn_blocking(|| DevCluster::start(Path::new(DEV_DATA_DIR))).await??;
                 (cluster.url("postgres"), Some(cluster))
             }
         };
@@ -65,9 +61,7 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         // The listener is bound; reading its address only fails on a closed socket.
-        self.listener
-            .local_addr()
-            .expect("bound listener has an address")
+        self.listener.local_addr().expect("bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -76,22 +70,16 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and stops the
     /// private cluster if there is one.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application {
             listener,
             state,
             dev_cluster,
         } = self;
         let app = crate::api::app(state);
-        let served = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         if let Some(mut cluster) = dev_cluster {
             // pg_ctl blocks; keep it off the async executor.
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
@@ -106,11 +94,7 @@ fn default_external_url(local: SocketAddr) -> anyhow::Result<Url> {
     } else {
         local.ip().to_string()
     };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host
-    };
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
     Ok(Url::parse(&format!("http://{host}:{}", local.port()))?)
 }
 

@@ -10,6 +10,7 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::auth::session::Client;
 use crate::error::{ApiError, ErrorCode};
 
 /// Maximum request body (GoTrue: 1 MiB).
@@ -46,9 +47,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| match err.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::validation(format!("Invalid request body: {err}"))
-        }
+        serde_json::error::Category::Data => ApiError::validation(format!("Invalid request body: {err}")),
         _ => ApiError::bad_request(
             ErrorCode::BadJson,
             format!("Could not parse request body as JSON: {err}"),
@@ -84,19 +83,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
 /// Who is calling: the client IP (first parseable `X-Forwarded-For` entry, else the socket
 /// address, as GoTrue records it for audit and sessions) and the user agent.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    pub fn ip_string(&self) -> String {
-        self.ip.map(|ip| ip.to_string()).unwrap_or_default()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
@@ -104,10 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split(',')
-                    .find_map(|part| part.trim().parse::<IpAddr>().ok())
-            });
+            .and_then(|v| v.split(',').find_map(|part| part.trim().parse::<IpAddr>().ok()));
         let socket = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -117,7 +101,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect());
-        Ok(ClientInfo {
+        Ok(Client {
             ip: forwarded.or(socket),
             user_agent,
         })

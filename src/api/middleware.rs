@@ -46,10 +46,8 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     };
     head.headers.remove(axum::http::header::CONTENT_LENGTH);
     if versioned {
-        head.headers.insert(
-            API_VERSION_HEADER,
-            HeaderValue::from_static(API_VERSION_2024_01_01),
-        );
+        head.headers
+            .insert(API_VERSION_HEADER, HeaderValue::from_static(API_VERSION_2024_01_01));
     }
     Response::from_parts(head, Body::from(body.to_string()))
 }
@@ -65,9 +63,7 @@ fn is_at_least_2024_01_01(value: &str) -> bool {
                 b.is_ascii_digit()
             }
         });
-    shaped
-        && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
-        && value >= API_VERSION_2024_01_01
+    shaped && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() && value >= API_VERSION_2024_01_01
 }
 
 /// GoTrue's `GOTRUE_API_MAX_REQUEST_DURATION`: a request that takes longer is answered with
@@ -121,13 +117,7 @@ pub fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
         .allow_credentials(true)
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers(allowed.map(HeaderName::from_static))
         .expose_headers(
             [

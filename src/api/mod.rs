@@ -1,10 +1,17 @@
 //! HTTP API: one module per GoTrue endpoint family, merged here and mounted both under
 //! `/auth/v1` (what supabase-js calls) and at the root (what a gateway like Kong forwards).
 
+pub mod admin;
+pub mod auth_user;
 pub mod extract;
 pub mod health;
+pub mod logout;
 pub mod middleware;
 pub mod ratelimit;
+pub mod signup;
+pub mod token;
+pub mod types;
+pub mod user;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,11 +38,32 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "general", description = "Health and settings"),
+        (name = "auth", description = "Sign up, sign in, refresh, sign out"),
+        (name = "user", description = "The signed-in user"),
+        (name = "admin", description = "User administration (service_role key)"),
     )
 )]
 struct ApiDoc;
 
 struct SecuritySchemes;
+
+/// GoTrue's error body. Without `X-Supabase-Api-Version` (legacy): `code` is the HTTP status,
+/// `error_code` the machine-readable code, `msg` the message. With
+/// `X-Supabase-Api-Version: 2024-01-01`: `{"code": "<error_code>", "message": "..."}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorBody {
+    /// HTTP status (legacy) or the error code (2024-01-01).
+    #[schema(value_type = Object)]
+    code: serde_json::Value,
+    #[schema(example = "invalid_credentials")]
+    error_code: Option<String>,
+    #[schema(example = "Invalid login credentials")]
+    msg: Option<String>,
+    message: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    weak_password: Option<serde_json::Value>,
+}
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -57,7 +85,13 @@ impl Modify for SecuritySchemes {
 }
 
 fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(health::router())
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(signup::router())
+        .merge(token::router())
+        .merge(logout::router())
+        .merge(user::router())
+        .merge(admin::router())
 }
 
 /// The OpenAPI document generated from the code.
@@ -78,26 +112,17 @@ pub fn app(state: AppState) -> Router {
     routes
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(
-                    middleware::REQUEST_ID_HEADER,
-                    MakeRequestUuid,
-                ))
+                .layer(SetRequestIdLayer::new(middleware::REQUEST_ID_HEADER, MakeRequestUuid))
                 .layer(PropagateRequestIdLayer::new(middleware::REQUEST_ID_HEADER))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(middleware::cors())
                 .layer(axum::middleware::from_fn(middleware::render_errors))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    middleware::timeout,
-                ))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
                 .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
                 // Inside the error renderer and CORS so a 429 gets GoTrue's JSON and CORS
                 // headers; inside the timeout and body limit because it may read the body.
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    ratelimit::limit,
-                )),
+                .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit)),
         )
         .with_state(state)
 }

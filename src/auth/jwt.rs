@@ -53,9 +53,7 @@ pub struct IncomingClaims {
 fn string_or_first<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Value>::deserialize(d)? {
         Some(Value::String(s)) => Some(s),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .find_map(|v| v.as_str().map(str::to_owned)),
+        Some(Value::Array(items)) => items.into_iter().find_map(|v| v.as_str().map(str::to_owned)),
         _ => None,
     })
 }
@@ -113,16 +111,12 @@ impl JwtKeys {
 
     /// Verifies and returns the raw claim set (for the RLS API, which passes every claim on).
     pub fn verify_raw(&self, token: &str) -> Result<serde_json::Map<String, Value>, JwtError> {
-        jsonwebtoken::decode::<serde_json::Map<String, Value>>(
-            token,
-            &self.decoding,
-            &self.validation,
-        )
-        .map(|data| data.claims)
-        .map_err(|err| match err.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-            _ => JwtError::Invalid(err.to_string()),
-        })
+        jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
+                _ => JwtError::Invalid(err.to_string()),
+            })
     }
 }
 
@@ -147,9 +141,7 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(&SecretString::from(
-            "test-secret-that-is-long-enough-32chars",
-        ))
+        JwtKeys::new(&SecretString::from("test-secret-that-is-long-enough-32chars"))
     }
 
     fn now() -> i64 {
@@ -159,7 +151,11 @@ mod tests {
     #[test]
     fn round_trip_keeps_claims() {
         let keys = keys();
-        let token = keys.sign(&serde_json::json!({"sub": "abc", "aud": "authenticated", "role": "authenticated", "exp": now() + 60})).unwrap();
+        let token = keys
+            .sign(
+                &serde_json::json!({"sub": "abc", "aud": "authenticated", "role": "authenticated", "exp": now() + 60}),
+            )
+            .unwrap();
         let claims = keys.verify(&token).unwrap();
         assert_eq!(claims.sub.as_deref(), Some("abc"));
         assert_eq!(claims.aud.as_deref(), Some("authenticated"));
@@ -168,9 +164,7 @@ mod tests {
     #[test]
     fn expired_tokens_are_refused() {
         let keys = keys();
-        let token = keys
-            .sign(&serde_json::json!({"sub": "abc", "exp": now() - 1}))
-            .unwrap();
+        let token = keys.sign(&serde_json::json!({"sub": "abc", "exp": now() - 1})).unwrap();
         assert!(matches!(keys.verify(&token), Err(JwtError::Expired)));
     }
 
@@ -183,10 +177,7 @@ mod tests {
         assert!(matches!(keys().verify(&token), Err(JwtError::Invalid(_))));
 
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"sub":"abc","role":"service_role","exp":{}}}"#,
-            now() + 60
-        ));
+        let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"abc","role":"service_role","exp":{}}}"#, now() + 60));
         assert!(keys().verify(&format!("{header}.{payload}.")).is_err());
     }
 

@@ -48,9 +48,7 @@ pub struct Hasher {
 
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hasher")
-            .field("params", &self.params)
-            .finish()
+        f.debug_struct("Hasher").field("params", &self.params).finish()
     }
 }
 
@@ -89,31 +87,18 @@ impl Hasher {
 
     /// Checks `password` against `stored`; `None` (unknown user, or a user without a password)
     /// is checked against the dummy hash and is always `Invalid`.
-    pub async fn verify(
-        &self,
-        password: &str,
-        stored: Option<&str>,
-    ) -> Result<Verification, HashError> {
+    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verification, HashError> {
         let (stored, real) = match stored {
             Some(hash) if !hash.is_empty() => (hash.to_owned(), true),
             _ => (self.dummy_hash.to_string(), false),
         };
         let password = password.to_owned();
         let params = self.params.clone();
-        let verification = self
-            .run(move || verify_blocking(&params, &password, &stored))
-            .await?;
-        Ok(if real {
-            verification
-        } else {
-            Verification::Invalid
-        })
+        let verification = self.run(move || verify_blocking(&params, &password, &stored)).await?;
+        Ok(if real { verification } else { Verification::Invalid })
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
         // The semaphore is never closed, so acquiring only fails if that invariant breaks.
         let _permit = self
             .permits
@@ -177,10 +162,7 @@ pub fn check_policy(config: &PasswordConfig, password: &str) -> Result<(), WeakP
     let mut messages = Vec::new();
     if password.chars().count() < config.min_length {
         reasons.push("length");
-        messages.push(format!(
-            "Password should be at least {} characters.",
-            config.min_length
-        ));
+        messages.push(format!("Password should be at least {} characters.", config.min_length));
     }
     let missing = config
         .required_characters
@@ -226,9 +208,7 @@ mod tests {
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
         assert_eq!(
             hasher.verify("correct horse", Some(&hash)).await.unwrap(),
-            Verification::Valid {
-                needs_rehash: false
-            }
+            Verification::Valid { needs_rehash: false }
         );
         assert_eq!(
             hasher.verify("wrong", Some(&hash)).await.unwrap(),
@@ -239,14 +219,8 @@ mod tests {
     #[tokio::test]
     async fn unknown_users_never_verify() {
         let hasher = Hasher::new(&config()).unwrap();
-        assert_eq!(
-            hasher.verify("anything", None).await.unwrap(),
-            Verification::Invalid
-        );
-        assert_eq!(
-            hasher.verify("", Some("")).await.unwrap(),
-            Verification::Invalid
-        );
+        assert_eq!(hasher.verify("anything", None).await.unwrap(), Verification::Invalid);
+        assert_eq!(hasher.verify("", Some("")).await.unwrap(), Verification::Invalid);
     }
 
     #[tokio::test]
@@ -277,14 +251,10 @@ mod tests {
             hasher.verify("pw-123456", Some(&old)).await.unwrap(),
             Verification::Valid { needs_rehash: true }
         );
-        let argon2i = Argon2::new(
-            Algorithm::Argon2i,
-            Version::V0x13,
-            Params::new(64, 1, 1, None).unwrap(),
-        )
-        .hash_password(b"pw-123456")
-        .unwrap()
-        .to_string();
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::new(64, 1, 1, None).unwrap())
+            .hash_password(b"pw-123456")
+            .unwrap()
+            .to_string();
         assert_eq!(
             hasher.verify("pw-123456", Some(&argon2i)).await.unwrap(),
             Verification::Valid { needs_rehash: true }

@@ -146,11 +146,7 @@ mod tests {
         assert_eq!(t0.len(), 32, "160 bits in base32");
         assert!(looks_valid(&t0));
         let other = RefreshKey::derive(&SecretString::from("another-secret-another-secret-xx"));
-        assert_ne!(
-            t0,
-            other.token(session, 0),
-            "the key depends on the server secret"
-        );
+        assert_ne!(t0, other.token(session, 0), "the key depends on the server secret");
     }
 
     #[test]
@@ -184,67 +180,27 @@ mod tests {
 
     #[test]
     fn live_token_rotates() {
-        let d = decide(
-            &presented(3, false, 0),
-            3,
-            Utc::now(),
-            Duration::from_secs(10),
-            true,
-        );
+        let d = decide(&presented(3, false, 0), 3, Utc::now(), Duration::from_secs(10), true);
         assert_eq!(d, Decision::Rotate);
     }
 
     #[test]
     fn parent_of_live_token_returns_current_at_any_time() {
-        let d = decide(
-            &presented(2, true, 3600),
-            3,
-            Utc::now(),
-            Duration::ZERO,
-            true,
-        );
+        let d = decide(&presented(2, true, 3600), 3, Utc::now(), Duration::ZERO, true);
         assert_eq!(d, Decision::ReturnCurrent);
     }
 
     #[test]
     fn older_token_within_interval_returns_current() {
-        let d = decide(
-            &presented(1, true, 5),
-            3,
-            Utc::now(),
-            Duration::from_secs(10),
-            true,
-        );
+        let d = decide(&presented(1, true, 5), 3, Utc::now(), Duration::from_secs(10), true);
         assert_eq!(d, Decision::ReturnCurrent);
     }
 
     #[test]
     fn older_token_after_interval_is_reuse() {
-        let d = decide(
-            &presented(1, true, 11),
-            3,
-            Utc::now(),
-            Duration::from_secs(10),
-            true,
-        );
-        assert_eq!(
-            d,
-            Decision::Reject {
-                revoke_session: true
-            }
-        );
-        let d = decide(
-            &presented(1, true, 11),
-            3,
-            Utc::now(),
-            Duration::from_secs(10),
-            false,
-        );
-        assert_eq!(
-            d,
-            Decision::Reject {
-                revoke_session: false
-            }
-        );
+        let d = decide(&presented(1, true, 11), 3, Utc::now(), Duration::from_secs(10), true);
+        assert_eq!(d, Decision::Reject { revoke_session: true });
+        let d = decide(&presented(1, true, 11), 3, Utc::now(), Duration::from_secs(10), false);
+        assert_eq!(d, Decision::Reject { revoke_session: false });
     }
 }

@@ -15,6 +15,7 @@ pub enum Action {
     UserModified,
     UserUpdatePassword,
     UserRepeatedSignup,
+    UserDeleted,
 }
 
 impl Action {
@@ -28,6 +29,7 @@ impl Action {
             Action::UserModified => "user_modified",
             Action::UserUpdatePassword => "user_updated_password",
             Action::UserRepeatedSignup => "user_repeated_signup",
+            Action::UserDeleted => "user_deleted",
         }
     }
 
@@ -35,10 +37,8 @@ impl Action {
         match self {
             Action::Login | Action::Logout => "account",
             Action::TokenRefreshed | Action::TokenRevoked => "token",
-            Action::UserSignedUp => "team",
-            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => {
-                "user"
-            }
+            Action::UserSignedUp | Action::UserDeleted => "team",
+            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => "user",
         }
     }
 }
@@ -69,4 +69,66 @@ pub async fn insert(db: impl PgExecutor<'_>, entry: Entry<'_>) -> sqlx::Result<(
         .execute(db)
         .await?;
     Ok(())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub payload: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub ip_address: String,
+}
+
+/// What `GET /admin/audit?query=` searches: `author:` (actor id or username), `action:` or
+/// `type:` (log type).
+#[derive(Debug, Clone, Copy)]
+pub enum AuditFilter<'a> {
+    All,
+    Author(&'a str),
+    Action(&'a str),
+    Type(&'a str),
+}
+
+const AUDIT_WHERE: &str = "($1 = 'all') \
+    or ($1 = 'author' and (payload ->> 'actor_id' = $2 or payload ->> 'actor_username' ilike $2)) \
+    or ($1 = 'action' and payload ->> 'action' = $2) \
+    or ($1 = 'type' and payload ->> 'log_type' = $2)";
+
+fn filter_parts(filter: AuditFilter<'_>) -> (&'static str, &str) {
+    match filter {
+        AuditFilter::All => ("all", ""),
+        AuditFilter::Author(v) => ("author", v),
+        AuditFilter::Action(v) => ("action", v),
+        AuditFilter::Type(v) => ("type", v),
+    }
+}
+
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: AuditFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<AuditRow>> {
+    let (kind, value) = filter_parts(filter);
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select id, payload::jsonb as payload, created_at, ip_address from _auth_audit_log where {AUDIT_WHERE} \
+         order by created_at desc, id limit $3 offset $4"
+    )))
+    .bind(kind)
+    .bind(value)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>, filter: AuditFilter<'_>) -> sqlx::Result<i64> {
+    let (kind, value) = filter_parts(filter);
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from _auth_audit_log where {AUDIT_WHERE}"
+    )))
+    .bind(kind)
+    .bind(value)
+    .fetch_one(db)
+    .await
 }

@@ -31,8 +31,12 @@ pub async fn insert(
     provider_id: &str,
     identity_data: &Value,
 ) -> sqlx::Result<IdentityRow> {
-    sqlx::query_as(concat!("insert into _auth_identities (provider_id, user_id, identity_data, provider, last_sign_in_at) \
-         values ($1, $2, $3, $4, now()) returning ", identity_columns!(), ""))
+    sqlx::query_as(concat!(
+        "insert into _auth_identities (provider_id, user_id, identity_data, provider, last_sign_in_at) \
+         values ($1, $2, $3, $4, now()) returning ",
+        identity_columns!(),
+        ""
+    ))
     .bind(provider_id)
     .bind(user_id)
     .bind(identity_data)
@@ -51,4 +55,44 @@ pub async fn for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Ve
     .bind(user_id)
     .fetch_all(db)
     .await
+}
+
+/// Identities of several users at once (the admin list), oldest first.
+pub async fn for_users(db: impl PgExecutor<'_>, user_ids: &[Uuid]) -> sqlx::Result<Vec<IdentityRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        identity_columns!(),
+        " from _auth_identities where user_id = any($1) order by created_at, id"
+    ))
+    .bind(user_ids)
+    .fetch_all(db)
+    .await
+}
+
+pub async fn delete_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query("delete from _auth_identities where user_id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// Keeps the `email` identity's claims in step with an admin email change.
+pub async fn set_email_identity(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    email: &str,
+    verified: bool,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_identities set identity_data = identity_data || jsonb_build_object('email', $2::text, \
+             'email_verified', $3::boolean), updated_at = now() \
+         where user_id = $1 and provider = 'email'",
+    )
+    .bind(user_id)
+    .bind(email)
+    .bind(verified)
+    .execute(db)
+    .await?
+    .rows_affected())
 }

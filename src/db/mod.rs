@@ -35,7 +35,7 @@ pub fn pool(config: &Config, database_url: &str) -> anyhow::Result<PgPool> {
         .max_connections(config.db_max_pool_size)
         .min_connections(0)
         // Fail fast when the database is down: requests get a 503 instead of hanging.
-        .acquire_timeout(Duration::from_secs(3))
+        .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options))
 }
 
@@ -68,18 +68,13 @@ pub async fn migrate(pool: &PgPool, namespace: &str) -> anyhow::Result<()> {
 }
 
 pub fn expose_url(config: &Config) -> Option<String> {
-    config
-        .database_url
-        .as_ref()
-        .map(|u| u.expose_secret().to_owned())
+    config.database_url.as_ref().map(|u| u.expose_secret().to_owned())
 }
 
 /// Whether an error is a unique-constraint violation on `constraint`.
 pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
     match err {
-        sqlx::Error::Database(db) => {
-            db.is_unique_violation() && db.constraint() == Some(constraint)
-        }
+        sqlx::Error::Database(db) => db.is_unique_violation() && db.constraint() == Some(constraint),
         _ => false,
     }
 }

@@ -39,10 +39,7 @@ pub struct LockedToken {
     pub session_not_after: Option<DateTime<Utc>>,
 }
 
-pub async fn find_and_lock_session(
-    db: impl PgExecutor<'_>,
-    token_hash: &str,
-) -> sqlx::Result<Option<LockedToken>> {
+pub async fn find_and_lock_session(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<LockedToken>> {
     sqlx::query_as(
         "select t.token_hash, t.user_id, t.session_id, t.counter, t.revoked, t.updated_at as token_updated_at, \
                 s.refresh_token_counter as session_counter, s.not_after as session_not_after \

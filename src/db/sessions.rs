@@ -37,10 +37,12 @@ pub async fn insert(db: impl PgExecutor<'_>, session: &NewSession<'_>) -> sqlx::
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as("select id, user_id, created_at, aal, not_after, amr, refresh_token_counter from _auth_sessions where id = $1")
-        .bind(id)
-        .fetch_optional(db)
-        .await
+    sqlx::query_as(
+        "select id, user_id, created_at, aal, not_after, amr, refresh_token_counter from _auth_sessions where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
@@ -59,11 +61,7 @@ pub async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx
         .rows_affected())
 }
 
-pub async fn delete_others(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    keep: Uuid,
-) -> sqlx::Result<u64> {
+pub async fn delete_others(db: impl PgExecutor<'_>, user_id: Uuid, keep: Uuid) -> sqlx::Result<u64> {
     Ok(
         sqlx::query("delete from _auth_sessions where user_id = $1 and id <> $2")
             .bind(user_id)
@@ -72,4 +70,15 @@ pub async fn delete_others(
             .await?
             .rows_affected(),
     )
+}
+
+/// Ends the session a refresh token (live or not) belongs to.
+pub async fn delete_by_refresh_token(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "delete from _auth_sessions where id = (select session_id from _auth_refresh_tokens where token_hash = $1)",
+    )
+    .bind(token_hash)
+    .execute(db)
+    .await?
+    .rows_affected())
 }

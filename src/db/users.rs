@@ -65,6 +65,7 @@ pub struct NewUser<'a> {
     pub phone: Option<&'a str>,
     pub encrypted_password: Option<&'a str>,
     pub email_confirmed: bool,
+    pub phone_confirmed: bool,
     pub confirmation_sent: bool,
     pub app_metadata: &'a Value,
     pub user_metadata: &'a Value,
@@ -72,10 +73,15 @@ pub struct NewUser<'a> {
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("insert into _auth_users (id, aud, role, email, phone, encrypted_password, email_confirmed_at, \
-             confirmation_sent_at, raw_app_meta_data, raw_user_meta_data, is_anonymous) \
-         values ($1, $2, $3, $4, $5, $6, case when $7 then now() end, case when $8 then now() end, $9, $10, $11) \
-         returning ", user_columns!(), ""))
+    sqlx::query_as(concat!(
+        "insert into _auth_users (id, aud, role, email, phone, encrypted_password, email_confirmed_at, \
+             confirmation_sent_at, raw_app_meta_data, raw_user_meta_data, is_anonymous, phone_confirmed_at) \
+         values ($1, $2, $3, $4, $5, $6, case when $7 then now() end, case when $8 then now() end, $9, $10, $11, \
+             case when $12 then now() end) \
+         returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(user.id)
     .bind(user.aud)
     .bind(user.role)
@@ -87,19 +93,16 @@ pub async fn insert(db: impl PgExecutor<'_>, user: &NewUser<'_>) -> sqlx::Result
     .bind(user.app_metadata)
     .bind(user.user_metadata)
     .bind(user.is_anonymous)
+    .bind(user.phone_confirmed)
     .fetch_one(db)
     .await
 }
 
 pub async fn find_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as(concat!(
-        "select ",
-        user_columns!(),
-        " from _auth_users where id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(concat!("select ", user_columns!(), " from _auth_users where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Emails are compared case-insensitively (the unique index is on `lower(email)`).
@@ -116,16 +119,16 @@ pub async fn find_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result
 
 /// Shallow-merges `patch` into `raw_user_meta_data`; keys whose value is JSON `null` are
 /// removed (GoTrue's `UpdateUserMetaData`).
-pub async fn merge_user_metadata(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    patch: &Value,
-) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("update _auth_users set \
+pub async fn merge_user_metadata(db: impl PgExecutor<'_>, id: Uuid, patch: &Value) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set \
              raw_user_meta_data = (raw_user_meta_data || $2) \
                  - coalesce((select array_agg(key) from jsonb_each($2) where value = 'null'::jsonb), '{}'::text[]), \
              updated_at = now() \
-         where id = $1 returning ", user_columns!(), ""))
+         where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(id)
     .bind(patch)
     .fetch_one(db)
@@ -133,7 +136,11 @@ pub async fn merge_user_metadata(
 }
 
 pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("update _auth_users set encrypted_password = $2, updated_at = now() where id = $1 returning ", user_columns!(), ""))
+    sqlx::query_as(concat!(
+        "update _auth_users set encrypted_password = $2, updated_at = now() where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(id)
     .bind(hash)
     .fetch_one(db)
@@ -142,18 +149,18 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx
 
 /// Stamps `last_sign_in_at` (on every new session, not on refresh, as GoTrue does).
 pub async fn touch_last_sign_in(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
-    sqlx::query_as(concat!("update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $1 returning ", user_columns!(), ""))
+    sqlx::query_as(concat!(
+        "update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $1 returning ",
+        user_columns!(),
+        ""
+    ))
     .bind(id)
     .fetch_one(db)
     .await
 }
 
 /// Starts an email change: the new address waits in `email_change` until confirmed.
-pub async fn set_email_change(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    new_email: &str,
-) -> sqlx::Result<UserRow> {
+pub async fn set_email_change(db: impl PgExecutor<'_>, id: Uuid, new_email: &str) -> sqlx::Result<UserRow> {
     sqlx::query_as(concat!(
         "update _auth_users set email_change = $2, email_change_sent_at = now(), \
              email_change_confirm_status = 0, updated_at = now() \
@@ -176,4 +183,172 @@ pub async fn email_taken(db: impl PgExecutor<'_>, email: &str, except: Uuid) -> 
     .bind(except)
     .fetch_one(db)
     .await
+}
+
+#[derive(FromRow)]
+pub struct UserWithSession {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub session_exists: bool,
+}
+
+/// The user and whether `session_id` is one of their sessions, in one round trip (every
+/// authenticated request does this).
+pub async fn find_with_session(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    session_id: Option<Uuid>,
+) -> sqlx::Result<Option<UserWithSession>> {
+    sqlx::query_as(concat!(
+        "select ",
+        user_columns!(),
+        ", exists (select 1 from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_exists \
+         from _auth_users where id = $1"
+    ))
+    .bind(user_id)
+    .bind(session_id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn stamp_confirmation_sent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set confirmation_sent_at = now(), updated_at = now() where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// One page of users for the admin list, newest first unless `ascending`, optionally
+/// filtered by email or `full_name` (GoTrue's `filter`).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: Option<&str>,
+    ascending: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<UserRow>> {
+    let sql = if ascending {
+        concat!(
+            "select ",
+            user_columns!(),
+            " from _auth_users where $1::text is null or email ilike '%' || $1 || '%' \
+             or raw_user_meta_data ->> 'full_name' ilike '%' || $1 || '%' \
+             order by created_at asc, id limit $2 offset $3"
+        )
+    } else {
+        concat!(
+            "select ",
+            user_columns!(),
+            " from _auth_users where $1::text is null or email ilike '%' || $1 || '%' \
+             or raw_user_meta_data ->> 'full_name' ilike '%' || $1 || '%' \
+             order by created_at desc, id limit $2 offset $3"
+        )
+    };
+    sqlx::query_as(sql)
+        .bind(filter)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>, filter: Option<&str>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from _auth_users where $1::text is null or email ilike '%' || $1 || '%' \
+         or raw_user_meta_data ->> 'full_name' ilike '%' || $1 || '%'",
+    )
+    .bind(filter)
+    .fetch_one(db)
+    .await
+}
+
+/// Shallow-merges `patch` into `raw_app_meta_data` (`null` deletes a key).
+pub async fn merge_app_metadata(db: impl PgExecutor<'_>, id: Uuid, patch: &Value) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set \
+             raw_app_meta_data = (raw_app_meta_data || $2) \
+                 - coalesce((select array_agg(key) from jsonb_each($2) where value = 'null'::jsonb), '{}'::text[]), \
+             updated_at = now() \
+         where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(patch)
+    .fetch_one(db)
+    .await
+}
+
+/// Admin changes applied as they are given; `None` leaves a column alone.
+#[derive(Debug, Default)]
+pub struct AdminChanges<'a> {
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub confirm_email: bool,
+    pub confirm_phone: bool,
+    /// `Some(None)` lifts a ban.
+    pub banned_until: Option<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+pub async fn apply_admin_changes(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    changes: &AdminChanges<'_>,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set \
+             email = coalesce($2, email), \
+             phone = coalesce($3, phone), \
+             role = coalesce($4, role), \
+             email_confirmed_at = case when $5 then coalesce(email_confirmed_at, now()) else email_confirmed_at end, \
+             phone_confirmed_at = case when $6 then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end, \
+             banned_until = case when $7 then $8 else banned_until end, \
+             updated_at = now() \
+         where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(changes.email)
+    .bind(changes.phone)
+    .bind(changes.role)
+    .bind(changes.confirm_email)
+    .bind(changes.confirm_phone)
+    .bind(changes.banned_until.is_some())
+    .bind(changes.banned_until.flatten())
+    .fetch_one(db)
+    .await
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query("delete from _auth_users where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// GoTrue's soft delete: the row stays (for foreign keys and history) but can no longer sign
+/// in, and its email and phone are freed.
+pub async fn soft_delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_users set email = null, phone = null, encrypted_password = null, \
+             raw_app_meta_data = '{}'::jsonb, raw_user_meta_data = '{}'::jsonb, \
+             deleted_at = now(), updated_at = now() \
+         where id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+pub async fn phone_taken(db: impl PgExecutor<'_>, phone: &str, except: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("select exists (select 1 from _auth_users where phone = $1 and id <> $2)")
+        .bind(phone)
+        .bind(except)
+        .fetch_one(db)
+        .await
 }

@@ -26,7 +26,9 @@ fn cluster_url() -> &'static str {
             return url;
         }
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-pg");
-        let cluster = latchkey::devdb::DevCluster::start(&dir).expect("start a private test cluster").detach();
+        let cluster = latchkey::devdb::DevCluster::start(&dir)
+            .expect("start a private test cluster")
+            .detach();
         cluster.url("postgres")
     })
 }
@@ -36,7 +38,10 @@ pub async fn fresh_database() -> String {
     let admin = cluster_url();
     let mut conn = PgConnection::connect(admin).await.expect("connect to the test cluster");
     let name = format!("lk_test_{}", Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}"))).execute(&mut conn).await.expect("create database");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
     let mut url = url::Url::parse(admin).expect("cluster URL");
     url.set_path(&name);
     url.to_string()
@@ -102,7 +107,13 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("HTTP client");
-        TestApp { address, database_url: database_url.to_owned(), client, state, stop: Some(stop) }
+        TestApp {
+            address,
+            database_url: database_url.to_owned(),
+            client,
+            state,
+            stop: Some(stop),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -118,19 +129,37 @@ impl TestApp {
     }
 
     pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.request(Method::GET, path).bearer_auth(token).send().await.expect("request")
+        self.request(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.request(Method::POST, path).json(body).send().await.expect("request")
+        self.request(Method::POST, path)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post_json_auth(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::POST, path).bearer_auth(token).json(body).send().await.expect("request")
+        self.request(Method::POST, path)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn put_json_auth(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.request(Method::PUT, path).bearer_auth(token).json(body).send().await.expect("request")
+        self.request(Method::PUT, path)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// An API key (`role` = anon, service_role, ...) signed with the test secret.
@@ -141,22 +170,37 @@ impl TestApp {
 
     /// Signs up (autoconfirm is on by default in tests) and returns the session JSON.
     pub async fn sign_up(&self, email: &str, password: &str) -> Value {
-        let response = self.post_json("/auth/v1/signup", &json!({ "email": email, "password": password })).await;
+        let response = self
+            .post_json("/auth/v1/signup", &json!({ "email": email, "password": password }))
+            .await;
         assert_eq!(response.status(), 200, "sign-up of {email}");
         response.json().await.expect("session JSON")
     }
 
     pub async fn sign_in(&self, email: &str, password: &str) -> Response {
-        self.post_json("/auth/v1/token?grant_type=password", &json!({ "email": email, "password": password })).await
+        self.post_json(
+            "/auth/v1/token?grant_type=password",
+            &json!({ "email": email, "password": password }),
+        )
+        .await
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> Response {
-        self.post_json("/auth/v1/token?grant_type=refresh_token", &json!({ "refresh_token": refresh_token })).await
+        self.post_json(
+            "/auth/v1/token?grant_type=refresh_token",
+            &json!({ "refresh_token": refresh_token }),
+        )
+        .await
     }
 
     pub async fn db(&self) -> PgConnection {
-        let mut conn = PgConnection::connect(&self.database_url).await.expect("connect to test database");
-        sqlx::query("set search_path to auth, public").execute(&mut conn).await.expect("search_path");
+        let mut conn = PgConnection::connect(&self.database_url)
+            .await
+            .expect("connect to test database");
+        sqlx::query("set search_path to auth, public")
+            .execute(&mut conn)
+            .await
+            .expect("search_path");
         conn
     }
 }
@@ -184,6 +228,8 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
 pub fn jwt_payload(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).expect("JWT has a payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
     serde_json::from_slice(&bytes).expect("JSON payload")
 }

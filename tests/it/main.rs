@@ -1,6 +1,10 @@
 //! The one integration-test binary: every test starts the real server on 127.0.0.1:0 against
 //! a fresh database (see `helpers`).
 
+mod accounts;
+mod admin;
 mod foundation;
 mod helpers;
 mod ratelimit;
+mod rls;
+mod sessions;

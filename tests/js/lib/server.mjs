@@ -116,9 +116,26 @@ async function withPg(fn) {
   }
 }
 
+function redact(url) {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 async function createDatabase() {
   const name = `lkjs_${randomBytes(6).toString('hex')}`;
-  await withPg((c) => c.query(`CREATE DATABASE "${name}"`));
+  try {
+    await withPg((c) => c.query(`CREATE DATABASE "${name}"`));
+  } catch (err) {
+    throw new Error(
+      `could not create test database ${name} via DATABASE_URL=${redact(maintenanceUrl())}: ` +
+        `${err.message || err.code || err}`,
+    );
+  }
   return name;
 }
 
@@ -161,6 +178,11 @@ function installExitHook() {
       }
     }
   });
+}
+
+/** A timer that does not keep the process alive. */
+function delay(ms, value) {
+  return new Promise((r) => setTimeout(() => r(value), ms).unref());
 }
 
 function tail(text, max = 4000) {
@@ -228,6 +250,10 @@ export async function startServer(envOverrides = {}) {
           res(m[1].replace(/\/+$/, ''));
         }
       });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        rej(new Error(`could not start latchkey: ${err.message}`));
+      });
       exited.then(({ code, signal }) => {
         clearTimeout(timer);
         rej(
@@ -240,7 +266,7 @@ export async function startServer(envOverrides = {}) {
     });
   } catch (err) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([exited, delay(5000)]);
     await dropDatabase(dbName);
     err.message +=
       `\n  binary: ${bin}\n  database: ${dbName}` +
@@ -263,7 +289,7 @@ export async function startServer(envOverrides = {}) {
       stopped ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
-          const res = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), STOP_TIMEOUT_MS))]);
+          const res = await Promise.race([exited, delay(STOP_TIMEOUT_MS, null)]);
           if (res === null) {
             process.stderr.write(`[harness] latchkey (${dbName}) ignored SIGTERM for ${STOP_TIMEOUT_MS} ms; killing\n`);
             child.kill('SIGKILL');

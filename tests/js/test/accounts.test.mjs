@@ -341,6 +341,19 @@ describe('refresh tokens', () => {
     assert.equal(res.json?.code, 'refresh_token_not_found', res.text);
   });
 
+  test('empty refresh_token → 400 OAuth-style {error: "invalid_request"} (in both API versions)', async () => {
+    for (const apiVersion of [undefined, '2024-01-01']) {
+      const res = await request(srv.authUrl, '/token?grant_type=refresh_token', {
+        body: { refresh_token: '' },
+        apikey: srv.anonKey,
+        apiVersion,
+      });
+      status(res, 400, `refresh with an empty token (api version ${apiVersion ?? 'none'})`);
+      assert.equal(res.json?.error, 'invalid_request', res.text);
+      assert.equal(typeof res.json?.error_description, 'string', res.text);
+    }
+  });
+
   test('supabase-js refreshSession({refresh_token}) with an unknown token → AuthApiError 400', async () => {
     const { error } = await client().auth.refreshSession({ refresh_token: 'zzzzzzzzzzzz' });
     authError(error, { name: 'AuthApiError', status: 400, code: 'refresh_token_not_found' }, 'bad refresh');

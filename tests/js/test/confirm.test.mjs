@@ -71,13 +71,19 @@ describe('signup with email confirmation', () => {
     authError(error, { status: 400, code: 'invalid_credentials' }, 'wrong password, unconfirmed user');
   });
 
-  test(`signing up an unconfirmed email again within GOTRUE_SMTP_MAX_FREQUENCY → 429, afterwards → 200`, async () => {
-    const email = randomEmail('again');
+  test('signing up an unconfirmed email again within GOTRUE_SMTP_MAX_FREQUENCY → 429 over_email_send_rate_limit', async () => {
+    // The repeat sign-up re-sends the confirmation mail, which is subject to the per-user frequency limit.
+    const email = randomEmail('again-quick');
     const c = makeClient(confirm.url, confirm.anonKey);
     ok(await c.auth.signUp({ email, password: randomPassword() }), 'first signUp');
-
     const quick = await c.auth.signUp({ email, password: randomPassword() });
     authError(quick.error, { status: 429, code: 'over_email_send_rate_limit' }, 'immediate repeat signUp');
+  });
+
+  test('signing up an unconfirmed email again after the frequency window → 200, confirmation re-sent', async () => {
+    const email = randomEmail('again');
+    const c = makeClient(confirm.url, confirm.anonKey);
+    const first = ok(await c.auth.signUp({ email, password: randomPassword() }), 'first signUp').user;
 
     await sleep(MAX_FREQUENCY_S * 1000 + 200);
     const { data, error } = await c.auth.signUp({ email, password: randomPassword() });
@@ -85,6 +91,10 @@ describe('signup with email confirmation', () => {
     assert.equal(data.session, null);
     assert.ok(data.user, 'a user object comes back');
     assert.equal(data.user.email, email);
+    assert.ok(
+      Date.parse(data.user.confirmation_sent_at) > Date.parse(first.confirmation_sent_at),
+      `confirmation_sent_at should move forward: ${first.confirmation_sent_at} → ${data.user.confirmation_sent_at}`,
+    );
   });
 
   test('signing up an already confirmed email → 200 with an obfuscated user (no enumeration)', async () => {

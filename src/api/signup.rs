@@ -1,0 +1,272 @@
+//! `POST /signup`: email/password sign-up, and anonymous sign-in when neither email nor
+//! phone is given.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::api::extract::Json;
+use crate::api::types::{SessionResponse, UserResponse};
+use crate::auth::accounts::{self, NewEmailAccount};
+use crate::auth::password::{self, MAX_PASSWORD_BYTES};
+use crate::auth::session::{self, Client};
+use crate::db::audit::{self, Action};
+use crate::db::users::UserRow;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_signup))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "someone@example.com", "password": "a-long-password", "data": {"name": "Someone"}}))]
+pub struct SignupParams {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Becomes `user_metadata`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    #[serde(default)]
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+}
+
+/// Sign up with email and password, or sign in anonymously (no email, no phone).
+///
+/// With `GOTRUE_MAILER_AUTOCONFIRM` (or anonymously) the answer is a session; otherwise the
+/// bare user, with the confirmation pending.
+#[utoipa::path(
+    post, path = "/signup", tag = "auth",
+    request_body = SignupParams,
+    responses(
+        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = SessionResponse),
+        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 422, description = "Signups disabled, user exists, weak password", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn post_signup(
+    State(state): State<AppState>,
+    client: Client,
+    Json(params): Json<SignupParams>,
+) -> ApiResult<Response> {
+    let config = &state.config;
+    if config.disable_signup {
+        return Err(ApiError::unprocessable(
+            ErrorCode::SignupDisabled,
+            "Signups not allowed for this instance",
+        ));
+    }
+    let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let data = params.data.clone().filter(|d| !d.is_null());
+    if data.as_ref().is_some_and(|d| !d.is_object()) {
+        return Err(ApiError::validation("data must be a JSON object"));
+    }
+    match (email, phone) {
+        (None, None) => sign_in_anonymously(&state, &client, data).await,
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "Only an email address or phone number should be provided on signup.",
+        )),
+        (None, Some(_)) => Err(ApiError::bad_request(
+            ErrorCode::PhoneProviderDisabled,
+            "Phone signups are disabled",
+        )),
+        (Some(email), None) => sign_up_with_email(&state, &client, email, params.password.as_deref(), data).await,
+    }
+}
+
+async fn sign_in_anonymously(state: &AppState, client: &Client, data: Option<Value>) -> ApiResult<Response> {
+    if !state.config.anonymous_users_enabled {
+        return Err(ApiError::unprocessable(
+            ErrorCode::AnonymousProviderDisabled,
+            "Anonymous sign-ins are disabled",
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let user = accounts::create_anonymous_user(&mut tx, &state.config, data.unwrap_or_else(|| json!({}))).await?;
+    record(
+        &mut tx,
+        &user,
+        Action::UserSignedUp,
+        json!({ "provider": "anonymous" }),
+        client,
+    )
+    .await?;
+    let (tokens, user) = session::start(&mut tx, state, &user, "anonymous", client).await?;
+    tx.commit().await?;
+    Ok(axum::Json(SessionResponse::new(tokens, user, vec![], None)).into_response())
+}
+
+async fn sign_up_with_email(
+    state: &AppState,
+    client: &Client,
+    raw_email: &str,
+    password: Option<&str>,
+    data: Option<Value>,
+) -> ApiResult<Response> {
+    let config = &state.config;
+    if !config.external_email_enabled {
+        return Err(ApiError::bad_request(
+            ErrorCode::EmailProviderDisabled,
+            "Email signups are disabled",
+        ));
+    }
+    let password = password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::validation("Signup requires a valid password"))?;
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::validation("Password cannot be longer than 72 characters"));
+    }
+    if let Err(weak) = password::check_policy(&config.password, password) {
+        return Err(ApiError::weak_password(weak.message, weak.reasons));
+    }
+    let email = accounts::normalize_email(raw_email)?;
+
+    if let Some(existing) = crate::db::users::find_by_email(&state.db, &email).await? {
+        return repeated_signup(state, client, existing, data).await;
+    }
+
+    let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let confirmed = config.mailer_autoconfirm;
+    let mut tx = state.db.begin().await?;
+    let (user, identities) = accounts::create_email_user(
+        &mut tx,
+        config,
+        NewEmailAccount {
+            email: &email,
+            password_hash: Some(&hash),
+            user_metadata: data.unwrap_or_else(|| json!({})),
+            confirmed,
+        },
+    )
+    .await?;
+    record(
+        &mut tx,
+        &user,
+        Action::UserSignedUp,
+        json!({ "provider": "email" }),
+        client,
+    )
+    .await?;
+    if !confirmed {
+        // The confirmation mail itself is sent by the mailer (email flows); until the address
+        // is confirmed the user cannot sign in.
+        tx.commit().await?;
+        return Ok(axum::Json(UserResponse::new(user, identities)).into_response());
+    }
+    let (tokens, user) = session::start(&mut tx, state, &user, "password", client).await?;
+    tx.commit().await?;
+    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
+}
+
+/// Sign-up of an address that already has an account. With autoconfirm GoTrue says so
+/// (`422 user_already_exists`); without it, it answers with a made-up user so that sign-up
+/// does not reveal which emails are registered.
+async fn repeated_signup(
+    state: &AppState,
+    client: &Client,
+    existing: UserRow,
+    data: Option<Value>,
+) -> ApiResult<Response> {
+    let mut tx = state.db.begin().await?;
+    record(
+        &mut tx,
+        &existing,
+        Action::UserRepeatedSignup,
+        json!({ "provider": "email" }),
+        client,
+    )
+    .await?;
+    tx.commit().await?;
+    if state.config.mailer_autoconfirm {
+        return Err(ApiError::unprocessable(
+            ErrorCode::UserAlreadyExists,
+            "User already registered",
+        ));
+    }
+    if existing.email_confirmed_at.is_none() {
+        // Unconfirmed: GoTrue sends the confirmation again, no more often than
+        // GOTRUE_SMTP_MAX_FREQUENCY, and returns the user as stored.
+        let user = resend_confirmation(state, &existing).await?;
+        let identities = crate::db::identities::for_user(&state.db, user.id).await?;
+        return Ok(axum::Json(UserResponse::new(user, identities)).into_response());
+    }
+    Ok(axum::Json(obfuscated_user(state, &existing, data)).into_response())
+}
+
+async fn resend_confirmation(state: &AppState, user: &UserRow) -> ApiResult<UserRow> {
+    let frequency = state.config.smtp_max_frequency;
+    if let Some(sent) = user.confirmation_sent_at {
+        let next = sent + chrono::Duration::from_std(frequency).unwrap_or(chrono::Duration::MAX);
+        let now = Utc::now();
+        if now < next {
+            let wait = ((next - now).num_milliseconds() + 999) / 1000;
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::OverEmailSendRateLimit,
+                format!("For security purposes, you can only request this after {wait} seconds."),
+            ));
+        }
+    }
+    Ok(crate::db::users::stamp_confirmation_sent(&state.db, user.id).await?)
+}
+
+/// GoTrue's `sanitizeUser`: a random id, no role, no identities, fresh timestamps.
+fn obfuscated_user(state: &AppState, existing: &UserRow, data: Option<Value>) -> UserResponse {
+    let now = Utc::now();
+    let mut fake = existing.clone();
+    fake.id = Uuid::new_v4();
+    fake.role = String::new();
+    fake.aud = state.config.jwt.aud.clone();
+    fake.email_change = None;
+    fake.created_at = now;
+    fake.updated_at = now;
+    fake.confirmation_sent_at = Some(now);
+    fake.last_sign_in_at = None;
+    fake.confirmed_at = None;
+    fake.email_change_sent_at = None;
+    fake.email_confirmed_at = None;
+    fake.phone_confirmed_at = None;
+    fake.phone = None;
+    fake.banned_until = None;
+    fake.raw_user_meta_data = data.unwrap_or_else(|| json!({}));
+    fake.raw_app_meta_data = json!({ "provider": "email", "providers": ["email"] });
+    UserResponse::new(fake, vec![])
+}
+
+async fn record(
+    tx: &mut sqlx::PgConnection,
+    user: &UserRow,
+    action: Action,
+    traits: Value,
+    client: &Client,
+) -> ApiResult<()> {
+    audit::insert(
+        &mut *tx,
+        audit::Entry {
+            actor_id: user.id,
+            actor_username: user.email_or_empty(),
+            action,
+            traits: Some(traits),
+            ip: &client.ip_string(),
+        },
+    )
+    .await?;
+    Ok(())
+}

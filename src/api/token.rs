@@ -1,0 +1,171 @@
+//! `POST /token?grant_type=...`: one handler dispatching on the grant type, as GoTrue does.
+//! Also `POST /refresh {refresh_token}`, the simpler shape some HeliosDB Nano clients use.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::extract::{Json, Query};
+use crate::api::types::{SessionResponse, WeakPasswordInfo};
+use crate::auth::accounts;
+use crate::auth::password::{self, Verification};
+use crate::auth::session::{self, Client};
+use crate::db::{identities, users};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_token))
+        .routes(routes!(post_refresh))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct TokenQuery {
+    /// `password` or `refresh_token`.
+    #[param(example = "password")]
+    pub grant_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "someone@example.com", "password": "a-long-password"}))]
+pub struct TokenParams {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// Sign in with a password, or exchange a refresh token for a new session.
+#[utoipa::path(
+    post, path = "/token", tag = "auth",
+    params(TokenQuery),
+    request_body = TokenParams,
+    responses(
+        (status = 200, description = "A session", body = SessionResponse),
+        (status = 400, description = "Invalid credentials, unconfirmed email, bad refresh token", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn post_token(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    client: Client,
+    Json(params): Json<TokenParams>,
+) -> ApiResult<Response> {
+    match query.grant_type.as_deref().unwrap_or("") {
+        "password" => password_grant(&state, &client, params).await,
+        "refresh_token" => refresh_grant(&state, &client, params.refresh_token.as_deref()).await,
+        // GoTrue answers unknown grants with invalid_credentials.
+        _ => Err(ApiError::bad_request(
+            ErrorCode::InvalidCredentials,
+            "unsupported_grant_type",
+        )),
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct RefreshParams {
+    pub refresh_token: Option<String>,
+}
+
+/// Rotate a refresh token (same as `/token?grant_type=refresh_token`; HeliosDB Nano's shape).
+#[utoipa::path(
+    post, path = "/refresh", tag = "auth",
+    request_body = RefreshParams,
+    responses(
+        (status = 200, description = "A session", body = SessionResponse),
+        (status = 400, description = "Unknown, reused or expired refresh token", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn post_refresh(
+    State(state): State<AppState>,
+    client: Client,
+    Json(params): Json<RefreshParams>,
+) -> ApiResult<Response> {
+    refresh_grant(&state, &client, params.refresh_token.as_deref()).await
+}
+
+async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -> ApiResult<Response> {
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::oauth_invalid_request("refresh_token required"))?;
+    let (tokens, user) = session::refresh(state, token, client).await?;
+    let identities = identities::for_user(&state.db, user.id).await?;
+    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
+}
+
+async fn password_grant(state: &AppState, client: &Client, params: TokenParams) -> ApiResult<Response> {
+    let password = params.password.unwrap_or_default();
+    let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+    let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let email = match (email, phone) {
+        (Some(email), _) => email,
+        (None, Some(_)) => return Err(invalid_credentials()),
+        (None, None) => return Err(ApiError::validation("missing email or phone")),
+    };
+    if !state.config.external_email_enabled {
+        return Err(ApiError::bad_request(
+            ErrorCode::EmailProviderDisabled,
+            "Email logins are disabled",
+        ));
+    }
+    // A malformed address cannot belong to anyone; answer as for an unknown user, after the
+    // same amount of hashing work.
+    let user = match accounts::normalize_email(email) {
+        Ok(email) => users::find_by_email(&state.db, &email).await?,
+        Err(_) => None,
+    };
+    let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
+    let verification = state
+        .hasher
+        .verify(&password, stored)
+        .await
+        .map_err(ApiError::internal)?;
+    let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
+        return Err(invalid_credentials());
+    };
+    if user.is_banned(chrono::Utc::now()) {
+        return Err(ApiError::bad_request(ErrorCode::UserBanned, "User is banned"));
+    }
+    if user.email_confirmed_at.is_none() {
+        return Err(ApiError::bad_request(
+            ErrorCode::EmailNotConfirmed,
+            "Email not confirmed",
+        ));
+    }
+    let weak_password = password::check_policy(&state.config.password, &password)
+        .err()
+        .map(|weak| WeakPasswordInfo {
+            message: weak.message,
+            reasons: weak.reasons.iter().map(|r| r.to_string()).collect(),
+        });
+
+    let new_hash = if needs_rehash {
+        Some(state.hasher.hash(&password).await.map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    let mut tx = state.db.begin().await?;
+    if let Some(hash) = &new_hash {
+        // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
+        users::set_password(&mut *tx, user.id, hash).await?;
+    }
+    let (tokens, user) = session::start(&mut tx, state, &user, "password", client).await?;
+    let identities = identities::for_user(&mut *tx, user.id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(SessionResponse::new(tokens, user, identities, weak_password)).into_response())
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::bad_request(ErrorCode::InvalidCredentials, "Invalid login credentials")
+}

@@ -1,0 +1,286 @@
+//! Creating accounts: a user row plus its identity, in the caller's transaction.
+
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::db::identities::{self, IdentityRow};
+use crate::db::users::{self, NewUser, UserRow};
+use crate::error::{ApiError, ErrorCode};
+
+pub struct NewEmailAccount<'a> {
+    pub email: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub user_metadata: Value,
+    pub confirmed: bool,
+}
+
+/// An email/password user with its `email` identity. As GoTrue does, the identity's claims
+/// (`sub`, `email`, `email_verified`, `phone_verified`) are also merged into
+/// `user_metadata`, and `app_metadata` names the provider.
+pub async fn create_email_user(
+    conn: &mut PgConnection,
+    config: &Config,
+    account: NewEmailAccount<'_>,
+) -> Result<(UserRow, Vec<IdentityRow>), ApiError> {
+    let id = Uuid::new_v4();
+    let identity_data = json!({
+        "sub": id.to_string(),
+        "email": account.email,
+        "email_verified": account.confirmed,
+        "phone_verified": false,
+    });
+    let mut user_metadata = match account.user_metadata {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(claims) = &identity_data {
+        for (key, value) in claims {
+            user_metadata.insert(key.clone(), value.clone());
+        }
+    }
+    let app_metadata = json!({ "provider": "email", "providers": ["email"] });
+    let insert = users::insert(
+        &mut *conn,
+        &NewUser {
+            id,
+            aud: &config.jwt.aud,
+            role: &config.jwt.default_group_name,
+            email: Some(account.email),
+            phone: None,
+            encrypted_password: account.password_hash,
+            email_confirmed: account.confirmed,
+            phone_confirmed: false,
+            confirmation_sent: !account.confirmed,
+            app_metadata: &app_metadata,
+            user_metadata: &Value::Object(user_metadata),
+            is_anonymous: false,
+        },
+    )
+    .await;
+    let user = match insert {
+        Ok(user) => user,
+        // Two sign-ups of one address racing: the loser sees the unique index.
+        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
+            return Err(ApiError::unprocessable(
+                ErrorCode::UserAlreadyExists,
+                "User already registered",
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let identity = identities::insert(&mut *conn, user.id, "email", &user.id.to_string(), &identity_data).await?;
+    Ok((user, vec![identity]))
+}
+
+/// An anonymous user: no email, no phone, no identity; `app_metadata` stays `{}`.
+pub async fn create_anonymous_user(
+    conn: &mut PgConnection,
+    config: &Config,
+    user_metadata: Value,
+) -> Result<UserRow, ApiError> {
+    let user_metadata = if user_metadata.is_object() {
+        user_metadata
+    } else {
+        json!({})
+    };
+    Ok(users::insert(
+        &mut *conn,
+        &NewUser {
+            id: Uuid::new_v4(),
+            aud: &config.jwt.aud,
+            role: &config.jwt.default_group_name,
+            email: None,
+            phone: None,
+            encrypted_password: None,
+            email_confirmed: false,
+            phone_confirmed: false,
+            confirmation_sent: false,
+            app_metadata: &json!({}),
+            user_metadata: &user_metadata,
+            is_anonymous: true,
+        },
+    )
+    .await?)
+}
+
+/// What an admin may set when creating a user (`POST /admin/users`).
+pub struct AdminAccount<'a> {
+    pub id: Uuid,
+    pub aud: &'a str,
+    pub role: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+    pub email_confirmed: bool,
+    pub phone_confirmed: bool,
+    pub user_metadata: Value,
+    pub app_metadata: Value,
+}
+
+/// A user created by an admin, with an identity for each of email and phone. `app_metadata`
+/// names the first as provider; the admin's own keys are merged over that.
+pub async fn create_admin_user(
+    conn: &mut PgConnection,
+    account: AdminAccount<'_>,
+) -> Result<(UserRow, Vec<IdentityRow>), ApiError> {
+    let providers: Vec<&str> = [account.email.map(|_| "email"), account.phone.map(|_| "phone")]
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut app_metadata = json!({ "provider": providers.first(), "providers": providers });
+    merge_object(&mut app_metadata, &account.app_metadata);
+    let identity_data = |provider: &str| {
+        json!({
+            "sub": account.id.to_string(),
+            "email": if provider == "email" { account.email } else { None },
+            "phone": if provider == "phone" { account.phone } else { None },
+            "email_verified": provider == "email" && account.email_confirmed,
+            "phone_verified": provider == "phone" && account.phone_confirmed,
+        })
+    };
+    let mut user_metadata = account.user_metadata;
+    if let Some(first) = providers.first() {
+        let mut claims = identity_data(first);
+        merge_object(&mut claims, &user_metadata);
+        user_metadata = claims;
+    }
+    let insert = users::insert(
+        &mut *conn,
+        &NewUser {
+            id: account.id,
+            aud: account.aud,
+            role: account.role,
+            email: account.email,
+            phone: account.phone,
+            encrypted_password: account.password_hash,
+            email_confirmed: account.email_confirmed,
+            phone_confirmed: account.phone_confirmed,
+            confirmation_sent: false,
+            app_metadata: &app_metadata,
+            user_metadata: &user_metadata,
+            is_anonymous: false,
+        },
+    )
+    .await;
+    let user = match insert {
+        Ok(user) => user,
+        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
+            return Err(ApiError::unprocessable(
+                ErrorCode::EmailExists,
+                "A user with this email address has already been registered",
+            ));
+        }
+        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_phone_key") => {
+            return Err(ApiError::unprocessable(
+                ErrorCode::PhoneExists,
+                "A user with this phone number has already been registered",
+            ));
+        }
+        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_pkey") => {
+            return Err(ApiError::unprocessable(
+                ErrorCode::UserAlreadyExists,
+                "User already registered",
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let mut created = Vec::new();
+    for provider in providers {
+        created.push(
+            identities::insert(
+                &mut *conn,
+                user.id,
+                provider,
+                &user.id.to_string(),
+                &identity_data(provider),
+            )
+            .await?,
+        );
+    }
+    Ok((user, created))
+}
+
+/// Copies the keys of `patch` (an object) into `target` (an object); `null` removes a key.
+pub fn merge_object(target: &mut Value, patch: &Value) {
+    if let (Value::Object(target), Value::Object(patch)) = (target, patch) {
+        for (key, value) in patch {
+            if value.is_null() {
+                target.remove(key);
+            } else {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// Phones are stored as GoTrue stores them: digits only, no `+` (E.164).
+pub fn normalize_phone(raw: &str) -> Result<String, ApiError> {
+    let digits: String = raw
+        .trim()
+        .trim_start_matches('+')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let valid =
+        (2..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
+    if valid {
+        Ok(digits)
+    } else {
+        Err(ApiError::validation("Invalid phone number format (E.164 required)"))
+    }
+}
+
+/// GoTrue's email check: trimmed, lower-cased, one `@`, a dotted domain, no spaces, at most
+/// 255 characters. Returns the normalised address.
+pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+    let email = raw.trim().to_lowercase();
+    let invalid = || ApiError::validation("Unable to validate email address: invalid format");
+    if email.len() > 255 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let domain_ok = !domain.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..");
+    if local.is_empty() || !domain_ok {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalize_email("  Someone@Example.COM ").unwrap(),
+            "someone@example.com"
+        );
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a b@c.de",
+            "a@b@c.de",
+            "a@.com",
+            "a@b..com",
+            "a@b.com.",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+        assert!(normalize_email(&format!("{}@x.io", "a".repeat(300))).is_err());
+    }
+}

@@ -1,0 +1,248 @@
+//! Row-level security for Rust backends: run SQL as the caller of a request, under the same
+//! policies a Supabase project writes for PostgREST.
+//!
+//! PostgREST verifies the request's JWT, then opens a transaction in which it switches to the
+//! role named by the `role` claim and publishes the claims as transaction-local settings that
+//! `auth.uid()`, `auth.role()`, `auth.email()` and `auth.jwt()` read. [`Rls::begin`] does the
+//! same, so a policy such as `using (owner = auth.uid())` protects rows whether they are read
+//! through PostgREST or through a Rust service:
+//!
+//! ```no_run
+//! # async fn example(pool: sqlx::PgPool, token: &str) -> Result<(), latchkey::rls::RlsError> {
+//! use latchkey::rls::Rls;
+//! let rls = Rls::with_default_roles(&"the GOTRUE_JWT_SECRET".to_owned().into());
+//! let mut tx = rls.begin(&pool, token).await?;
+//! let notes: Vec<(String,)> = sqlx::query_as("select body from notes")
+//!     .fetch_all(&mut *tx)
+//!     .await?;
+//! tx.commit().await?;
+//! # Ok(()) }
+//! ```
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::auth::jwt::{JwtError, JwtKeys};
+
+/// The roles a Supabase database grants to the Data API, and the default allow list.
+pub const DEFAULT_ROLES: [&str; 3] = ["anon", "authenticated", "service_role"];
+
+/// The role of requests without a token (PostgREST's `db-anon-role`).
+pub const ANON_ROLE: &str = "anon";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RlsError {
+    /// The request carried no bearer token where one was required.
+    #[error("no bearer token was given")]
+    MissingToken,
+    /// Bad signature, wrong algorithm (`none` included), malformed, or no `exp`. The message
+    /// comes from the JWT library and never contains the token.
+    #[error("invalid JWT: {0}")]
+    InvalidToken(String),
+    #[error("JWT expired")]
+    ExpiredToken,
+    /// A correctly signed token asked for a role outside the allow list.
+    #[error("role {0:?} is not allowed")]
+    ForbiddenRole(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a verified token asks for: the database role to switch to and the claims to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestClaims {
+    role: String,
+    claims: Map<String, Value>,
+}
+
+impl RequestClaims {
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// The legacy `request.jwt.claim.<name>` settings that PostgREST before v9 set, one per
+    /// scalar claim; GoTrue's `auth.uid()` & co. still read them first.
+    ///
+    /// Only names made of lower-case ASCII letters, digits, `_` and `$` (not starting with a
+    /// digit or `$`) are published. Postgres refuses other characters in setting names, and
+    /// setting names are case-insensitive: a claim `SUB` would otherwise overwrite
+    /// `request.jwt.claim.sub`. Objects, arrays and nulls are only in `request.jwt.claims`,
+    /// as with PostgREST. Values containing NUL cannot be stored in a setting and are skipped.
+    pub fn legacy_settings(&self) -> Vec<(String, String)> {
+        self.claims
+            .iter()
+            .filter(|(name, _)| is_plain_setting_name(name))
+            .filter_map(|(name, value)| {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    Value::Null | Value::Array(_) | Value::Object(_) => return None,
+                };
+                (!text.contains('\0')).then(|| (format!("request.jwt.claim.{name}"), text))
+            })
+            .collect()
+    }
+}
+
+fn is_plain_setting_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '$'))
+        && name.len() <= 63
+}
+
+/// Opens transactions that run as the caller of a request. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Rls {
+    keys: JwtKeys,
+    allowed_roles: Vec<String>,
+}
+
+impl Rls {
+    /// `secret` is the `GOTRUE_JWT_SECRET` the tokens were signed with (PostgREST's
+    /// `PGRST_JWT_SECRET`); `allowed_roles` the roles a token may switch to.
+    pub fn new<R: Into<String>>(secret: &SecretString, allowed_roles: impl IntoIterator<Item = R>) -> Rls {
+        Rls::from_keys(JwtKeys::new(secret), allowed_roles)
+    }
+
+    /// Allows `anon`, `authenticated` and `service_role`, like a Supabase project.
+    pub fn with_default_roles(secret: &SecretString) -> Rls {
+        Rls::new(secret, DEFAULT_ROLES)
+    }
+
+    pub fn from_keys<R: Into<String>>(keys: JwtKeys, allowed_roles: impl IntoIterator<Item = R>) -> Rls {
+        Rls {
+            keys,
+            allowed_roles: allowed_roles.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    pub fn allowed_roles(&self) -> &[String] {
+        &self.allowed_roles
+    }
+
+    /// Verifies `token` (HS256 signature and `exp`, as Latchkey verifies its own tokens) and
+    /// checks its role against the allow list. No database work.
+    pub fn verify(&self, token: &str) -> Result<RequestClaims, RlsError> {
+        if token.trim().is_empty() {
+            return Err(RlsError::MissingToken);
+        }
+        let claims = self.keys.verify_raw(token).map_err(|err| match err {
+            JwtError::Expired => RlsError::ExpiredToken,
+            JwtError::Invalid(reason) => RlsError::InvalidToken(reason),
+        })?;
+        let role = match claims.get("role") {
+            // PostgREST runs a signed token without a role claim as the anonymous role.
+            None => ANON_ROLE.to_owned(),
+            Some(Value::String(role)) => role.clone(),
+            Some(_) => {
+                return Err(RlsError::InvalidToken("the role claim is not a string".into()));
+            }
+        };
+        self.check_role(&role)?;
+        Ok(RequestClaims { role, claims })
+    }
+
+    /// The context of a request without a token: role `anon`, claims `{"role": "anon"}`
+    /// (what PostgREST publishes for anonymous requests).
+    pub fn anon(&self) -> Result<RequestClaims, RlsError> {
+        self.check_role(ANON_ROLE)?;
+        let mut claims = Map::new();
+        claims.insert("role".into(), Value::String(ANON_ROLE.into()));
+        Ok(RequestClaims {
+            role: ANON_ROLE.into(),
+            claims,
+        })
+    }
+
+    /// Security: the database login is typically a superuser or a member of powerful roles,
+    /// so `SET ROLE` alone would accept `postgres`. A signed token can carry a role nobody
+    /// meant to hand out (a custom access-token hook, the admin API setting a user's `role`),
+    /// and it must still not escape RLS: only listed roles pass. `none` never passes, even if
+    /// listed: for the `role` setting it means `RESET ROLE`, i.e. back to the login itself.
+    fn check_role(&self, role: &str) -> Result<(), RlsError> {
+        if role != "none" && self.allowed_roles.iter().any(|allowed| allowed == role) {
+            Ok(())
+        } else {
+            Err(RlsError::ForbiddenRole(role.to_owned()))
+        }
+    }
+
+    /// Begins a transaction running as the token's role with its claims published. Commit it
+    /// to keep the changes; dropping it rolls back. Either way the role and settings end with
+    /// the transaction, so the pooled connection goes back clean.
+    pub async fn begin(&self, pool: &PgPool, token: &str) -> Result<Transaction<'static, Postgres>, RlsError> {
+        // Verify before touching the pool: a bad token costs no connection.
+        let claims = self.verify(token)?;
+        begin_as(pool, &claims).await
+    }
+
+    /// Begins a transaction for a request without a token (role `anon`).
+    pub async fn begin_anon(&self, pool: &PgPool) -> Result<Transaction<'static, Postgres>, RlsError> {
+        let claims = self.anon()?;
+        begin_as(pool, &claims).await
+    }
+
+    /// [`Rls::begin`] for a token that may be absent: `None` runs as `anon`.
+    pub async fn begin_optional(
+        &self,
+        pool: &PgPool,
+        token: Option<&str>,
+    ) -> Result<Transaction<'static, Postgres>, RlsError> {
+        match token {
+            Some(token) => self.begin(pool, token).await,
+            None => self.begin_anon(pool).await,
+        }
+    }
+}
+
+/// Begins a transaction and applies `claims` to it.
+pub async fn begin_as(pool: &PgPool, claims: &RequestClaims) -> Result<Transaction<'static, Postgres>, RlsError> {
+    let mut tx = pool.begin().await?;
+    apply(&mut tx, claims).await?;
+    Ok(tx)
+}
+
+/// Switches an open transaction to `claims`' role and publishes the claims, in one round trip.
+///
+/// Every setting is transaction-local (`is_local = true`, as PostgREST does), which is what
+/// keeps one request's identity from leaking into the next user of a pooled connection. That
+/// is also why this takes a `Transaction`, not a connection: outside a transaction the settings
+/// would vanish after this very statement and the queries that follow would run as the
+/// database login, outside RLS. `set_config('role', ..., true)` is exactly what
+/// `SET LOCAL ROLE` does (same setting, same membership check), but takes the role name as a
+/// bound parameter: nothing from the token is ever spliced into SQL text.
+pub async fn apply(tx: &mut Transaction<'_, Postgres>, claims: &RequestClaims) -> Result<(), sqlx::Error> {
+    let claims_json = Value::Object(claims.claims.clone()).to_string();
+    let (names, values): (Vec<String>, Vec<String>) = claims.legacy_settings().into_iter().unzip();
+    sqlx::query(
+        "select set_config('role', $1, true), \
+                set_config('request.jwt.claims', $2, true), \
+                (select count(set_config(name, value, true)) \
+                   from unnest($3::text[], $4::text[]) as claim(name, value))",
+    )
+    .bind(&claims.role)
+    .bind(claims_json)
+    .bind(names)
+    .bind(values)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive,
+/// like GoTrue); `None` for other schemes or an empty token.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests;

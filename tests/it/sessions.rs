@@ -1,0 +1,294 @@
+//! Refresh-token rotation, reuse detection, concurrency and sign-out.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, jwt_payload, random_email};
+
+#[tokio::test]
+async fn refresh_rotates_and_keeps_the_session() {
+    let app = TestApp::spawn().await;
+    let first = app.sign_up(&random_email(), "secret-pw").await;
+    let response = app.refresh(first["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200);
+    let second: Value = response.json().await.unwrap();
+    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    assert_eq!(second["user"]["id"], first["user"]["id"]);
+    let (a, b) = (
+        jwt_payload(first["access_token"].as_str().unwrap()),
+        jwt_payload(second["access_token"].as_str().unwrap()),
+    );
+    assert_eq!(a["session_id"], b["session_id"]);
+    assert_eq!(b["amr"][0]["method"], "password", "amr survives refresh");
+    // The HeliosDB-style endpoint does the same.
+    let third: Value = app
+        .post_json("/refresh", &json!({"refresh_token": second["refresh_token"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(third["refresh_token"], second["refresh_token"]);
+}
+
+#[tokio::test]
+async fn refresh_errors() {
+    let app = TestApp::spawn().await;
+    assert_error(
+        app.refresh("abcdefghijklmnopqrstuvwxyz234567").await,
+        400,
+        "refresh_token_not_found",
+    )
+    .await;
+    let response = app.refresh("").await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "invalid_request", "error_description": "refresh_token required"})
+    );
+    assert_error(app.refresh("!!").await, 400, "refresh_token_not_found").await;
+}
+
+#[tokio::test]
+async fn reusing_the_parent_returns_the_current_token() {
+    let app = TestApp::spawn_with(&[("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", "0")]).await;
+    let first = app.sign_up(&random_email(), "secret-pw").await;
+    let t0 = first["refresh_token"].as_str().unwrap();
+    let second: Value = app.refresh(t0).await.json().await.unwrap();
+    // The client lost the answer and retries with the parent: it gets the same current token.
+    let again: Value = app.refresh(t0).await.json().await.unwrap();
+    assert_eq!(again["refresh_token"], second["refresh_token"]);
+    // Rotating further, the grandparent is now reuse: refused, and the session is over.
+    let third: Value = app
+        .refresh(second["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_error(app.refresh(t0).await, 400, "refresh_token_already_used").await;
+    assert_error(
+        app.refresh(third["refresh_token"].as_str().unwrap()).await,
+        400,
+        "refresh_token_not_found",
+    )
+    .await;
+    assert_error(
+        app.get_auth("/user", third["access_token"].as_str().unwrap()).await,
+        403,
+        "session_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn within_the_reuse_interval_older_tokens_get_the_current_one() {
+    let app = TestApp::spawn_with(&[("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", "10")]).await;
+    let first = app.sign_up(&random_email(), "secret-pw").await;
+    let t0 = first["refresh_token"].as_str().unwrap();
+    let t1: Value = app.refresh(t0).await.json().await.unwrap();
+    let t2: Value = app
+        .refresh(t1["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replay: Value = app.refresh(t0).await.json().await.unwrap();
+    assert_eq!(replay["refresh_token"], t2["refresh_token"]);
+}
+
+#[tokio::test]
+async fn rotation_disabled_refuses_reuse_without_ending_the_session() {
+    let app = TestApp::spawn_with(&[
+        ("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", "0"),
+        ("GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED", "false"),
+    ])
+    .await;
+    let first = app.sign_up(&random_email(), "secret-pw").await;
+    let t0 = first["refresh_token"].as_str().unwrap();
+    let t1: Value = app.refresh(t0).await.json().await.unwrap();
+    let t2: Value = app
+        .refresh(t1["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_error(app.refresh(t0).await, 400, "refresh_token_already_used").await;
+    assert_eq!(app.refresh(t2["refresh_token"].as_str().unwrap()).await.status(), 200);
+}
+
+/// 50 simultaneous refreshes of one token never fork the session: every success carries the
+/// same next token, exactly one token of the session is live, and it keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_refreshes_keep_one_chain() {
+    let app = TestApp::spawn_with(&[("GOTRUE_DB_MAX_POOL_SIZE", "60")]).await;
+    let first = app.sign_up(&random_email(), "secret-pw").await;
+    let t0 = first["refresh_token"].as_str().unwrap().to_owned();
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let client = app.client.clone();
+        let url = app.url("/auth/v1/token?grant_type=refresh_token");
+        let token = t0.clone();
+        handles.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }));
+    }
+    let mut issued = std::collections::HashSet::new();
+    let mut successes = 0;
+    for handle in handles {
+        let (status, body) = handle.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        successes += 1;
+        issued.insert(body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    eprintln!(
+        "concurrent refresh: {successes}/50 succeeded, {} distinct next token(s)",
+        issued.len()
+    );
+    assert_eq!(successes, 50);
+    assert_eq!(issued.len(), 1, "one chain: {issued:?}");
+    let mut db = app.db().await;
+    let live: i64 = sqlx::query_scalar("select count(*) from _auth_refresh_tokens where revoked = false")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(live, 1);
+    let next = issued.into_iter().next().unwrap();
+    assert_eq!(app.refresh(&next).await.status(), 200);
+}
+
+#[tokio::test]
+async fn logout_scopes() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    let a = app.sign_up(&email, "secret-pw").await;
+    let b: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let c: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let token = |s: &Value| s["access_token"].as_str().unwrap().to_owned();
+    let refresh = |s: &Value| s["refresh_token"].as_str().unwrap().to_owned();
+
+    assert_error(
+        app.post_json_auth("/logout?scope=everything", &token(&a), &json!({}))
+            .await,
+        400,
+        "validation_failed",
+    )
+    .await;
+
+    // others: a stays, b and c end.
+    let response = app
+        .request(reqwest::Method::POST, "/auth/v1/logout?scope=others")
+        .bearer_auth(token(&a))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_error(app.refresh(&refresh(&b)).await, 400, "refresh_token_not_found").await;
+    assert_error(app.refresh(&refresh(&c)).await, 400, "refresh_token_not_found").await;
+    let a2: Value = app.refresh(&refresh(&a)).await.json().await.unwrap();
+
+    // local: only this session.
+    let d: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let response = app
+        .request(reqwest::Method::POST, "/logout?scope=local")
+        .bearer_auth(token(&a2))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_error(app.get_auth("/user", &token(&a2)).await, 403, "session_not_found").await;
+    assert_eq!(app.get_auth("/user", &token(&d)).await.status(), 200);
+
+    // global (default): everything.
+    let e: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let response = app
+        .request(reqwest::Method::POST, "/logout")
+        .bearer_auth(token(&d))
+        .header("content-type", "application/json;charset=UTF-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_error(app.refresh(&refresh(&e)).await, 400, "refresh_token_not_found").await;
+    assert_error(app.get_auth("/user", &token(&e)).await, 403, "session_not_found").await;
+    assert_error(
+        app.request(reqwest::Method::POST, "/logout").send().await.unwrap(),
+        401,
+        "no_authorization",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn logout_by_refresh_token_without_bearer() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    let a = app.sign_up(&email, "secret-pw").await;
+    let b: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let response = app
+        .post_json("/logout", &json!({"refresh_token": a["refresh_token"]}))
+        .await;
+    assert_eq!(response.status(), 204);
+    assert_error(
+        app.refresh(a["refresh_token"].as_str().unwrap()).await,
+        400,
+        "refresh_token_not_found",
+    )
+    .await;
+    assert_eq!(
+        app.refresh(b["refresh_token"].as_str().unwrap()).await.status(),
+        200,
+        "other sessions stay"
+    );
+}
+
+/// When the database stops accepting connections requests fail fast with a 503, and the
+/// server recovers by itself once it is back.
+#[tokio::test]
+async fn database_outage_gives_503_and_recovers() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    app.sign_up(&email, "secret-pw").await;
+    let db_name = url::Url::parse(&app.database_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let admin_url = {
+        let mut url = url::Url::parse(&app.database_url).unwrap();
+        url.set_path("/postgres");
+        url.to_string()
+    };
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap();
+    let set = |allow: bool| sqlx::AssertSqlSafe(format!("alter database {db_name} allow_connections {allow}"));
+    sqlx::query(set(false)).execute(&mut admin).await.unwrap();
+    sqlx::query(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
+    )
+    .bind(&db_name)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let response = app.sign_in(&email, "secret-pw").await;
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8), "fails fast");
+    sqlx::query(set(true)).execute(&mut admin).await.unwrap();
+    let mut recovered = false;
+    for _ in 0..20 {
+        if app.sign_in(&email, "secret-pw").await.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(recovered, "the server recovers without a restart");
+}
