@@ -158,11 +158,7 @@ fn is_admin(state: &AppState, parts: &Parts) -> bool {
 /// The bucket key: the first value of the configured header when there is one and it holds
 /// an address, else the socket address. Only the configured header is trusted; without the
 /// setting, forwarding headers are ignored, or anyone could claim a fresh address.
-pub fn client_key(
-    headers: &HeaderMap,
-    socket: Option<IpAddr>,
-    trusted_header: Option<&HeaderName>,
-) -> Option<IpAddr> {
+pub fn client_key(headers: &HeaderMap, socket: Option<IpAddr>, trusted_header: Option<&HeaderName>) -> Option<IpAddr> {
     let forwarded = trusted_header
         .and_then(|name| headers.get(name))
         .and_then(|value| value.to_str().ok())
@@ -212,13 +208,9 @@ async fn signup_groups(parts: Parts, body: Body) -> Result<(&'static [Group], Re
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
         .await
         .map_err(body_error)?;
-    let anonymous = serde_json::from_slice::<SignupProbe>(&bytes)
-        .is_ok_and(|probe| is_blank(probe.email) && is_blank(probe.phone));
-    let groups = if anonymous {
-        ANONYMOUS_SIGN_UP
-    } else {
-        SIGN_UP
-    };
+    let anonymous =
+        serde_json::from_slice::<SignupProbe>(&bytes).is_ok_and(|probe| is_blank(probe.email) && is_blank(probe.phone));
+    let groups = if anonymous { ANONYMOUS_SIGN_UP } else { SIGN_UP };
     Ok((groups, Request::from_parts(parts, Body::from(bytes))))
 }
 
@@ -252,10 +244,7 @@ fn too_many_requests(verdict: &Verdict) -> Response {
 fn set_headers(headers: &mut HeaderMap, verdict: &Verdict) {
     headers.insert(RATELIMIT_LIMIT, HeaderValue::from(verdict.limit));
     headers.insert(RATELIMIT_REMAINING, HeaderValue::from(verdict.remaining));
-    headers.insert(
-        RATELIMIT_RESET,
-        HeaderValue::from(whole_seconds(verdict.reset)),
-    );
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(whole_seconds(verdict.reset)));
 }
 
 /// Rounded up, so a client that waits this long is never refused again for the same reason.
@@ -264,7 +253,6 @@ fn whole_seconds(duration: Duration) -> u64 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
 mod tests {
     use super::*;
 
@@ -289,10 +277,7 @@ mod tests {
         let socket = Some(ip("192.0.2.1"));
         assert_eq!(client_key(&spoofed, socket, None), socket);
         let xff = header("x-forwarded-for");
-        assert_eq!(
-            client_key(&spoofed, socket, Some(&xff)),
-            Some(ip("203.0.113.9"))
-        );
+        assert_eq!(client_key(&spoofed, socket, Some(&xff)), Some(ip("203.0.113.9")));
         // Configured but absent, or not an address: the socket address.
         assert_eq!(client_key(&HeaderMap::new(), socket, Some(&xff)), socket);
         let junk = headers(&[("x-forwarded-for", "unknown, 203.0.113.9")]);
@@ -321,14 +306,8 @@ mod tests {
 
     #[test]
     fn ipv6_addresses_share_a_bucket_per_64() {
-        assert_eq!(
-            bucket_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
-            ip("2001:db8:1:2::")
-        );
-        assert_ne!(
-            bucket_of(ip("2001:db8:1:2::1")),
-            bucket_of(ip("2001:db8:1:3::1"))
-        );
+        assert_eq!(bucket_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), ip("2001:db8:1:2::"));
+        assert_ne!(bucket_of(ip("2001:db8:1:2::1")), bucket_of(ip("2001:db8:1:3::1")));
         assert_eq!(bucket_of(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
         assert_eq!(bucket_of(ip("192.0.2.1")), ip("192.0.2.1"));
     }
@@ -346,15 +325,9 @@ mod tests {
             assert_eq!(at("x=1&grant_type=pkce"), Some(Route::Groups(TOKEN)));
             assert_eq!(route(&post, path, None), Some(Route::Groups(TOKEN)));
         }
-        assert_eq!(
-            route(&Method::GET, "/verify", None),
-            Some(Route::Groups(VERIFY))
-        );
+        assert_eq!(route(&Method::GET, "/verify", None), Some(Route::Groups(VERIFY)));
         assert_eq!(route(&post, "/verify", None), Some(Route::Groups(VERIFY)));
-        assert_eq!(
-            route(&Method::HEAD, "/verify", None),
-            Some(Route::Groups(VERIFY))
-        );
+        assert_eq!(route(&Method::HEAD, "/verify", None), Some(Route::Groups(VERIFY)));
         for path in ["/otp", "/magiclink", "/recover", "/resend"] {
             assert_eq!(route(&post, path, None), Some(Route::Groups(OTP)), "{path}");
         }
@@ -381,9 +354,7 @@ mod tests {
             let (parts, body_in) = Request::new(Body::from(body)).into_parts();
             let (groups, request) = signup_groups(parts, body_in).await.unwrap();
             assert_eq!(groups, expected, "{body}");
-            let kept = axum::body::to_bytes(request.into_body(), usize::MAX)
-                .await
-                .unwrap();
+            let kept = axum::body::to_bytes(request.into_body(), usize::MAX).await.unwrap();
             assert_eq!(kept, body.as_bytes(), "the handler still gets the body");
         }
     }

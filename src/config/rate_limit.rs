@@ -67,19 +67,12 @@ const PER_HOUR_BURST_N: PlainForm = PlainForm {
 };
 
 pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
-    let per_address =
-        |names: &[&str], default: f64| rate(env, names, default, &PER_5_MIN_BURST_30, false);
+    let per_address = |names: &[&str], default: f64| rate(env, names, default, &PER_5_MIN_BURST_30, false);
     let otp = per_address(&["GOTRUE_RATE_LIMIT_OTP", "RATE_LIMIT_OTP"], 30.0)?;
     Ok(RateLimitConfig {
         enabled: env.bool_or(&["LATCHKEY_RATE_LIMIT_ENABLED"], true)?,
         header: header(env)?,
-        token_refresh: per_address(
-            &[
-                "GOTRUE_RATE_LIMIT_TOKEN_REFRESH",
-                "RATE_LIMIT_TOKEN_REFRESH",
-            ],
-            150.0,
-        )?,
+        token_refresh: per_address(&["GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "RATE_LIMIT_TOKEN_REFRESH"], 150.0)?,
         verify: per_address(&["GOTRUE_RATE_LIMIT_VERIFY", "RATE_LIMIT_VERIFY"], 30.0)?,
         // The Supabase CLI turns its `sign_in_sign_ups` setting into GOTRUE_RATE_LIMIT_OTP,
         // so an operator who raised OTP expects sign-ups to follow: unset, this limiter
@@ -91,10 +84,7 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
         otp,
         anonymous_users: rate(
             env,
-            &[
-                "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS",
-                "RATE_LIMIT_ANONYMOUS_USERS",
-            ],
+            &["GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", "RATE_LIMIT_ANONYMOUS_USERS"],
             30.0,
             &PER_HOUR_BURST_N,
             false,
@@ -139,13 +129,7 @@ fn header(env: &Env) -> Result<Option<HeaderName>, ConfigError> {
         })
 }
 
-fn rate(
-    env: &Env,
-    names: &[&str],
-    default: f64,
-    plain: &PlainForm,
-    allow_zero: bool,
-) -> Result<Rate, ConfigError> {
+fn rate(env: &Env, names: &[&str], default: f64, plain: &PlainForm, allow_zero: bool) -> Result<Rate, ConfigError> {
     let (var, raw) = match env.get(names) {
         Some(found) => found,
         None => return Ok(plain_rate(default, plain)),
@@ -213,7 +197,6 @@ fn burst_of(events: f64) -> u32 {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
 mod tests {
     use std::collections::HashMap;
 
@@ -221,10 +204,7 @@ mod tests {
     use crate::config::Config;
 
     fn config(pairs: &[(&str, &str)]) -> Result<RateLimitConfig, ConfigError> {
-        let vars: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_vars(vars).map(|c| c.rate_limit)
     }
 
@@ -252,10 +232,7 @@ mod tests {
         assert_eq!(c.sms_sent, hourly);
         assert_eq!(c.prune_interval, Duration::from_secs(60));
         // 150 per 5 minutes: one request back every 2 seconds.
-        assert_eq!(
-            c.token_refresh.replenish_interval(),
-            Some(Duration::from_secs(2))
-        );
+        assert_eq!(c.token_refresh.replenish_interval(), Some(Duration::from_secs(2)));
     }
 
     #[test]

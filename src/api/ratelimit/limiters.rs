@@ -69,8 +69,7 @@ pub struct Verdict {
     pub retry_after: Option<Duration>,
 }
 
-type KeyedLimiter =
-    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
+type KeyedLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
 
 struct GroupLimiter {
     group: Group,
@@ -104,9 +103,7 @@ struct Inner {
 
 impl std::fmt::Debug for RateLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimits")
-            .field("keys", &self.len())
-            .finish()
+        f.debug_struct("RateLimits").field("keys", &self.len()).finish()
     }
 }
 
@@ -196,9 +193,7 @@ impl RateLimits {
 
     fn note_check(&self) {
         let n = self.0.checks.fetch_add(1, Ordering::Relaxed);
-        if n.is_multiple_of(SIZE_CHECK_EVERY)
-            && self.len() >= self.0.prune_at.load(Ordering::Relaxed)
-        {
+        if n.is_multiple_of(SIZE_CHECK_EVERY) && self.len() >= self.0.prune_at.load(Ordering::Relaxed) {
             self.0.wake.notify_one();
         }
     }
@@ -282,7 +277,6 @@ async fn prune_periodically(inner: Weak<Inner>, wake: Arc<Notify>, every: Durati
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // in tests a panic is the failure report
 mod tests {
     use std::net::Ipv4Addr;
 
@@ -290,10 +284,7 @@ mod tests {
     use crate::config::Config;
 
     fn limits(pairs: &[(&str, &str)]) -> RateLimits {
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let config = Config::from_vars(vars).unwrap();
         RateLimits::new(&config.rate_limit, config.mailer_autoconfirm)
     }
@@ -332,10 +323,7 @@ mod tests {
         let refused = limits.check(&chain, ip(1)).unwrap_err();
         assert_eq!(refused.group, Group::SignInSignUps);
         // The refusal did not take from TOKEN_REFRESH: 4 of 5 are left.
-        let refresh = limits
-            .check(&[Group::TokenRefresh], ip(1))
-            .unwrap()
-            .unwrap();
+        let refresh = limits.check(&[Group::TokenRefresh], ip(1)).unwrap().unwrap();
         assert_eq!(refresh.remaining, 3);
     }
 
