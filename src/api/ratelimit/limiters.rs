@@ -111,6 +111,10 @@ impl RateLimits {
     /// Builds the limiters and, inside a tokio runtime, starts the pruning task (it ends when
     /// the last clone is dropped).
     pub fn new(config: &RateLimitConfig, mailer_autoconfirm: bool) -> RateLimits {
+        RateLimits::with_prune_at(config, mailer_autoconfirm, PRUNE_AT_KEYS)
+    }
+
+    fn with_prune_at(config: &RateLimitConfig, mailer_autoconfirm: bool, prune_at: usize) -> RateLimits {
         let groups = Group::ALL
             .into_iter()
             .filter_map(|group| {
@@ -130,7 +134,7 @@ impl RateLimits {
             email_sent: quota(config.email_sent).map(|(q, ..)| RateLimiter::direct(q)),
             email_unlimited: mailer_autoconfirm,
             checks: AtomicU64::new(0),
-            prune_at: AtomicUsize::new(PRUNE_AT_KEYS),
+            prune_at: AtomicUsize::new(prune_at),
             wake: Arc::new(Notify::new()),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -344,6 +348,32 @@ mod tests {
         // would get a fresh request.
         assert_eq!(limits.len(), 1);
         assert!(limits.check(&[Group::Otp], ip(7)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_large_map_is_pruned_without_waiting_for_the_timer() {
+        let config = Config::from_vars(
+            [
+                ("GOTRUE_RATE_LIMIT_VERIFY", "1000/10ms"),
+                ("LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL", "1h"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into(),
+        )
+        .unwrap();
+        let limits = RateLimits::with_prune_at(&config.rate_limit, false, 1000);
+        for n in 0..SIZE_CHECK_EVERY as u32 {
+            limits.check(&[Group::Verify], ip(n)).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // This check looks at the size (1025 keys, over 1000) and wakes the pruning task.
+        limits.check(&[Group::Verify], ip(u32::MAX)).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while limits.len() > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The idle 1024 went (the newest may have gone too, once idle).
+        assert!(limits.len() <= 1, "{} keys left", limits.len());
     }
 
     #[test]
