@@ -54,13 +54,14 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let claims = verified_claims(parts, state)?;
         let role = claims.role.clone().unwrap_or_default();
-        if !state.config.jwt.admin_roles.iter().any(|admin| *admin == role) {
+        if !state.config.jwt.admin_roles.contains(&role) {
             return Err(ApiError::forbidden(ErrorCode::NotAdmin, "User not allowed"));
         }
-        if let Some(session_id) = claims.session_id.as_deref().and_then(|s| Uuid::parse_str(s).ok()) {
-            if !session_id.is_nil() && sessions::find(&state.db, session_id).await?.is_none() {
-                return Err(ApiError::forbidden(ErrorCode::SessionExpired, "Session has expired"));
-            }
+        if let Some(session_id) = claims.session_id.as_deref().and_then(|s| Uuid::parse_str(s).ok())
+            && !session_id.is_nil()
+            && sessions::find(&state.db, session_id).await?.is_none()
+        {
+            return Err(ApiError::forbidden(ErrorCode::SessionExpired, "Session has expired"));
         }
         let id = claims
             .sub
