@@ -1,5 +1,5 @@
 //! Rate limiting per client address, with GoTrue's endpoint groups and variables
-//! (`docs/rate-limits.md` has the table).
+//! (the README's "Rate limits" section has the table).
 //!
 //! Two deliberate differences from GoTrue: limiting is on by default, keyed by the socket
 //! address (GoTrue limits only when `GOTRUE_RATE_LIMIT_HEADER` is set and present, so a

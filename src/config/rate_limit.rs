@@ -1,5 +1,5 @@
 //! Rate-limit settings: GoTrue's `GOTRUE_RATE_LIMIT_*` variables plus Latchkey's switches.
-//! What each limiter covers is in `docs/rate-limits.md` and `api::ratelimit`.
+//! What each limiter covers is in the README's "Rate limits" section and `api::ratelimit`.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 // Per-address rate limits as supabase-js sees them: the refused call is an AuthApiError with
-// status 429 and code over_request_rate_limit. Spec: gotrue-api.md §8; docs/rate-limits.md.
+// status 429 and code over_request_rate_limit. Spec: gotrue-api.md §8; README "Rate limits".
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeClient, randomEmail, randomPassword, request, startServer } from '../lib/server.mjs';
