@@ -77,6 +77,9 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let Some(key) = client_key(&parts.headers, socket, header) else {
         return next.run(Request::from_parts(parts, body)).await;
     };
+    if key.is_loopback() && !state.config.rate_limit.limit_loopback {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let (groups, request) = match route {
         Route::Groups(groups) => (groups, Request::from_parts(parts, body)),
         Route::Signup => match signup_groups(parts, body).await {

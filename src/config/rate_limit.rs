@@ -34,6 +34,10 @@ pub struct RateLimitConfig {
     /// `LATCHKEY_RATE_LIMIT_ENABLED`: per-address limiting, on by default (GoTrue limits
     /// only when it is told which header carries the client address).
     pub enabled: bool,
+    /// `LATCHKEY_RATE_LIMIT_LOOPBACK`: also limit clients on the loopback address (off by
+    /// default: a local process, a test suite or a reverse proxy on the same host is one
+    /// address for many clients; behind a local proxy, set `GOTRUE_RATE_LIMIT_HEADER`).
+    pub limit_loopback: bool,
     /// `GOTRUE_RATE_LIMIT_HEADER`: the one header trusted to carry the client address.
     pub header: Option<HeaderName>,
     pub token_refresh: Rate,
@@ -71,6 +75,7 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
     let otp = per_address(&["GOTRUE_RATE_LIMIT_OTP", "RATE_LIMIT_OTP"], 30.0)?;
     Ok(RateLimitConfig {
         enabled: env.bool_or(&["LATCHKEY_RATE_LIMIT_ENABLED"], true)?,
+        limit_loopback: env.bool_or(&["LATCHKEY_RATE_LIMIT_LOOPBACK"], false)?,
         header: header(env)?,
         token_refresh: per_address(&["GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "RATE_LIMIT_TOKEN_REFRESH"], 150.0)?,
         verify: per_address(&["GOTRUE_RATE_LIMIT_VERIFY", "RATE_LIMIT_VERIFY"], 30.0)?,

@@ -305,3 +305,32 @@ async fn send_from_addresses(
     }
     most
 }
+
+/// By default a loopback peer is not limited (it stands for a local process or proxy, not one
+/// client); everything else is.
+#[tokio::test]
+async fn loopback_clients_are_not_limited_by_default() {
+    let app = TestApp::spawn_with(&[
+        ("GOTRUE_RATE_LIMIT_VERIFY", "1/1h"),
+        ("LATCHKEY_RATE_LIMIT_LOOPBACK", "false"),
+    ])
+    .await;
+    for n in 0..3 {
+        assert_allowed(
+            &send(app.request(Method::GET, "/verify")).await,
+            &format!("loopback call {n}"),
+        );
+    }
+    // Behind a configured header the forwarded address counts, also from loopback.
+    let app = TestApp::spawn_with(&[
+        ("GOTRUE_RATE_LIMIT_VERIFY", "1/1h"),
+        ("LATCHKEY_RATE_LIMIT_LOOPBACK", "false"),
+        ("GOTRUE_RATE_LIMIT_HEADER", "X-Forwarded-For"),
+    ])
+    .await;
+    assert_allowed(&send(from(&app, Method::GET, "/verify", "198.51.100.7")).await, "first");
+    assert_eq!(
+        send(from(&app, Method::GET, "/verify", "198.51.100.7")).await.status(),
+        429
+    );
+}

@@ -10,6 +10,7 @@ let srv;
 before(async () => {
   srv = await startServer({
     LATCHKEY_RATE_LIMIT_ENABLED: 'true',
+    LATCHKEY_RATE_LIMIT_LOOPBACK: 'true',
     GOTRUE_MAILER_AUTOCONFIRM: 'true',
     GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS: '2/1h',
   });
