@@ -6,5 +6,6 @@ pub mod config; // typed configuration from GoTrue's environment variables
 pub mod db; // all SQL
 pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests
 pub mod error; // ApiError rendering GoTrue's error JSON
+pub mod mail; // outgoing mail: SMTP or log, templates
 pub mod startup; // build, bind, serve, shut down
 pub mod state; // shared application state

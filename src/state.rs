@@ -10,6 +10,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
 use crate::auth::refresh::RefreshKey;
 use crate::config::Config;
+use crate::mail::Mailer;
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
@@ -23,6 +24,8 @@ pub struct Shared {
     pub hasher: Hasher,
     /// `API_EXTERNAL_URL`, or the address the server bound to.
     pub external_url: Url,
+    /// SMTP, or the log when no SMTP host is configured.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl AppState {
@@ -30,6 +33,7 @@ impl AppState {
         let jwt = JwtKeys::new(&config.jwt.secret);
         let refresh_key = RefreshKey::derive(&config.jwt.secret);
         let hasher = Hasher::new(&config.password)?;
+        let mailer = crate::mail::from_config(&config.mailer)?;
         Ok(AppState(Arc::new(Shared {
             db,
             config,
@@ -37,6 +41,7 @@ impl AppState {
             refresh_key,
             hasher,
             external_url,
+            mailer,
         })))
     }
 }
