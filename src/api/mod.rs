@@ -6,10 +6,15 @@ pub mod extract;
 pub mod health;
 pub mod logout;
 pub mod middleware;
+pub mod otp;
+pub mod reauthenticate;
+pub mod recover;
+pub mod redirect;
 pub mod signup;
 pub mod token;
 pub mod types;
 pub mod user;
+pub mod verify;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,7 +41,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "general", description = "Health and settings"),
-        (name = "auth", description = "Sign up, sign in, refresh, sign out"),
+        (name = "auth", description = "Sign up, sign in, refresh, sign out, email links and codes"),
         (name = "user", description = "The signed-in user"),
     )
 )]
@@ -88,6 +93,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(token::router())
         .merge(logout::router())
         .merge(user::router())
+        .merge(otp::router())
+        .merge(recover::router())
+        .merge(verify::router())
+        .merge(reauthenticate::router())
 }
 
 /// The OpenAPI document generated from the code.

@@ -15,6 +15,9 @@ pub enum Action {
     UserModified,
     UserUpdatePassword,
     UserRepeatedSignup,
+    UserConfirmationRequested,
+    UserRecoveryRequested,
+    UserReauthenticateRequested,
 }
 
 impl Action {
@@ -28,6 +31,9 @@ impl Action {
             Action::UserModified => "user_modified",
             Action::UserUpdatePassword => "user_updated_password",
             Action::UserRepeatedSignup => "user_repeated_signup",
+            Action::UserConfirmationRequested => "user_confirmation_requested",
+            Action::UserRecoveryRequested => "user_recovery_requested",
+            Action::UserReauthenticateRequested => "user_reauthenticate_requested",
         }
     }
 
@@ -36,7 +42,12 @@ impl Action {
             Action::Login | Action::Logout => "account",
             Action::TokenRefreshed | Action::TokenRevoked => "token",
             Action::UserSignedUp => "team",
-            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => "user",
+            Action::UserModified
+            | Action::UserUpdatePassword
+            | Action::UserRepeatedSignup
+            | Action::UserConfirmationRequested
+            | Action::UserRecoveryRequested
+            | Action::UserReauthenticateRequested => "user",
         }
     }
 }

@@ -56,3 +56,33 @@ pub async fn for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Ve
     .fetch_all(db)
     .await
 }
+
+/// Marks the user's `email` identity for `email` as verified (on email confirmation).
+pub async fn mark_email_verified(db: impl PgExecutor<'_>, user_id: Uuid, email: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_identities set identity_data = identity_data || '{\"email_verified\": true}'::jsonb, \
+             updated_at = now() \
+         where user_id = $1 and provider = 'email' and email = lower($2)",
+    )
+    .bind(user_id)
+    .bind(email)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Points the user's `email` identity at a new, verified address; returns whether there was
+/// one to update.
+pub async fn set_email(db: impl PgExecutor<'_>, user_id: Uuid, email: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "update _auth_identities set identity_data = identity_data || jsonb_build_object('email', $2::text, \
+             'email_verified', true), updated_at = now() \
+         where user_id = $1 and provider = 'email'",
+    )
+    .bind(user_id)
+    .bind(email)
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
+}
