@@ -269,7 +269,11 @@ async fn malformed_requests_never_get_5xx() {
                             .json()
                             .await
                             .unwrap_or_else(|_| panic!("{method} {url}: JSON error"));
-                        assert!(body.get("code").is_some(), "{method} {url}: {body}");
+                        // GoTrue error JSON: {code, ...}, or its OAuth-style {error, error_description}.
+                        assert!(
+                            body.get("code").is_some() || body.get("error_description").is_some(),
+                            "{method} {url}: {body}"
+                        );
                     }
                 }
             }

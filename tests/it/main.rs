@@ -2,6 +2,9 @@
 //! a fresh database (see `helpers`).
 
 mod accounts;
+mod email;
+mod email_pkce;
 mod foundation;
 mod helpers;
 mod sessions;
+mod smtp_sink;
