@@ -211,6 +211,8 @@ pub async fn send(
     };
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
 
+    // Merge note: the global GOTRUE_RATE_LIMIT_EMAIL_SENT limiter (rate-limiting branch,
+    // `state.rate_limits.check_email_sent()`) belongs here, once per mail, before sending.
     let results = futures::future::join_all(
         emails
             .iter()
