@@ -3,7 +3,9 @@
 
 mod accounts;
 mod email;
+mod email_change;
 mod email_pkce;
+mod email_verify;
 mod foundation;
 mod helpers;
 mod sessions;
