@@ -10,6 +10,8 @@ use url::Url;
 
 mod rate_limit;
 pub use rate_limit::{Rate, RateLimitConfig};
+mod mail;
+pub use mail::{MailerConfig, SmtpConfig};
 
 /// The JWT secret used when none is configured: the Supabase CLI's well-known development
 /// secret, so keys minted by `supabase start` also work. Never for production.
@@ -46,6 +48,13 @@ pub struct Config {
     /// `GOTRUE_SMTP_MAX_FREQUENCY`: minimum time between two mails of one kind to one user.
     pub smtp_max_frequency: Duration,
     pub rate_limit: RateLimitConfig,
+    pub mailer: MailerConfig,
+    /// `GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION` (at least 300 s): how long a PKCE auth
+    /// code may wait for its exchange.
+    pub flow_state_expiry: Duration,
+    /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`: a password change from a
+    /// session older than 24 hours needs the `nonce` sent by `GET /reauthenticate`.
+    pub update_password_require_reauthentication: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +172,15 @@ impl Config {
             max_request_duration: env.duration_or(&["GOTRUE_API_MAX_REQUEST_DURATION"], Duration::from_secs(10))?,
             smtp_max_frequency: env.duration_or(&["GOTRUE_SMTP_MAX_FREQUENCY"], Duration::from_secs(60))?,
             rate_limit: rate_limit::from_env(&env)?,
+            mailer: mail::from_env(&env)?,
+            flow_state_expiry: env
+                .duration_or(
+                    &["GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION"],
+                    Duration::from_secs(300),
+                )?
+                .max(Duration::from_secs(300)),
+            update_password_require_reauthentication: env
+                .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION"], false)?,
         };
         config.validate()?;
         Ok(config)

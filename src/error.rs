@@ -69,6 +69,7 @@ error_codes! {
     RequestEntityTooLarge => "request_entity_too_large",
     ServiceUnavailable => "service_unavailable",
     EmailAddressInvalid => "email_address_invalid",
+    OtpDisabled => "otp_disabled",
 }
 
 /// The parts of an error that the version-aware renderer needs.
@@ -159,6 +160,11 @@ impl ApiError {
 
     pub fn message(&self) -> &str {
         &self.parts.message
+    }
+
+    /// The logged-only cause of a server-side failure.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 }
 

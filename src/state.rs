@@ -11,6 +11,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
 use crate::auth::refresh::RefreshKey;
 use crate::config::Config;
+use crate::mail::Mailer;
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
@@ -26,6 +27,8 @@ pub struct Shared {
     pub rate_limits: RateLimits,
     /// `API_EXTERNAL_URL`, or the address the server bound to.
     pub external_url: Url,
+    /// SMTP, or the log when no SMTP host is configured.
+    pub mailer: Arc<dyn Mailer>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
                 tracing::info!(%header, "rate limiting by client address from header")
             }
         }
+        let mailer = crate::mail::from_config(&config.mailer)?;
         Ok(AppState(Arc::new(Shared {
             db,
             config,
@@ -52,6 +56,7 @@ impl AppState {
             hasher,
             rate_limits,
             external_url,
+            mailer,
         })))
     }
 }

@@ -7,11 +7,16 @@ pub mod extract;
 pub mod health;
 pub mod logout;
 pub mod middleware;
+pub mod otp;
 pub mod ratelimit;
+pub mod reauthenticate;
+pub mod recover;
+pub mod redirect;
 pub mod signup;
 pub mod token;
 pub mod types;
 pub mod user;
+pub mod verify;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -38,7 +43,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "general", description = "Health and settings"),
-        (name = "auth", description = "Sign up, sign in, refresh, sign out"),
+        (name = "auth", description = "Sign up, sign in, refresh, sign out, email links and codes"),
         (name = "user", description = "The signed-in user"),
         (name = "admin", description = "User administration (service_role key)"),
     )
@@ -92,6 +97,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(logout::router())
         .merge(user::router())
         .merge(admin::router())
+        .merge(otp::router())
+        .merge(recover::router())
+        .merge(verify::router())
+        .merge(reauthenticate::router())
 }
 
 /// The OpenAPI document generated from the code.

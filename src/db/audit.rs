@@ -16,6 +16,9 @@ pub enum Action {
     UserUpdatePassword,
     UserRepeatedSignup,
     UserDeleted,
+    UserConfirmationRequested,
+    UserRecoveryRequested,
+    UserReauthenticateRequested,
 }
 
 impl Action {
@@ -30,6 +33,9 @@ impl Action {
             Action::UserUpdatePassword => "user_updated_password",
             Action::UserRepeatedSignup => "user_repeated_signup",
             Action::UserDeleted => "user_deleted",
+            Action::UserConfirmationRequested => "user_confirmation_requested",
+            Action::UserRecoveryRequested => "user_recovery_requested",
+            Action::UserReauthenticateRequested => "user_reauthenticate_requested",
         }
     }
 
@@ -38,7 +44,12 @@ impl Action {
             Action::Login | Action::Logout => "account",
             Action::TokenRefreshed | Action::TokenRevoked => "token",
             Action::UserSignedUp | Action::UserDeleted => "team",
-            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => "user",
+            Action::UserModified
+            | Action::UserUpdatePassword
+            | Action::UserRepeatedSignup
+            | Action::UserConfirmationRequested
+            | Action::UserRecoveryRequested
+            | Action::UserReauthenticateRequested => "user",
         }
     }
 }

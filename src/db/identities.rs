@@ -77,13 +77,23 @@ pub async fn delete_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Re
         .rows_affected())
 }
 
-/// Keeps the `email` identity's claims in step with an admin email change.
-pub async fn set_email_identity(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    email: &str,
-    verified: bool,
-) -> sqlx::Result<u64> {
+/// Marks the user's `email` identity for `email` as verified (on email confirmation).
+pub async fn mark_email_verified(db: impl PgExecutor<'_>, user_id: Uuid, email: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_identities set identity_data = identity_data || '{\"email_verified\": true}'::jsonb, \
+             updated_at = now() \
+         where user_id = $1 and provider = 'email' and email = lower($2)",
+    )
+    .bind(user_id)
+    .bind(email)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Points the user's `email` identity at a new address (an email change or an admin edit);
+/// returns whether there was one to update.
+pub async fn set_email(db: impl PgExecutor<'_>, user_id: Uuid, email: &str, verified: bool) -> sqlx::Result<bool> {
     Ok(sqlx::query(
         "update _auth_identities set identity_data = identity_data || jsonb_build_object('email', $2::text, \
              'email_verified', $3::boolean), updated_at = now() \
@@ -94,5 +104,6 @@ pub async fn set_email_identity(
     .bind(verified)
     .execute(db)
     .await?
-    .rows_affected())
+    .rows_affected()
+        > 0)
 }

@@ -6,8 +6,13 @@
 
 mod accounts;
 mod admin;
+mod email;
+mod email_change;
+mod email_pkce;
+mod email_verify;
 mod foundation;
 mod helpers;
 mod ratelimit;
 mod rls;
 mod sessions;
+mod smtp_sink;

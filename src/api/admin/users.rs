@@ -276,7 +276,7 @@ pub async fn update_user_by_id(
     };
     let mut updated = users::apply_admin_changes(&mut *tx, user.id, &changes).await?;
     if let Some(email) = &email {
-        identities::set_email_identity(&mut *tx, user.id, email, updated.email_confirmed_at.is_some()).await?;
+        identities::set_email(&mut *tx, user.id, email, updated.email_confirmed_at.is_some()).await?;
     }
     if let Some(metadata) = params.user_metadata.as_ref().filter(|m| m.is_object()) {
         updated = users::merge_user_metadata(&mut *tx, user.id, metadata).await?;
