@@ -246,6 +246,35 @@ pub async fn send(
     })
 }
 
+/// Issues a token for `action` without mailing it (the admin `generate_link` API): the code,
+/// its hash and the link, as GoTrue returns them. `address` is the address the token belongs
+/// to (the new one for `email_change_new`).
+pub async fn generate(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user: &UserRow,
+    action: Action,
+    token_type: TokenType,
+    address: &str,
+    redirect_to: &str,
+) -> ApiResult<Sent> {
+    let length = state.config.mailer.otp_length;
+    let (otp, token_hash) = issue(&mut *conn, user, token_type, address, false, length).await?;
+    let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
+    let action_link = Some(verification_link(
+        &state.external_url,
+        &token_hash,
+        action.link_type(),
+        redirect_to,
+    ));
+    Ok(Sent {
+        user,
+        otp,
+        token_hash,
+        action_link,
+    })
+}
+
 /// GoTrue's per-user send-frequency error.
 pub fn frequency_error(wait_seconds: i64) -> ApiError {
     ApiError::new(

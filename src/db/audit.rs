@@ -16,6 +16,7 @@ pub enum Action {
     UserUpdatePassword,
     UserRepeatedSignup,
     UserDeleted,
+    UserInvited,
     UserConfirmationRequested,
     UserRecoveryRequested,
     UserReauthenticateRequested,
@@ -33,6 +34,7 @@ impl Action {
             Action::UserUpdatePassword => "user_updated_password",
             Action::UserRepeatedSignup => "user_repeated_signup",
             Action::UserDeleted => "user_deleted",
+            Action::UserInvited => "user_invited",
             Action::UserConfirmationRequested => "user_confirmation_requested",
             Action::UserRecoveryRequested => "user_recovery_requested",
             Action::UserReauthenticateRequested => "user_reauthenticate_requested",
@@ -43,7 +45,7 @@ impl Action {
         match self {
             Action::Login | Action::Logout => "account",
             Action::TokenRefreshed | Action::TokenRevoked => "token",
-            Action::UserSignedUp | Action::UserDeleted => "team",
+            Action::UserSignedUp | Action::UserDeleted | Action::UserInvited => "team",
             Action::UserModified
             | Action::UserUpdatePassword
             | Action::UserRepeatedSignup

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod admin;
+mod admin_links;
 mod email;
 mod email_change;
 mod email_pkce;

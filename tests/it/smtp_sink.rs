@@ -67,11 +67,9 @@ impl Captured {
     /// The first `/verify` link in the text part.
     pub fn link(&self) -> String {
         let text = self.text();
-        let start = text.find("http").unwrap_or_else(|| panic!("no link in {text}"));
-        text[start..]
-            .split(|c: char| c.is_whitespace())
-            .next()
-            .unwrap_or("")
+        text.split(|c: char| c.is_whitespace())
+            .find(|word| word.starts_with("http") && word.contains("/verify?"))
+            .unwrap_or_else(|| panic!("no /verify link in {text}"))
             .to_owned()
     }
 

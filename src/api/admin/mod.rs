@@ -2,6 +2,7 @@
 //! `GOTRUE_JWT_ADMIN_ROLES` (a service_role key, typically).
 
 pub mod audit;
+pub mod links;
 pub mod users;
 
 use axum::extract::FromRequestParts;
@@ -18,7 +19,10 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(users::router()).merge(audit::router())
+    OpenApiRouter::new()
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(links::router())
 }
 
 /// A caller with an admin role. GoTrue does not require a user behind the token (the

@@ -110,4 +110,39 @@ describe('admin users', () => {
     assert.equal(res.status, 403);
     assert.equal((await res.json()).error_code, 'not_admin');
   });
+
+  test('generateLink for each type, then verifyOtp with the hashed_token', async () => {
+    const known = (await createUser()).email;
+    const cases = [
+      { type: 'signup', email: randomEmail('gl'), password: randomPassword(), verify: 'signup' },
+      { type: 'invite', email: randomEmail('gl'), verify: 'invite' },
+      { type: 'magiclink', email: known, verify: 'magiclink' },
+      { type: 'recovery', email: known, verify: 'recovery' },
+      { type: 'email_change_new', email: (await createUser()).email, newEmail: randomEmail('gl'), verify: 'email_change' },
+      { type: 'email_change_current', email: (await createUser()).email, newEmail: randomEmail('gl'), verify: 'email_change' },
+    ];
+    for (const c of cases) {
+      const { properties, user } = ok(await admin.generateLink(c), `generateLink ${c.type}`);
+      assert.equal(properties.verification_type, c.type);
+      assert.ok(properties.action_link.includes(properties.hashed_token), c.type);
+      assert.match(properties.email_otp, /^\d{6}$/);
+      assert.equal(user.email, c.email);
+      const client = makeClient(server.url, server.anonKey);
+      const { session } = ok(
+        await client.auth.verifyOtp({ token_hash: properties.hashed_token, type: c.verify }),
+        `verifyOtp ${c.type}`,
+      );
+      assert.equal(session.user.email, c.newEmail ?? c.email, c.type);
+    }
+  });
+
+  test('inviteUserByEmail creates an invited user', async () => {
+    const email = randomEmail('invite');
+    const { user } = ok(await admin.inviteUserByEmail(email, { data: { team: 'blue' } }), 'inviteUserByEmail');
+    assert.equal(user.email, email);
+    assert.ok(user.invited_at);
+    assert.equal(user.user_metadata.team, 'blue');
+    const again = await admin.createUser({ email, password: randomPassword() });
+    authError(again.error, { status: 422, code: 'email_exists' }, 'the invited address is taken');
+  });
 });
