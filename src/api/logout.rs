@@ -81,13 +81,12 @@ pub async fn post_logout(
     };
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: auth.user.id,
-            actor_username: auth.user.email_or_empty(),
-            action: Action::Logout,
-            traits: Some(json!({ "scope": query.scope.as_deref().unwrap_or("global") })),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(
+            &auth.user,
+            Action::Logout,
+            Some(json!({ "scope": query.scope.as_deref().unwrap_or("global") })),
+            &client.ip_string(),
+        ),
     )
     .await?;
     tx.commit().await?;

@@ -205,13 +205,12 @@ async fn sign_up(
     .await?;
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: AuditAction::UserSignedUp,
-            traits: Some(json!({ "provider": "email" })),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(
+            &user,
+            AuditAction::UserSignedUp,
+            Some(json!({ "provider": "email" })),
+            &client.ip_string(),
+        ),
     )
     .await?;
     if config.mailer_autoconfirm {
@@ -229,13 +228,7 @@ async fn sign_up(
 async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, client: &Client) -> ApiResult<()> {
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: AuditAction::UserRecoveryRequested,
-            traits: None,
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
     )
     .await?;
     Ok(())

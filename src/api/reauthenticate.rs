@@ -49,13 +49,12 @@ pub async fn get_reauthenticate(
     let mut tx = state.db.begin().await?;
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: AuditAction::UserReauthenticateRequested,
-            traits: None,
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(
+            &user,
+            AuditAction::UserReauthenticateRequested,
+            None,
+            &client.ip_string(),
+        ),
     )
     .await?;
     let out = Outgoing {

@@ -76,13 +76,7 @@ pub async fn post_recover(
     };
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: AuditAction::UserRecoveryRequested,
-            traits: None,
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
     )
     .await?;
     let out = Outgoing {

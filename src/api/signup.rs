@@ -268,13 +268,7 @@ async fn record(
 ) -> ApiResult<()> {
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action,
-            traits: Some(traits),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(user, action, Some(traits), &client.ip_string()),
     )
     .await?;
     Ok(())

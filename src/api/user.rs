@@ -219,13 +219,7 @@ async fn check_new_password(state: &AppState, user: &UserRow, password: &str) ->
 async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, action: Action, client: &Client) -> ApiResult<()> {
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action,
-            traits: Some(json!({})),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(user, action, Some(json!({})), &client.ip_string()),
     )
     .await?;
     Ok(())

@@ -256,13 +256,7 @@ pub async fn verify_nonce(conn: &mut PgConnection, state: &AppState, user: &User
 async fn record(conn: &mut PgConnection, user: &UserRow, action: Action, ip: &str) -> ApiResult<()> {
     audit::insert(
         &mut *conn,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action,
-            traits: Some(json!({ "provider": "email" })),
-            ip,
-        },
+        audit::Entry::by_user(user, action, Some(json!({ "provider": "email" })), ip),
     )
     .await?;
     Ok(())

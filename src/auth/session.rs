@@ -71,13 +71,12 @@ pub async fn start(
     let user = users::touch_last_sign_in(&mut *conn, user.id).await?;
     audit::insert(
         &mut *conn,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: Action::Login,
-            traits: Some(json!({ "provider": provider_of(&user) })),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(
+            &user,
+            Action::Login,
+            Some(json!({ "provider": provider_of(&user) })),
+            &client.ip_string(),
+        ),
     )
     .await?;
     let tokens = mint(state, &user, session_id, "aal1", amr, refresh_token)?;
@@ -147,13 +146,12 @@ pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -
                 sessions::delete(&mut *tx, found.session_id).await?;
                 audit::insert(
                     &mut *tx,
-                    audit::Entry {
-                        actor_id: user.id,
-                        actor_username: user.email_or_empty(),
-                        action: Action::TokenRevoked,
-                        traits: Some(json!({ "reason": "refresh_token_reused" })),
-                        ip: &client.ip_string(),
-                    },
+                    audit::Entry::by_user(
+                        &user,
+                        Action::TokenRevoked,
+                        Some(json!({ "reason": "refresh_token_reused" })),
+                        &client.ip_string(),
+                    ),
                 )
                 .await?;
                 tx.commit().await?;
@@ -166,13 +164,7 @@ pub async fn refresh(state: &AppState, presented_token: &str, client: &Client) -
     };
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: Action::TokenRefreshed,
-            traits: None,
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(&user, Action::TokenRefreshed, None, &client.ip_string()),
     )
     .await?;
     let session = sessions::find(&mut *tx, found.session_id)

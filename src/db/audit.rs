@@ -64,6 +64,19 @@ pub struct Entry<'a> {
     pub ip: &'a str,
 }
 
+impl<'a> Entry<'a> {
+    /// An entry whose actor is the user themselves (everything but admin actions).
+    pub fn by_user(user: &'a crate::db::users::UserRow, action: Action, traits: Option<Value>, ip: &'a str) -> Self {
+        Entry {
+            actor_id: user.id,
+            actor_username: user.email_or_empty(),
+            action,
+            traits,
+            ip,
+        }
+    }
+}
+
 pub async fn insert(db: impl PgExecutor<'_>, entry: Entry<'_>) -> sqlx::Result<()> {
     let mut payload = json!({
         "actor_id": entry.actor_id,

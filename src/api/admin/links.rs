@@ -190,7 +190,11 @@ pub async fn generate_link(
             } else {
                 Action::Recovery
             };
-            audit::insert(&mut *tx, user_entry(&user, AuditAction::UserRecoveryRequested, &ip)).await?;
+            audit::insert(
+                &mut *tx,
+                audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &ip),
+            )
+            .await?;
             email::generate(
                 &mut tx,
                 &state,
@@ -359,14 +363,4 @@ fn random_password() -> String {
         .take(64)
         .map(char::from)
         .collect()
-}
-
-fn user_entry<'a>(user: &'a UserRow, action: AuditAction, ip: &'a str) -> audit::Entry<'a> {
-    audit::Entry {
-        actor_id: user.id,
-        actor_username: user.email_or_empty(),
-        action,
-        traits: None,
-        ip,
-    }
 }
