@@ -228,7 +228,7 @@ async fn sign_up(
 async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, client: &Client) -> ApiResult<()> {
     audit::insert(
         &mut *tx,
-        audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
+        audit::Entry::by_user(user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
     )
     .await?;
     Ok(())

@@ -50,7 +50,7 @@ pub async fn get_reauthenticate(
     audit::insert(
         &mut *tx,
         audit::Entry::by_user(
-            &user,
+            user,
             AuditAction::UserReauthenticateRequested,
             None,
             &client.ip_string(),
