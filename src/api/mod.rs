@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth_user;
+pub mod external;
 pub mod extract;
 pub mod health;
 pub mod logout;
@@ -101,6 +102,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(recover::router())
         .merge(verify::router())
         .merge(reauthenticate::router())
+        .merge(external::router())
 }
 
 /// The OpenAPI document generated from the code.

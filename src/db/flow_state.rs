@@ -107,3 +107,48 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
         .await?
         .rows_affected())
 }
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<FlowStateRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        flow_state_columns!(),
+        " from _auth_flow_state where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Claims an OAuth flow for its callback: returns it only to the first caller.
+pub async fn claim_for_callback(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<FlowStateRow>> {
+    sqlx::query_as(concat!(
+        "update _auth_flow_state set callback_at = now(), updated_at = now() \
+         where id = $1 and authentication_method = 'oauth' and callback_at is null returning ",
+        flow_state_columns!()
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A PKCE OAuth flow back from the provider: the user, the provider's tokens (returned by the
+/// exchange as `provider_token` / `provider_refresh_token`) and the auth code handed out.
+pub async fn complete_oauth(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+    provider_access_token: &str,
+    provider_refresh_token: Option<&str>,
+) -> sqlx::Result<FlowStateRow> {
+    sqlx::query_as(concat!(
+        "update _auth_flow_state set user_id = $2, provider_access_token = $3, provider_refresh_token = $4, \
+             auth_code_issued_at = now(), updated_at = now() where id = $1 returning ",
+        flow_state_columns!()
+    ))
+    .bind(id)
+    .bind(user_id)
+    .bind(provider_access_token)
+    .bind(provider_refresh_token)
+    .fetch_one(db)
+    .await
+}
