@@ -6,6 +6,7 @@ pub mod auth_user;
 pub mod external;
 pub mod extract;
 pub mod health;
+pub mod identities;
 pub mod logout;
 pub mod middleware;
 pub mod otp;
@@ -103,6 +104,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(verify::router())
         .merge(reauthenticate::router())
         .merge(external::router())
+        .merge(identities::router())
 }
 
 /// The OpenAPI document generated from the code.
