@@ -33,8 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Query parameters of `/authorize` that are Latchkey's own or that the provider must not get
 /// from the client (GoTrue's reserved list); every other parameter is forwarded.
-const RESERVED: [&str; 12] = [
+const RESERVED: [&str; 13] = [
     "provider",
+    "skip_http_redirect",
     "scopes",
     "redirect_to",
     "code_challenge",
@@ -75,6 +76,18 @@ pub async fn get_authorize(
     RedirectTo(redirect_to): RedirectTo,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
+    let url = start_flow(&state, query.as_deref(), &redirect_to, None).await?;
+    Ok((StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response())
+}
+
+/// Creates the flow and returns the provider's authorize URL; `linking_target` is the
+/// signed-in user for `/user/identities/authorize`.
+pub async fn start_flow(
+    state: &AppState,
+    query: Option<&str>,
+    redirect_to: &str,
+    linking_target: Option<Uuid>,
+) -> ApiResult<url::Url> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
@@ -106,21 +119,21 @@ pub async fn get_authorize(
             code_challenge: challenge.as_ref().map(|c| c.challenge.as_str()),
             provider_type: &provider,
             authentication_method: "oauth",
-            referrer: Some(&redirect_to),
+            referrer: Some(redirect_to),
+            linking_target_id: linking_target,
         },
     )
     .await?;
-    let url = oauth::authorize_url(
+    oauth::authorize_url(
         &state.http,
         &provider,
         config,
-        &redirect_uri(&state, config),
+        &redirect_uri(state, config),
         &flow.id.to_string(),
         &scopes,
         &extra,
     )
-    .await?;
-    Ok((StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response())
+    .await
 }
 
 /// `GOTRUE_EXTERNAL_<P>_REDIRECT_URI`, else `<API_EXTERNAL_URL>/callback`.
@@ -256,7 +269,11 @@ async fn finish(state: &AppState, client: &Client, flow: &FlowStateRow, code: &s
     let (tokens, profile) = oauth::complete(&state.http, provider, config, &redirect_uri(state, config), code).await?;
     let redirect_to = flow.referrer.as_deref().unwrap_or(state.config.site_url.as_str());
     let mut tx = state.db.begin().await?;
-    let user = match oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to).await? {
+    let resolved = match flow.linking_target_id {
+        Some(target) => oauth::link::link_to(&mut tx, target, provider, &profile).await?,
+        None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to).await?,
+    };
+    let user = match resolved {
         Resolved::SignedIn(user) => *user,
         Resolved::NeedsVerification => {
             // The new account and its confirmation mail are kept; the sign-in is refused.

@@ -14,6 +14,7 @@ mod fake_providers;
 mod foundation;
 mod helpers;
 mod oauth;
+mod oauth_linking;
 mod ratelimit;
 mod rls;
 mod sessions;

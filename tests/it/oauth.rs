@@ -17,7 +17,7 @@ fn challenge() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes()))
 }
 
-async fn spawn_with(fakes: &[&FakeProvider], extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn spawn_with(fakes: &[&FakeProvider], extra: &[(&str, &str)]) -> TestApp {
     TestApp::spawn_vars(&fresh_database().await, &vars(fakes, extra)).await
 }
 
@@ -38,7 +38,7 @@ impl SpawnVars for TestApp {
     }
 }
 
-fn location(response: &Response, status: u16) -> String {
+pub(crate) fn location(response: &Response, status: u16) -> String {
     assert_eq!(response.status().as_u16(), status, "{:?}", response.headers());
     response.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -50,18 +50,18 @@ fn pairs(raw: Option<&str>) -> HashMap<String, String> {
 }
 
 /// `/authorize` → the provider's authorize page; returns the provider's redirect to `/callback`.
-async fn to_callback(app: &TestApp, query: &str) -> String {
+pub(crate) async fn to_callback(app: &TestApp, query: &str) -> String {
     let provider_url = location(&app.get(&format!("/authorize?{query}")).await, 302);
     location(&app.client.get(&provider_url).send().await.unwrap(), 302)
 }
 
 /// The whole round trip; returns where the browser ends up.
-async fn sign_in(app: &TestApp, query: &str) -> url::Url {
+pub(crate) async fn sign_in(app: &TestApp, query: &str) -> url::Url {
     let callback = to_callback(app, query).await;
     url::Url::parse(&location(&app.client.get(&callback).send().await.unwrap(), 302)).unwrap()
 }
 
-async fn user_of(app: &TestApp, access_token: &str) -> Value {
+pub(crate) async fn user_of(app: &TestApp, access_token: &str) -> Value {
     let response = app.get_auth("/user", access_token).await;
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
@@ -336,65 +336,4 @@ async fn unknown_providers_are_refused_and_settings_list_the_enabled_ones() {
     let settings: Value = app.get("/settings").await.json().await.unwrap();
     assert_eq!(settings["external"]["github"], true);
     assert_eq!(settings["external"]["google"], false);
-}
-
-#[tokio::test]
-async fn identities_unlink_under_gotrue_rules() {
-    let google = FakeProvider::google().await;
-    let app = spawn_with(&[&google], &[("GOTRUE_SECURITY_MANUAL_LINKING_ENABLED", "true")]).await;
-    let email = random_email();
-    let session = app.sign_up(&email, "correct horse battery").await;
-    let token = session["access_token"].as_str().unwrap();
-    google.set_user(FakeUser::new(&email, true));
-    sign_in(&app, "provider=google").await;
-    let user = user_of(&app, token).await;
-    let id_of = |provider: &str| {
-        user["identities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["provider"] == provider)
-            .unwrap()["identity_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let delete = |id: String| {
-        app.request(reqwest::Method::DELETE, &format!("/user/identities/{id}"))
-            .bearer_auth(token)
-            .send()
-    };
-
-    assert_error(
-        delete(uuid::Uuid::new_v4().to_string()).await.unwrap(),
-        422,
-        "identity_not_found",
-    )
-    .await;
-    let response = delete(id_of("google")).await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
-    assert_error(
-        delete(id_of("email")).await.unwrap(),
-        422,
-        "single_identity_not_deletable",
-    )
-    .await;
-    assert_eq!(
-        user_of(&app, token).await["app_metadata"]["providers"],
-        json!(["email"])
-    );
-
-    let locked = spawn_with(&[&google], &[]).await;
-    let session = locked.sign_up(&random_email(), "correct horse battery").await;
-    let response = locked
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/user/identities/{}", uuid::Uuid::new_v4()),
-        )
-        .bearer_auth(session["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, 404, "manual_linking_disabled").await;
 }

@@ -89,6 +89,27 @@ pub async fn resolve(
     }
 }
 
+/// Manual linking (`/user/identities/authorize`): the identity joins the signed-in user who
+/// started the flow, and must not belong to anyone yet (GoTrue: 422 identity_already_exists).
+pub async fn link_to(
+    conn: &mut PgConnection,
+    target: Uuid,
+    provider: &str,
+    profile: &ProviderUser,
+) -> ApiResult<Resolved> {
+    if identities::find_for_update(&mut *conn, provider, &profile.subject)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::unprocessable(
+            ErrorCode::IdentityAlreadyExists,
+            "Identity is already linked to another user",
+        ));
+    }
+    identities::insert(&mut *conn, target, provider, &profile.subject, &profile.identity_data).await?;
+    Ok(Resolved::SignedIn(Box::new(refresh_providers(conn, target).await?)))
+}
+
 /// A new user with the provider's identity; `email` is confirmed when the provider verified it.
 async fn create(
     conn: &mut PgConnection,
