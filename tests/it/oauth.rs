@@ -337,3 +337,20 @@ async fn unknown_providers_are_refused_and_settings_list_the_enabled_ones() {
     assert_eq!(settings["external"]["github"], true);
     assert_eq!(settings["external"]["google"], false);
 }
+
+#[tokio::test]
+async fn a_posted_callback_finishes_the_flow_like_a_get() {
+    let github = FakeProvider::github().await;
+    github.set_user(FakeUser::new(&random_email(), true));
+    let app = spawn_with(&[&github], &[]).await;
+    let callback = url::Url::parse(&to_callback(&app, "provider=github").await).unwrap();
+    let response = app
+        .client
+        .post(app.url("/callback"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(callback.query().unwrap().to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&response, 302).starts_with("http://localhost:3000/#access_token="));
+}
