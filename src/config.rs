@@ -12,6 +12,8 @@ mod rate_limit;
 pub use rate_limit::{Rate, RateLimitConfig};
 mod mail;
 pub use mail::{MailerConfig, SmtpConfig};
+mod external;
+pub use external::{ExternalConfig, ProviderConfig};
 
 /// The JWT secret used when none is configured: the Supabase CLI's well-known development
 /// secret, so keys minted by `supabase start` also work. Never for production.
@@ -55,6 +57,10 @@ pub struct Config {
     /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`: a password change from a
     /// session older than 24 hours needs the `nonce` sent by `GET /reauthenticate`.
     pub update_password_require_reauthentication: bool,
+    /// `GOTRUE_EXTERNAL_GITHUB_*`, `GOTRUE_EXTERNAL_GOOGLE_*`: upstream OAuth providers.
+    pub external: ExternalConfig,
+    /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`.
+    pub manual_linking_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +187,8 @@ impl Config {
                 .max(Duration::from_secs(300)),
             update_password_require_reauthentication: env
                 .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION"], false)?,
+            external: external::from_env(&env)?,
+            manual_linking_enabled: env.bool_or(&["GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"], false)?,
         };
         config.validate()?;
         Ok(config)

@@ -70,6 +70,14 @@ error_codes! {
     ServiceUnavailable => "service_unavailable",
     EmailAddressInvalid => "email_address_invalid",
     OtpDisabled => "otp_disabled",
+    BadOauthState => "bad_oauth_state",
+    BadOauthCallback => "bad_oauth_callback",
+    FlowStateAlreadyUsed => "flow_state_already_used",
+    ProviderEmailNeedsVerification => "provider_email_needs_verification",
+    IdentityNotFound => "identity_not_found",
+    IdentityAlreadyExists => "identity_already_exists",
+    SingleIdentityNotDeletable => "single_identity_not_deletable",
+    ManualLinkingDisabled => "manual_linking_disabled",
 }
 
 /// The parts of an error that the version-aware renderer needs.

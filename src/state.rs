@@ -29,6 +29,9 @@ pub struct Shared {
     pub external_url: Url,
     /// SMTP, or the log when no SMTP host is configured.
     pub mailer: Arc<dyn Mailer>,
+    /// For calls to OAuth providers: no redirects followed (the OAuth 2 security advice for
+    /// token requests), GoTrue's 10 s timeout.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
@@ -48,6 +51,10 @@ impl AppState {
             }
         }
         let mailer = crate::mail::from_config(&config.mailer)?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
         Ok(AppState(Arc::new(Shared {
             db,
             config,
@@ -57,6 +64,7 @@ impl AppState {
             rate_limits,
             external_url,
             mailer,
+            http,
         })))
     }
 }

@@ -3,8 +3,10 @@
 
 pub mod admin;
 pub mod auth_user;
+pub mod external;
 pub mod extract;
 pub mod health;
+pub mod identities;
 pub mod logout;
 pub mod middleware;
 pub mod otp;
@@ -101,6 +103,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(recover::router())
         .merge(verify::router())
         .merge(reauthenticate::router())
+        .merge(external::router())
+        .merge(identities::router())
 }
 
 /// The OpenAPI document generated from the code.

@@ -178,7 +178,7 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
 
 async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> ApiResult<Response> {
     let mut tx = state.db.begin().await?;
-    let (tokens, user, _) = crate::auth::pkce::exchange(
+    let (tokens, user, flow) = crate::auth::pkce::exchange(
         &mut tx,
         state,
         params.auth_code.as_deref().unwrap_or(""),
@@ -188,7 +188,13 @@ async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> 
     .await?;
     let identities = identities::for_user(&mut *tx, user.id).await?;
     tx.commit().await?;
-    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
+    let mut response = SessionResponse::new(tokens, user, identities, None);
+    // An OAuth flow hands back the provider's tokens, as GoTrue does (empty strings when none).
+    if flow.authentication_method == "oauth" {
+        response.provider_token = Some(flow.provider_access_token.unwrap_or_default());
+        response.provider_refresh_token = Some(flow.provider_refresh_token.unwrap_or_default());
+    }
+    Ok(axum::Json(response).into_response())
 }
 
 fn invalid_credentials() -> ApiError {

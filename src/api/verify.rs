@@ -128,7 +128,7 @@ async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token
 }
 
 /// `key=value&...`, form-encoded, in the given (sorted, as Go's `url.Values`) order.
-fn encode(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
     let mut serializer = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {
         serializer.append_pair(key, value);
@@ -136,7 +136,7 @@ fn encode(pairs: &[(&str, &str)]) -> String {
     serializer.finish()
 }
 
-fn with_fragment(base: &str, fragment: &str) -> String {
+pub(crate) fn with_fragment(base: &str, fragment: &str) -> String {
     match Url::parse(base) {
         Ok(mut url) => {
             url.set_fragment(Some(fragment));
@@ -147,7 +147,7 @@ fn with_fragment(base: &str, fragment: &str) -> String {
 }
 
 /// Sets query parameters (replacing ones of the same name) and drops the fragment.
-fn with_query(base: &str, set: &[(&str, &str)]) -> String {
+pub(crate) fn with_query(base: &str, set: &[(&str, &str)]) -> String {
     let Ok(mut url) = Url::parse(base) else {
         return base.to_owned();
     };
@@ -171,15 +171,20 @@ fn with_query(base: &str, set: &[(&str, &str)]) -> String {
 }
 
 /// GoTrue's `prepErrorRedirectURL`: the error in the fragment (and the query for PKCE).
-fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -> String {
+pub(crate) fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -> String {
     if err.status().is_server_error() {
         tracing::error!(
             code = err.code().as_str(),
             cause = err.cause().unwrap_or(""),
-            "email link failed"
+            "redirect flow failed"
         );
     }
+    let denied = matches!(
+        err.code(),
+        ErrorCode::SignupDisabled | ErrorCode::UserBanned | ErrorCode::ProviderEmailNeedsVerification
+    );
     let oauth_error = match err.status().as_u16() {
+        _ if denied => Some("access_denied"),
         400 => Some("invalid_request"),
         401 => Some("unauthorized_client"),
         403 => Some("access_denied"),

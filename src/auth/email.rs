@@ -157,6 +157,7 @@ pub async fn send(
                 provider_type: "email",
                 authentication_method: action.flow_method(),
                 referrer: Some(out.redirect_to),
+                linking_target_id: None,
             },
         )
         .await?;

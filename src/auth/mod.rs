@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod email;
 pub mod email_verify;
 pub mod jwt;
+pub mod oauth;
 pub mod otp;
 pub mod password;
 pub mod pkce;

@@ -18,12 +18,13 @@ pub struct FlowStateRow {
     pub auth_code_issued_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub referrer: Option<String>,
+    pub linking_target_id: Option<Uuid>,
 }
 
 macro_rules! flow_state_columns {
     () => {
         "id, user_id, auth_code, code_challenge_method, code_challenge, provider_type, provider_access_token, \
-         provider_refresh_token, authentication_method, auth_code_issued_at, created_at, referrer"
+         provider_refresh_token, authentication_method, auth_code_issued_at, created_at, referrer, linking_target_id"
     };
 }
 
@@ -34,14 +35,16 @@ pub struct NewFlowState<'a> {
     pub provider_type: &'a str,
     pub authentication_method: &'a str,
     pub referrer: Option<&'a str>,
+    /// Manual linking: the user the provider's identity joins.
+    pub linking_target_id: Option<Uuid>,
 }
 
 /// A new flow with a fresh random id and auth code (UUID v4 strings, as GoTrue makes them).
 pub async fn insert(db: impl PgExecutor<'_>, flow: &NewFlowState<'_>) -> sqlx::Result<FlowStateRow> {
     sqlx::query_as(concat!(
         "insert into _auth_flow_state (id, user_id, auth_code, code_challenge_method, code_challenge, \
-             provider_type, authentication_method, referrer) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8) returning ",
+             provider_type, authentication_method, referrer, linking_target_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ",
         flow_state_columns!()
     ))
     .bind(Uuid::new_v4())
@@ -52,6 +55,7 @@ pub async fn insert(db: impl PgExecutor<'_>, flow: &NewFlowState<'_>) -> sqlx::R
     .bind(flow.provider_type)
     .bind(flow.authentication_method)
     .bind(flow.referrer)
+    .bind(flow.linking_target_id)
     .fetch_one(db)
     .await
 }
@@ -106,4 +110,49 @@ pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
         .execute(db)
         .await?
         .rows_affected())
+}
+
+pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<FlowStateRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        flow_state_columns!(),
+        " from _auth_flow_state where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Claims an OAuth flow for its callback: returns it only to the first caller.
+pub async fn claim_for_callback(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<FlowStateRow>> {
+    sqlx::query_as(concat!(
+        "update _auth_flow_state set callback_at = now(), updated_at = now() \
+         where id = $1 and authentication_method = 'oauth' and callback_at is null returning ",
+        flow_state_columns!()
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A PKCE OAuth flow back from the provider: the user, the provider's tokens (returned by the
+/// exchange as `provider_token` / `provider_refresh_token`) and the auth code handed out.
+pub async fn complete_oauth(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    user_id: Uuid,
+    provider_access_token: &str,
+    provider_refresh_token: Option<&str>,
+) -> sqlx::Result<FlowStateRow> {
+    sqlx::query_as(concat!(
+        "update _auth_flow_state set user_id = $2, provider_access_token = $3, provider_refresh_token = $4, \
+             auth_code_issued_at = now(), updated_at = now() where id = $1 returning ",
+        flow_state_columns!()
+    ))
+    .bind(id)
+    .bind(user_id)
+    .bind(provider_access_token)
+    .bind(provider_refresh_token)
+    .fetch_one(db)
+    .await
 }

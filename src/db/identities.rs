@@ -107,3 +107,46 @@ pub async fn set_email(db: impl PgExecutor<'_>, user_id: Uuid, email: &str, veri
     .rows_affected()
         > 0)
 }
+
+/// The identity a provider's subject belongs to, locked for the update that follows.
+pub async fn find_for_update(
+    db: impl PgExecutor<'_>,
+    provider: &str,
+    provider_id: &str,
+) -> sqlx::Result<Option<IdentityRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        identity_columns!(),
+        " from _auth_identities where provider = $1 and provider_id = $2 for update"
+    ))
+    .bind(provider)
+    .bind(provider_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A new sign-in through an existing identity: the provider's current claims replace the old.
+pub async fn refresh_data(db: impl PgExecutor<'_>, id: Uuid, identity_data: &Value) -> sqlx::Result<IdentityRow> {
+    sqlx::query_as(concat!(
+        "update _auth_identities set identity_data = $2, last_sign_in_at = now(), updated_at = now() \
+         where id = $1 returning ",
+        identity_columns!()
+    ))
+    .bind(id)
+    .bind(identity_data)
+    .fetch_one(db)
+    .await
+}
+
+/// Deletes one identity of a user; returns whether it existed.
+pub async fn delete_one(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("delete from _auth_identities where user_id = $1 and id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(db)
+            .await?
+            .rows_affected()
+            > 0,
+    )
+}

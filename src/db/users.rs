@@ -435,3 +435,15 @@ pub async fn phone_taken(db: impl PgExecutor<'_>, phone: &str, except: Uuid) -> 
         .fetch_one(db)
         .await
 }
+
+/// Removes an unconfirmed user's password before a verified OAuth identity takes over the
+/// address: whoever set it never proved they own the mailbox (GoTrue's account-takeover defence).
+pub async fn clear_password(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("update _auth_users set encrypted_password = null, updated_at = now() where id = $1")
+            .bind(id)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
