@@ -140,6 +140,12 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
     Some(Route::Groups(groups))
 }
 
+/// Whether a limiter guards `method path` (a route as the OpenAPI document names it), so the
+/// document can list `429` exactly where it can happen.
+pub fn applies(method: &Method, path: &str) -> bool {
+    route(method, path, None).is_some()
+}
+
 fn grant_type(query: Option<&str>) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(name, _)| name == "grant_type")

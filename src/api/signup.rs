@@ -54,7 +54,7 @@ pub struct SignupParams {
     post, path = "/signup", tag = "auth",
     request_body = SignupParams,
     responses(
-        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = SessionResponse),
+        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = crate::api::docs::SignupResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
         (status = 422, description = "Signups disabled, user exists, weak password", body = crate::api::ErrorBody),
     ),

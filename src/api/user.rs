@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/user", tag = "user",
     responses(
         (status = 200, description = "The user", body = UserResponse),
+        (status = 400, description = "A token whose sub or session_id is not a UUID", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, unknown user or session", body = crate::api::ErrorBody),
     ),
@@ -67,6 +68,7 @@ pub struct UpdateUserParams {
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or app_metadata without admin rights", body = crate::api::ErrorBody),
         (status = 422, description = "Same or weak password, email taken", body = crate::api::ErrorBody),
     ),
