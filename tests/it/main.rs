@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod foundation;
 mod helpers;
+mod openapi;
 mod ratelimit;
 mod rls;
 mod sessions;
