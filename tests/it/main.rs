@@ -7,6 +7,7 @@
 mod accounts;
 mod admin;
 mod foundation;
+mod fuzz_regressions;
 mod helpers;
 mod openapi;
 mod ratelimit;
