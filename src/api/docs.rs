@@ -4,11 +4,14 @@
 //! what every operation has in common is added here once, from the code that causes it, so
 //! the document cannot drift from the behaviour:
 //! - `429` on the operations the rate limiter guards (asked of `ratelimit::applies`),
-//! - a `default` response: whatever else goes wrong (413, 5xx) still has GoTrue's error body.
+//! - a `default` response: whatever else goes wrong (413, 5xx) still has GoTrue's error body,
+//! - an example on each error response with its own status, so Swagger UI does not show one
+//!   400 body under every status.
 
 use axum::Router;
 use axum::http::Method;
 use serde::Serialize;
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
@@ -42,7 +45,6 @@ pub enum ErrorBody {
 
 /// Without `X-Supabase-Api-Version`.
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"code": 400, "error_code": "invalid_credentials", "msg": "Invalid login credentials"}))]
 pub struct LegacyError {
     /// The HTTP status.
     #[schema(example = 400)]
@@ -115,9 +117,55 @@ pub fn complete(mut openapi: OpenApi) -> OpenApi {
             responses
                 .entry("default".into())
                 .or_insert_with(|| RefOr::Ref(Ref::from_response_name(ERROR)));
+            for (status, response) in responses.iter_mut() {
+                if let (RefOr::T(response), Some(example)) = (response, error_example(status)) {
+                    set_example(response, example);
+                }
+            }
         }
     }
     openapi
+}
+
+/// A typical legacy-format error for a status, with codes and messages the code really sends.
+fn error_example(status: &str) -> Option<Value> {
+    let (code, error_code, msg) = match status {
+        "400" => (
+            400,
+            "validation_failed",
+            "Unable to validate email address: invalid format",
+        ),
+        "401" => (401, "no_authorization", "This endpoint requires a valid Bearer token"),
+        "403" => (
+            403,
+            "bad_jwt",
+            "invalid JWT: unable to parse or verify signature, token has invalid claims: token is expired",
+        ),
+        "404" => (404, "user_not_found", "User not found"),
+        "422" => (
+            422,
+            "email_exists",
+            "A user with this email address has already been registered",
+        ),
+        "429" => (429, "over_request_rate_limit", "Request rate limit reached"),
+        "default" => (
+            500,
+            "unexpected_failure",
+            "Unexpected failure, please check server logs for more information",
+        ),
+        _ => return None,
+    };
+    Some(json!({ "code": code, "error_code": error_code, "msg": msg }))
+}
+
+/// Sets the example of an `ErrorBody` response that has none yet.
+fn set_example(response: &mut Response, example: Value) {
+    if let Some(RefOr::T(content)) = response.content.get_mut("application/json")
+        && content.schema == Some(RefOr::Ref(Ref::from_schema_name("ErrorBody")))
+        && content.example.is_none()
+    {
+        content.example = Some(example);
+    }
 }
 
 /// Swagger UI at `/docs/` (and a redirect from `/docs`), reading the document from
@@ -134,7 +182,7 @@ fn error_content() -> utoipa::openapi::Content {
 }
 
 fn rate_limited() -> Response {
-    ResponseBuilder::new()
+    let mut response = ResponseBuilder::new()
         .description(
             "A rate limit was reached: `over_request_rate_limit` for too many requests from this \
              client address to this endpoint group (calls with an admin key are never limited), \
@@ -148,17 +196,25 @@ fn rate_limited() -> Response {
                 .description(Some("Seconds until the next request can succeed"))
                 .build(),
         )
-        .build()
+        .build();
+    if let Some(example) = error_example("429") {
+        set_example(&mut response, example);
+    }
+    response
 }
 
 fn any_error() -> Response {
-    ResponseBuilder::new()
+    let mut response = ResponseBuilder::new()
         .description(
             "Any other error, in GoTrue's format: e.g. 413 for a body over 1 MiB, 500 \
              `unexpected_failure`, 503 when the database is unavailable, 504 on timeout",
         )
         .content("application/json", error_content())
-        .build()
+        .build();
+    if let Some(example) = error_example("default") {
+        set_example(&mut response, example);
+    }
+    response
 }
 
 /// The operations of a path, with their methods.

@@ -338,3 +338,20 @@ async fn every_documented_operation_is_served_under_the_documented_server() {
         );
     }
 }
+
+/// Swagger UI shows each error response's example: its `code` must be that response's status.
+#[test]
+fn error_examples_carry_their_own_status() {
+    let doc = document();
+    for (name, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let Ok(status) = status.parse::<u16>() else { continue };
+            if status < 400 {
+                continue;
+            }
+            let example = &resolve(&doc, response)["content"]["application/json"]["example"];
+            assert_eq!(example["code"], status, "{name} {status}: {example}");
+            assert!(example["error_code"].is_string(), "{name} {status}: {example}");
+        }
+    }
+}
