@@ -5,6 +5,8 @@
 //! the document cannot drift from the behaviour:
 //! - `429` on the operations the rate limiter guards (asked of `ratelimit::applies`),
 //! - a `default` response: whatever else goes wrong (413, 5xx) still has GoTrue's error body,
+//! - the optional `X-Supabase-Api-Version` header that picks the error format (supabase-js
+//!   sends it on every call), so Swagger UI and the fuzzer exercise both formats,
 //! - an example on each error response with its own status, so Swagger UI does not show one
 //!   400 body under every status.
 
@@ -14,8 +16,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder, Type};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder, Type};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::ratelimit;
@@ -29,6 +31,8 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
 pub const RATE_LIMITED: &str = "RateLimited";
 /// Name of the shared catch-all error response, under `components.responses`.
 pub const ERROR: &str = "Error";
+/// Name of the shared `X-Supabase-Api-Version` header parameter, under `components.parameters`.
+pub const API_VERSION: &str = "ApiVersion";
 
 /// GoTrue's error body, in the shape the request asked for: legacy by default, `{code,
 /// message}` with `X-Supabase-Api-Version: 2024-01-01`, and the OAuth shape that some token
@@ -106,8 +110,13 @@ pub fn complete(mut openapi: OpenApi) -> OpenApi {
         .responses
         .insert(RATE_LIMITED.into(), RefOr::T(rate_limited()));
     components.responses.insert(ERROR.into(), RefOr::T(any_error()));
+    components
+        .parameters
+        .insert(API_VERSION.into(), RefOr::T(api_version()));
     for (path, item) in openapi.paths.paths.iter_mut() {
         for (method, operation) in operations_mut(item) {
+            let api_version = RefOr::Ref(Ref::new(format!("#/components/parameters/{API_VERSION}")));
+            operation.parameters.get_or_insert_with(Vec::new).push(api_version);
             let responses = &mut operation.responses.responses;
             if ratelimit::applies(&method, path) {
                 responses
@@ -173,6 +182,20 @@ fn set_example(response: &mut Response, example: Value) {
 /// resolves against the page, so "Try it out" calls this same server.
 pub fn swagger_ui<S: Clone + Send + Sync + 'static>(openapi: OpenApi) -> Router<S> {
     SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi).into()
+}
+
+fn api_version() -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name("X-Supabase-Api-Version")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "`2024-01-01` or a later date: errors come as `{code, message}` (what supabase-js sends). \
+             Absent or older: the legacy `{code, error_code, msg}`.",
+        ))
+        .schema(Some(utoipa::openapi::schema::Object::with_type(Type::String)))
+        .example(Some(json!("2024-01-01")))
+        .build()
 }
 
 fn error_content() -> utoipa::openapi::Content {

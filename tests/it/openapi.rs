@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
 
@@ -231,8 +231,16 @@ fn every_operation_has_tags_security_and_gotrue_errors() {
         if !responses.keys().any(|status| status.starts_with('2')) {
             problems.push(format!("{name}: no success response"));
         }
+        let parameters = operation["parameters"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if !parameters.contains(&json!({ "$ref": "#/components/parameters/ApiVersion" })) {
+            problems.push(format!("{name}: no X-Supabase-Api-Version parameter"));
+        }
         if NO_CLIENT_ERRORS.contains(&name.as_str()) {
-            if operation.get("parameters").is_some() || operation.get("requestBody").is_some() {
+            // The API version header only picks the format of errors it cannot have.
+            if parameters.len() > 1 || operation.get("requestBody").is_some() {
                 problems.push(format!("{name}: takes input, so it must document its 4xx errors"));
             }
         } else if client_errors == 0 {
