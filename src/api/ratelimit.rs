@@ -130,6 +130,9 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
             Some("web3") => WEB3_SIGN_IN,
             _ => TOKEN,
         },
+        // Latchkey's HeliosDB-style refresh does what the refresh_token grant does, so it draws
+        // from the same budget; unlimited, it would be a way around TOKEN_REFRESH.
+        ("POST", "/refresh") => TOKEN,
         // axum answers HEAD with the GET handler: limit it too, or HEAD would try tokens
         // for free.
         ("GET" | "HEAD" | "POST", "/verify") => VERIFY,
@@ -338,6 +341,7 @@ mod tests {
             assert_eq!(route(&post, path, None), Some(Route::Groups(OTP)), "{path}");
         }
         assert_eq!(route(&Method::PUT, "/user", None), Some(Route::Groups(OTP)));
+        assert_eq!(route(&post, "/refresh", None), Some(Route::Groups(TOKEN)));
         assert_eq!(route(&post, "/signup", None), Some(Route::Signup));
         assert_eq!(route(&Method::GET, "/user", None), None);
         assert_eq!(route(&Method::GET, "/health", None), None);

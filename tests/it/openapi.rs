@@ -254,7 +254,12 @@ fn every_operation_has_tags_security_and_gotrue_errors() {
 fn rate_limited_operations_document_429_with_retry_after() {
     let doc = document();
     let responses = |path: &str, method: &str| doc["paths"][path][method]["responses"].clone();
-    for (path, method) in [("/token", "post"), ("/signup", "post"), ("/user", "put")] {
+    for (path, method) in [
+        ("/token", "post"),
+        ("/refresh", "post"),
+        ("/signup", "post"),
+        ("/user", "put"),
+    ] {
         let response = resolve(&doc, &responses(path, method)["429"]).clone();
         assert!(
             response["headers"]["Retry-After"].is_object(),
