@@ -70,7 +70,9 @@ pub struct AuthorizeQuery {
     responses(
         (status = 302, description = "Redirect to the provider"),
         (status = 400, description = "validation_failed: unsupported provider or bad PKCE parameters", body = crate::api::ErrorBody),
-    ))]
+    ),
+    security(())
+)]
 pub async fn get_authorize(
     State(state): State<AppState>,
     RedirectTo(redirect_to): RedirectTo,
@@ -160,7 +162,9 @@ pub struct CallbackParams {
     responses(
         (status = 302, description = "Redirect with the session, the PKCE code, or the error"),
         (status = 303, description = "Unusable state: redirect to the site URL with the error"),
-    ))]
+    ),
+    security(())
+)]
 pub async fn get_callback(
     State(state): State<AppState>,
     client: Client,
@@ -175,7 +179,9 @@ pub async fn get_callback(
     responses(
         (status = 302, description = "Redirect with the session, the PKCE code, or the error"),
         (status = 303, description = "Unusable state: redirect to the site URL with the error"),
-    ))]
+    ),
+    security(())
+)]
 pub async fn post_callback(State(state): State<AppState>, client: Client, body: Bytes) -> Response {
     let params = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     callback(&state, &client, params).await

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth_user;
+pub mod docs;
 pub mod external;
 pub mod extract;
 pub mod health;
@@ -29,7 +30,6 @@ use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
@@ -54,23 +54,7 @@ struct ApiDoc;
 
 struct SecuritySchemes;
 
-/// GoTrue's error body. Without `X-Supabase-Api-Version` (legacy): `code` is the HTTP status,
-/// `error_code` the machine-readable code, `msg` the message. With
-/// `X-Supabase-Api-Version: 2024-01-01`: `{"code": "<error_code>", "message": "..."}`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// HTTP status (legacy) or the error code (2024-01-01).
-    #[schema(value_type = Object)]
-    code: serde_json::Value,
-    #[schema(example = "invalid_credentials")]
-    error_code: Option<String>,
-    #[schema(example = "Invalid login credentials")]
-    msg: Option<String>,
-    message: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    weak_password: Option<serde_json::Value>,
-}
+pub use docs::ErrorBody;
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -109,7 +93,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document generated from the code.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    docs::complete(api_routes().split_for_parts().1)
 }
 
 /// The whole application: routes, Swagger UI and the middleware stack.
@@ -118,7 +102,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .nest("/auth/v1", api.clone())
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(docs::swagger_ui(docs::complete(openapi)))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
 

@@ -133,6 +133,9 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
             Some("web3") => WEB3_SIGN_IN,
             _ => TOKEN,
         },
+        // Latchkey's HeliosDB-style refresh does what the refresh_token grant does, so it draws
+        // from the same budget; unlimited, it would be a way around TOKEN_REFRESH.
+        ("POST", "/refresh") => TOKEN,
         // axum answers HEAD with the GET handler: limit it too, or HEAD would try tokens
         // for free.
         ("GET" | "HEAD" | "POST", "/verify") => VERIFY,
@@ -141,6 +144,12 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
         _ => return None,
     };
     Some(Route::Groups(groups))
+}
+
+/// Whether a limiter guards `method path` (a route as the OpenAPI document names it), so the
+/// document can list `429` exactly where it can happen.
+pub fn applies(method: &Method, path: &str) -> bool {
+    route(method, path, None).is_some()
 }
 
 fn grant_type(query: Option<&str>) -> Option<String> {
@@ -335,6 +344,7 @@ mod tests {
             assert_eq!(route(&post, path, None), Some(Route::Groups(OTP)), "{path}");
         }
         assert_eq!(route(&Method::PUT, "/user", None), Some(Route::Groups(OTP)));
+        assert_eq!(route(&post, "/refresh", None), Some(Route::Groups(TOKEN)));
         assert_eq!(route(&post, "/signup", None), Some(Route::Signup));
         assert_eq!(route(&Method::GET, "/user", None), None);
         assert_eq!(route(&Method::GET, "/health", None), None);

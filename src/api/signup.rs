@@ -58,7 +58,7 @@ pub struct SignupParams {
     params(("redirect_to" = Option<String>, Query, description = "Where the confirmation link leads; the site or an allow-listed URL")),
     request_body = SignupParams,
     responses(
-        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = SessionResponse),
+        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = crate::api::docs::SignupResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
         (status = 422, description = "Signups disabled, user exists, weak password", body = crate::api::ErrorBody),
         (status = 429, description = "over_email_send_rate_limit (confirmation re-sent too soon)", body = crate::api::ErrorBody),

@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/user", tag = "user",
     responses(
         (status = 200, description = "The user", body = UserResponse),
+        (status = 400, description = "A token whose sub or session_id is not a UUID", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, unknown user or session", body = crate::api::ErrorBody),
     ),
@@ -76,6 +77,7 @@ pub struct UpdateUserParams {
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
         (status = 400, description = "Invalid input, or reauthentication_needed", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or app_metadata without admin rights", body = crate::api::ErrorBody),
         (status = 422, description = "Same or weak password, email taken, reauthentication_not_valid", body = crate::api::ErrorBody),
         (status = 429, description = "over_email_send_rate_limit (email change requested too soon)", body = crate::api::ErrorBody),

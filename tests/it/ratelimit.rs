@@ -190,6 +190,9 @@ async fn gotrues_groups_share_and_split_budgets() {
     assert_eq!(number(&refresh, "ratelimit-remaining"), 1);
     assert_allowed(&send(token("refresh_token")).await, "second refresh");
     assert_eq!(send(token("refresh_token")).await.status(), 429);
+    // POST /refresh is the same refresh: no way around the budget.
+    let refresh = from(&app, Method::POST, "/auth/v1/refresh", client).json(&json!({}));
+    assert_eq!(send(refresh).await.status(), 429);
 }
 
 #[tokio::test]
