@@ -283,6 +283,10 @@ async fn a_new_unverified_email_needs_verification_and_provider_errors_pass_thro
     let fragment = pairs(end.fragment());
     assert_eq!(fragment["error"], "access_denied", "{end}");
     assert_eq!(fragment["error_code"], "provider_email_needs_verification");
+    // Signing in again does not get around the confirmation.
+    let again = pairs(sign_in(&app, "provider=github").await.fragment());
+    assert_eq!(again["error_code"], "provider_email_needs_verification");
+    assert!(!again.contains_key("access_token"));
 
     github.deny_next("access_denied");
     let end = sign_in(&app, "provider=github&redirect_to=http://localhost:3000/x").await;

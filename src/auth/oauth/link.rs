@@ -41,7 +41,15 @@ pub async fn resolve(
     }
     if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
         identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
-        let user = users::merge_user_metadata(&mut *conn, identity.user_id, &profile.identity_data).await?;
+        let mut user = users::merge_user_metadata(&mut *conn, identity.user_id, &profile.identity_data).await?;
+        if user.email.is_some() && user.email_confirmed_at.is_none() {
+            let vouched = profile.email_verified && profile.email.as_deref() == user.email.as_deref();
+            if !vouched {
+                // Still waiting for the confirmation mail sent when the account was made.
+                return Ok(Resolved::NeedsVerification);
+            }
+            user = users::confirm_email(&mut *conn, user.id).await?;
+        }
         return Ok(Resolved::SignedIn(Box::new(user)));
     }
     let existing = match &profile.email {
