@@ -3,8 +3,10 @@
 #
 # Runs everything on a fresh Debian bookworm machine that has Rust: installs the PostgreSQL
 # server binaries if they are missing, starts a throwaway cluster (unless DATABASE_URL is
-# already set), checks docker-compose.yml, builds once, runs the Rust tests and the supabase-js
-# suite in tests/js. Works as root (CI) and as a normal user (with sudo for installs).
+# already set), checks docker-compose.yml, builds once, runs the Rust tests, the supabase-js
+# suite in tests/js, the Swagger UI browser suite in tests/browser, and fuzzes the API from its
+# OpenAPI document (scripts/fuzz.sh). Works as root (CI) and as a normal user (with sudo for
+# installs).
 #
 # Environment:
 #   DATABASE_URL                  use this server instead of starting a throwaway cluster
@@ -13,6 +15,7 @@
 #   LATCHKEY_SKIP_RUST=1          skip `cargo test` (the binary is still built for tests/js)
 #   LATCHKEY_SKIP_JS=1            skip the npm suites (tests/js, tests/browser)
 #   LATCHKEY_BROWSER_TESTS=0      skip the browser suite in tests/browser (when there is one)
+#   LATCHKEY_SKIP_FUZZ=1          skip scripts/fuzz.sh (schemathesis against /openapi.json)
 # Exported to the tests: DATABASE_URL, and for the npm suites LATCHKEY_BIN (the debug binary).
 set -euo pipefail
 
@@ -215,6 +218,14 @@ ensure_chromium() {
     echo "$("$CHROMIUM_BIN" --version 2>/dev/null || echo chromium), $("$CHROMEDRIVER_BIN" --version | head -n 1)"
 }
 
+# schemathesis goes into a venv (scripts/fuzz.sh makes it); Debian splits venv out of python3.
+ensure_python_venv() {
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        echo "installing Debian 'python3' and 'python3-venv' ..."
+        apt_install python3 python3-venv
+    fi
+}
+
 # Installs a directory's npm dependencies (exactly the lockfile when there is one) and runs
 # its `npm test` against the binary built above.
 run_npm_suite() {
@@ -285,7 +296,8 @@ else
     fi
 
     # Hook for browser tests (Swagger UI, OAuth redirects in a real browser): they live in
-    # tests/browser when they exist, and need Chromium + chromedriver.
+    # tests/browser when they exist, and need Chromium + chromedriver. They reuse the harness
+    # in tests/js/lib, whose node_modules the supabase-js suite above has just installed.
     if [ "${LATCHKEY_BROWSER_TESTS:-1}" != 0 ] && [ -d tests/browser ]; then
         header "browser suite (tests/browser)"
         [ -x "$LATCHKEY_BIN" ] || die "$LATCHKEY_BIN was not built"
@@ -297,4 +309,13 @@ else
             warn "tests/browser has no package.json; nothing to run"
         fi
     fi
+fi
+
+if [ "${LATCHKEY_SKIP_FUZZ:-0}" = 1 ]; then
+    header "fuzzing skipped (LATCHKEY_SKIP_FUZZ=1)"
+else
+    header "fuzzing from the OpenAPI document (scripts/fuzz.sh)"
+    [ -x "$LATCHKEY_BIN" ] || die "$LATCHKEY_BIN was not built"
+    ensure_python_venv
+    bash "$ROOT/scripts/fuzz.sh"
 fi

@@ -8,6 +8,13 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+mod rate_limit;
+pub use rate_limit::{Rate, RateLimitConfig};
+mod mail;
+pub use mail::{MailerConfig, SmtpConfig};
+mod external;
+pub use external::{ExternalConfig, ProviderConfig};
+
 /// The JWT secret used when none is configured: the Supabase CLI's well-known development
 /// secret, so keys minted by `supabase start` also work. Never for production.
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
@@ -42,6 +49,18 @@ pub struct Config {
     pub max_request_duration: Duration,
     /// `GOTRUE_SMTP_MAX_FREQUENCY`: minimum time between two mails of one kind to one user.
     pub smtp_max_frequency: Duration,
+    pub rate_limit: RateLimitConfig,
+    pub mailer: MailerConfig,
+    /// `GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION` (at least 300 s): how long a PKCE auth
+    /// code may wait for its exchange.
+    pub flow_state_expiry: Duration,
+    /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`: a password change from a
+    /// session older than 24 hours needs the `nonce` sent by `GET /reauthenticate`.
+    pub update_password_require_reauthentication: bool,
+    /// `GOTRUE_EXTERNAL_GITHUB_*`, `GOTRUE_EXTERNAL_GOOGLE_*`: upstream OAuth providers.
+    pub external: ExternalConfig,
+    /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`.
+    pub manual_linking_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +177,18 @@ impl Config {
             log_level: env.string_or(&["GOTRUE_LOG_LEVEL", "LOG_LEVEL"], "info"),
             max_request_duration: env.duration_or(&["GOTRUE_API_MAX_REQUEST_DURATION"], Duration::from_secs(10))?,
             smtp_max_frequency: env.duration_or(&["GOTRUE_SMTP_MAX_FREQUENCY"], Duration::from_secs(60))?,
+            rate_limit: rate_limit::from_env(&env)?,
+            mailer: mail::from_env(&env)?,
+            flow_state_expiry: env
+                .duration_or(
+                    &["GOTRUE_EXTERNAL_FLOW_STATE_EXPIRY_DURATION"],
+                    Duration::from_secs(300),
+                )?
+                .max(Duration::from_secs(300)),
+            update_password_require_reauthentication: env
+                .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION"], false)?,
+            external: external::from_env(&env)?,
+            manual_linking_enabled: env.bool_or(&["GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"], false)?,
         };
         config.validate()?;
         Ok(config)

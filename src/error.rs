@@ -69,6 +69,15 @@ error_codes! {
     RequestEntityTooLarge => "request_entity_too_large",
     ServiceUnavailable => "service_unavailable",
     EmailAddressInvalid => "email_address_invalid",
+    OtpDisabled => "otp_disabled",
+    BadOauthState => "bad_oauth_state",
+    BadOauthCallback => "bad_oauth_callback",
+    FlowStateAlreadyUsed => "flow_state_already_used",
+    ProviderEmailNeedsVerification => "provider_email_needs_verification",
+    IdentityNotFound => "identity_not_found",
+    IdentityAlreadyExists => "identity_already_exists",
+    SingleIdentityNotDeletable => "single_identity_not_deletable",
+    ManualLinkingDisabled => "manual_linking_disabled",
 }
 
 /// The parts of an error that the version-aware renderer needs.
@@ -159,6 +168,11 @@ impl ApiError {
 
     pub fn message(&self) -> &str {
         &self.parts.message
+    }
+
+    /// The logged-only cause of a server-side failure.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod config; // typed configuration from GoTrue's environment variables
 pub mod db; // all SQL
 pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests
 pub mod error; // ApiError rendering GoTrue's error JSON
+pub mod mail; // outgoing mail: SMTP or log, templates
 pub mod rls; // run SQL as a token's role with its claims, the way PostgREST does
 pub mod startup; // build, bind, serve, shut down
 pub mod state; // shared application state

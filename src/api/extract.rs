@@ -46,16 +46,46 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|err| match err.classify() {
+    let parsed = serde_json::from_slice(bytes).map_err(json_error)?;
+    // A JSON string can only hold NUL as the escape `\u0000`; without that text in the body
+    // there is nothing to look for.
+    if bytes.windows(6).any(|w| w == b"\\u0000") {
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(json_error)?;
+        if contains_nul(&value) {
+            return Err(nul_error("Request body"));
+        }
+    }
+    Ok(parsed)
+}
+
+fn json_error(err: serde_json::Error) -> ApiError {
+    match err.classify() {
         serde_json::error::Category::Data => ApiError::validation(format!("Invalid request body: {err}")),
         _ => ApiError::bad_request(
             ErrorCode::BadJson,
             format!("Could not parse request body as JSON: {err}"),
         ),
-    })
+    }
 }
 
-fn body_error(rejection: BytesRejection) -> ApiError {
+/// PostgreSQL cannot store NUL in `text` or `jsonb` (it fails with "unsupported Unicode
+/// escape sequence"), so a NUL anywhere in the input would end as a 500 once it reached a
+/// column: metadata keys and values, roles, filters. Refused up front, everywhere, instead.
+fn contains_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn nul_error(what: &str) -> ApiError {
+    ApiError::validation(format!("{what} must not contain NUL characters"))
+}
+
+pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -75,6 +105,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
+        // `%00` decodes to NUL, which no query value can be stored or searched with (see
+        // `contains_nul`).
+        if url::form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(nul_error("Query parameters"));
+        }
         serde_urlencoded::from_str(query)
             .map(Query)
             .map_err(|err| ApiError::validation(format!("Invalid query parameters: {err}")))

@@ -26,7 +26,11 @@ pub struct HealthResponse {
 }
 
 /// Service health (GoTrue's shape, so existing health checks keep working).
-#[utoipa::path(get, path = "/health", tag = "general", responses((status = 200, body = HealthResponse)))]
+#[utoipa::path(
+    get, path = "/health", tag = "general",
+    responses((status = 200, body = HealthResponse)),
+    security((), ("apikey" = []))
+)]
 pub async fn get_health() -> Json<HealthResponse> {
     Json(HealthResponse {
         version: env!("CARGO_PKG_VERSION"),
@@ -80,7 +84,11 @@ pub struct SettingsResponse {
 }
 
 /// Public server settings (GoTrue's `/settings`).
-#[utoipa::path(get, path = "/settings", tag = "general", responses((status = 200, body = SettingsResponse)))]
+#[utoipa::path(
+    get, path = "/settings", tag = "general",
+    responses((status = 200, body = SettingsResponse)),
+    security((), ("apikey" = []))
+)]
 pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsResponse> {
     let config = &state.config;
     Json(SettingsResponse {
@@ -94,9 +102,9 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsRespons
             snapchat: false,
             figma: false,
             fly: false,
-            github: false,
+            github: config.external.github.is_some(),
             gitlab: false,
-            google: false,
+            google: config.external.google.is_some(),
             keycloak: false,
             kakao: false,
             linkedin: false,
@@ -131,7 +139,11 @@ pub struct JwksResponse {
 /// Public signing keys. Tokens are signed with the HS256 secret, which is never published, so
 /// the list is empty (as GoTrue's with an HS256-only setup); supabase-js then verifies tokens
 /// through `GET /user`.
-#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "general", responses((status = 200, body = JwksResponse)))]
+#[utoipa::path(
+    get, path = "/.well-known/jwks.json", tag = "general",
+    responses((status = 200, body = JwksResponse)),
+    security((), ("apikey" = []))
+)]
 pub async fn get_jwks() -> ([(axum::http::HeaderName, &'static str); 1], Json<JwksResponse>) {
     (
         [(axum::http::header::CACHE_CONTROL, "public, max-age=600")],

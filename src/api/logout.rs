@@ -48,11 +48,11 @@ enum Scope {
     request_body(content = Option<LogoutBody>, description = "Only for signing out by refresh token, without a bearer token"),
     responses(
         (status = 204, description = "Signed out"),
-        (status = 400, description = "Unsupported scope", body = crate::api::ErrorBody),
+        (status = 400, description = "Unsupported scope, or a body that is not JSON", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or its session is already gone", body = crate::api::ErrorBody),
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ())
 )]
 pub async fn post_logout(
     State(state): State<AppState>,
@@ -81,13 +81,12 @@ pub async fn post_logout(
     };
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: auth.user.id,
-            actor_username: auth.user.email_or_empty(),
-            action: Action::Logout,
-            traits: Some(json!({ "scope": query.scope.as_deref().unwrap_or("global") })),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(
+            &auth.user,
+            Action::Logout,
+            Some(json!({ "scope": query.scope.as_deref().unwrap_or("global") })),
+            &client.ip_string(),
+        ),
     )
     .await?;
     tx.commit().await?;

@@ -126,6 +126,9 @@ pub fn cors() -> CorsLayer {
                 "x-supabase-api-version",
                 "x-sb-error-code",
                 "retry-after",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
             ]
             .map(HeaderName::from_static),
         )

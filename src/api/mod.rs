@@ -3,14 +3,23 @@
 
 pub mod admin;
 pub mod auth_user;
+pub mod docs;
+pub mod external;
 pub mod extract;
 pub mod health;
+pub mod identities;
 pub mod logout;
 pub mod middleware;
+pub mod otp;
+pub mod ratelimit;
+pub mod reauthenticate;
+pub mod recover;
+pub mod redirect;
 pub mod signup;
 pub mod token;
 pub mod types;
 pub mod user;
+pub mod verify;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -21,7 +30,6 @@ use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::state::AppState;
 
@@ -37,7 +45,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags(
         (name = "general", description = "Health and settings"),
-        (name = "auth", description = "Sign up, sign in, refresh, sign out"),
+        (name = "auth", description = "Sign up, sign in, refresh, sign out, email links and codes"),
         (name = "user", description = "The signed-in user"),
         (name = "admin", description = "User administration (service_role key)"),
     )
@@ -46,23 +54,7 @@ struct ApiDoc;
 
 struct SecuritySchemes;
 
-/// GoTrue's error body. Without `X-Supabase-Api-Version` (legacy): `code` is the HTTP status,
-/// `error_code` the machine-readable code, `msg` the message. With
-/// `X-Supabase-Api-Version: 2024-01-01`: `{"code": "<error_code>", "message": "..."}`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// HTTP status (legacy) or the error code (2024-01-01).
-    #[schema(value_type = Object)]
-    code: serde_json::Value,
-    #[schema(example = "invalid_credentials")]
-    error_code: Option<String>,
-    #[schema(example = "Invalid login credentials")]
-    msg: Option<String>,
-    message: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    weak_password: Option<serde_json::Value>,
-}
+pub use docs::ErrorBody;
 
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -91,11 +83,17 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(logout::router())
         .merge(user::router())
         .merge(admin::router())
+        .merge(otp::router())
+        .merge(recover::router())
+        .merge(verify::router())
+        .merge(reauthenticate::router())
+        .merge(external::router())
+        .merge(identities::router())
 }
 
 /// The OpenAPI document generated from the code.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    docs::complete(api_routes().split_for_parts().1)
 }
 
 /// The whole application: routes, Swagger UI and the middleware stack.
@@ -104,7 +102,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .nest("/auth/v1", api.clone())
         .merge(api)
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(docs::swagger_ui(docs::complete(openapi)))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed);
 
@@ -118,7 +116,10 @@ pub fn app(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn(middleware::render_errors))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
-                .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES)),
+                .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+                // Inside the error renderer and CORS so a 429 gets GoTrue's JSON and CORS
+                // headers; inside the timeout and body limit because it may read the body.
+                .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit)),
         )
         .with_state(state)
 }

@@ -13,9 +13,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::extract::Json;
+use crate::api::redirect::RedirectTo;
 use crate::api::types::{SessionResponse, UserResponse};
 use crate::auth::accounts::{self, NewEmailAccount};
+use crate::auth::email::{self, Action as MailAction, Outgoing};
 use crate::auth::password::{self, MAX_PASSWORD_BYTES};
+use crate::auth::pkce;
 use crate::auth::session::{self, Client};
 use crate::db::audit::{self, Action};
 use crate::db::users::UserRow;
@@ -53,17 +56,20 @@ pub struct SignupParams {
 /// bare user, with the confirmation pending.
 #[utoipa::path(
     post, path = "/signup", tag = "auth",
+    params(("redirect_to" = Option<String>, Query, description = "Where the confirmation link leads; the site or an allow-listed URL")),
     request_body = SignupParams,
     responses(
-        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = SessionResponse),
+        (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = crate::api::docs::SignupResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
         (status = 422, description = "Signups disabled, user exists, weak password", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit (confirmation re-sent too soon)", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
 pub async fn post_signup(
     State(state): State<AppState>,
     client: Client,
+    RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<SignupParams>,
 ) -> ApiResult<Response> {
     let config = &state.config;
@@ -73,6 +79,10 @@ pub async fn post_signup(
             "Signups not allowed for this instance",
         ));
     }
+    let challenge = pkce::parse_params(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )?;
     let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let data = params.data.clone().filter(|d| !d.is_null());
@@ -88,7 +98,14 @@ pub async fn post_signup(
             ErrorCode::PhoneProviderDisabled,
             "Phone signups are disabled",
         )),
-        (Some(email), None) => sign_up_with_email(&state, &client, email, params.password.as_deref(), data).await,
+        (Some(email), None) => {
+            let mail = Outgoing {
+                redirect_to: &redirect_to,
+                pkce: challenge.as_ref(),
+                check_frequency: false,
+            };
+            sign_up_with_email(&state, &client, email, params.password.as_deref(), data, mail).await
+        }
     }
 }
 
@@ -120,6 +137,7 @@ async fn sign_up_with_email(
     raw_email: &str,
     password: Option<&str>,
     data: Option<Value>,
+    mail: Outgoing<'_>,
 ) -> ApiResult<Response> {
     let config = &state.config;
     if !config.external_email_enabled {
@@ -143,7 +161,7 @@ async fn sign_up_with_email(
     let existing = crate::db::users::find_by_email(&mut *conn, &email).await?;
     conn.release();
     if let Some(existing) = existing {
-        return repeated_signup(state, client, existing, data).await;
+        return repeated_signup(state, client, existing, data, mail).await;
     }
 
     let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
@@ -170,11 +188,12 @@ async fn sign_up_with_email(
     )
     .await?;
     if !confirmed {
-        // The confirmation mail itself is sent by the mailer (email flows); until the address
-        // is confirmed the user cannot sign in.
+        // Until the address is confirmed the user cannot sign in. The mail goes out inside
+        // the transaction: if sending fails, the sign-up is rolled back and can be retried.
+        let sent = email::send(&mut tx, state, user.id, MailAction::Confirmation, &mail).await?;
         tx.commit().await?;
         conn.release();
-        return Ok(axum::Json(UserResponse::new(user, identities)).into_response());
+        return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
     }
     let (tokens, user, _) = session::start(&mut tx, state, &user, "password", client).await?;
     tx.commit().await?;
@@ -190,6 +209,7 @@ async fn repeated_signup(
     client: &Client,
     existing: UserRow,
     data: Option<Value>,
+    mail: Outgoing<'_>,
 ) -> ApiResult<Response> {
     let mut tx = state.db.begin().await?;
     record(
@@ -200,8 +220,8 @@ async fn repeated_signup(
         client,
     )
     .await?;
-    tx.commit().await?;
     if state.config.mailer_autoconfirm {
+        tx.commit().await?;
         return Err(ApiError::unprocessable(
             ErrorCode::UserAlreadyExists,
             "User already registered",
@@ -210,28 +230,17 @@ async fn repeated_signup(
     if existing.email_confirmed_at.is_none() {
         // Unconfirmed: GoTrue sends the confirmation again, no more often than
         // GOTRUE_SMTP_MAX_FREQUENCY, and returns the user as stored.
-        let user = resend_confirmation(state, &existing).await?;
-        let identities = crate::db::identities::for_user(&state.db, user.id).await?;
-        return Ok(axum::Json(UserResponse::new(user, identities)).into_response());
+        let mail = Outgoing {
+            check_frequency: true,
+            ..mail
+        };
+        let sent = email::send(&mut tx, state, existing.id, MailAction::Confirmation, &mail).await?;
+        let identities = crate::db::identities::for_user(&mut *tx, existing.id).await?;
+        tx.commit().await?;
+        return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
     }
+    tx.commit().await?;
     Ok(axum::Json(obfuscated_user(state, &existing, data)).into_response())
-}
-
-async fn resend_confirmation(state: &AppState, user: &UserRow) -> ApiResult<UserRow> {
-    let frequency = state.config.smtp_max_frequency;
-    if let Some(sent) = user.confirmation_sent_at {
-        let next = sent + chrono::Duration::from_std(frequency).unwrap_or(chrono::Duration::MAX);
-        let now = Utc::now();
-        if now < next {
-            let wait = ((next - now).num_milliseconds() + 999) / 1000;
-            return Err(ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::OverEmailSendRateLimit,
-                format!("For security purposes, you can only request this after {wait} seconds."),
-            ));
-        }
-    }
-    Ok(crate::db::users::stamp_confirmation_sent(&state.db, user.id).await?)
 }
 
 /// GoTrue's `sanitizeUser`: a random id, no role, no identities, fresh timestamps.
@@ -266,13 +275,7 @@ async fn record(
 ) -> ApiResult<()> {
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action,
-            traits: Some(traits),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(user, action, Some(traits), &client.ip_string()),
     )
     .await?;
     Ok(())

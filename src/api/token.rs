@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct TokenQuery {
-    /// `password` or `refresh_token`.
+    /// `password`, `refresh_token` or `pkce`.
     #[param(example = "password")]
     pub grant_type: Option<String>,
 }
@@ -42,16 +42,25 @@ pub struct TokenParams {
     pub password: Option<String>,
     #[serde(default)]
     pub refresh_token: Option<String>,
+    /// `pkce` grant: the `?code=` the redirect carried.
+    #[serde(default)]
+    pub auth_code: Option<String>,
+    /// `pkce` grant: the verifier whose challenge started the flow.
+    #[serde(default)]
+    pub code_verifier: Option<String>,
 }
 
-/// Sign in with a password, or exchange a refresh token for a new session.
+/// Sign in with a password, exchange a refresh token for a new session, or exchange a PKCE
+/// auth code (with its verifier) for a session.
 #[utoipa::path(
     post, path = "/token", tag = "auth",
     params(TokenQuery),
     request_body = TokenParams,
     responses(
         (status = 200, description = "A session", body = SessionResponse),
-        (status = 400, description = "Invalid credentials, unconfirmed email, bad refresh token", body = crate::api::ErrorBody),
+        (status = 400, description = "Invalid credentials, unconfirmed email, bad refresh token, bad_code_verifier", body = crate::api::ErrorBody),
+        (status = 404, description = "flow_state_not_found: unknown or used auth code", body = crate::api::ErrorBody),
+        (status = 422, description = "flow_state_expired", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -64,6 +73,7 @@ pub async fn post_token(
     match query.grant_type.as_deref().unwrap_or("") {
         "password" => password_grant(&state, &client, params).await,
         "refresh_token" => refresh_grant(&state, &client, params.refresh_token.as_deref()).await,
+        "pkce" => pkce_grant(&state, &client, &params).await,
         // GoTrue answers unknown grants with invalid_credentials.
         _ => Err(ApiError::bad_request(
             ErrorCode::InvalidCredentials,
@@ -175,6 +185,27 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
     };
     conn.release();
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, weak_password)).into_response())
+}
+
+async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> ApiResult<Response> {
+    let mut tx = state.db.begin().await?;
+    let exchanged = crate::auth::pkce::exchange(
+        &mut tx,
+        state,
+        params.auth_code.as_deref().unwrap_or(""),
+        params.code_verifier.as_deref().unwrap_or(""),
+        client,
+    )
+    .await?;
+    tx.commit().await?;
+    let flow = exchanged.flow;
+    let mut response = SessionResponse::new(exchanged.tokens, exchanged.user, exchanged.identities, None);
+    // An OAuth flow hands back the provider's tokens, as GoTrue does (empty strings when none).
+    if flow.authentication_method == "oauth" {
+        response.provider_token = Some(flow.provider_access_token.unwrap_or_default());
+        response.provider_refresh_token = Some(flow.provider_refresh_token.unwrap_or_default());
+    }
+    Ok(axum::Json(response).into_response())
 }
 
 fn invalid_credentials() -> ApiError {

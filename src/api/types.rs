@@ -145,6 +145,12 @@ pub struct SessionResponse {
     pub user: UserResponse,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weak_password: Option<WeakPasswordInfo>,
+    /// OAuth PKCE exchange: the provider's access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_token: Option<String>,
+    /// OAuth PKCE exchange: the provider's refresh token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_refresh_token: Option<String>,
 }
 
 impl SessionResponse {
@@ -162,6 +168,8 @@ impl SessionResponse {
             refresh_token: tokens.refresh_token,
             user: UserResponse::new(user, identities),
             weak_password,
+            provider_token: None,
+            provider_refresh_token: None,
         }
     }
 }

@@ -9,13 +9,16 @@ use utoipa_axum::routes;
 
 use crate::api::auth_user::{AuthUser, AuthUserWithIdentities};
 use crate::api::extract::Json;
+use crate::api::redirect::RedirectTo;
 use crate::api::types::UserResponse;
 use crate::auth::accounts;
+use crate::auth::email::{self, Action as MailAction, Outgoing};
 use crate::auth::password::{self, MAX_PASSWORD_BYTES, Verification};
 use crate::auth::session::Client;
+use crate::auth::{email_verify, pkce};
 use crate::db::audit::{self, Action};
 use crate::db::users::UserRow;
-use crate::db::{identities, sessions, users};
+use crate::db::{identities, one_time_tokens, sessions, users};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -28,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/user", tag = "user",
     responses(
         (status = 200, description = "The user", body = UserResponse),
+        (status = 400, description = "A token whose sub or session_id is not a UUID", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, unknown user or session", body = crate::api::ErrorBody),
     ),
@@ -57,17 +61,25 @@ pub struct UpdateUserParams {
     pub app_metadata: Option<Value>,
     #[serde(default)]
     pub phone: Option<String>,
+    /// PKCE for the email-change links.
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
 }
 
 /// Update the signed-in user: metadata, password, or start an email change.
 #[utoipa::path(
     put, path = "/user", tag = "user",
+    params(("redirect_to" = Option<String>, Query, description = "Where the email-change links lead; the site or an allow-listed URL")),
     request_body = UpdateUserParams,
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
-        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 400, description = "Invalid input, or reauthentication_needed", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or app_metadata without admin rights", body = crate::api::ErrorBody),
-        (status = 422, description = "Same or weak password, email taken", body = crate::api::ErrorBody),
+        (status = 422, description = "Same or weak password, email taken, reauthentication_not_valid", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit (email change requested too soon)", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -75,6 +87,7 @@ pub async fn put_user(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
+    RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<UpdateUserParams>,
 ) -> ApiResult<axum::Json<UserResponse>> {
     let config = &state.config;
@@ -95,6 +108,10 @@ pub async fn put_user(
             "Phone logins are disabled",
         ));
     }
+    let challenge = pkce::parse_params(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )?;
     let new_password_hash = match params.password.as_deref() {
         Some(password) if !password.is_empty() => Some(check_new_password(&state, &auth.user, password).await?),
         _ => None,
@@ -113,7 +130,19 @@ pub async fn put_user(
         user = users::merge_user_metadata(&mut *tx, user.id, data).await?;
     }
     if let Some(hash) = &new_password_hash {
+        if needs_reauthentication(&state, &auth).await? {
+            let nonce = params.nonce.as_deref().map(str::trim).unwrap_or("");
+            if nonce.is_empty() {
+                return Err(ApiError::bad_request(
+                    ErrorCode::ReauthenticationNeeded,
+                    "Password update requires reauthentication",
+                ));
+            }
+            email_verify::verify_nonce(&mut tx, &state, &user, nonce).await?;
+        }
         user = users::set_password(&mut *tx, user.id, hash).await?;
+        // Links and codes mailed before the change (a recovery link above all) stop working.
+        one_time_tokens::delete_all_for_user(&mut *tx, user.id).await?;
         // A new password ends every other session of the user (GoTrue does the same).
         match auth.session_id {
             Some(current) => sessions::delete_others(&mut *tx, user.id, current).await?,
@@ -128,14 +157,40 @@ pub async fn put_user(
                 "A user with this email address has already been registered",
             ));
         }
-        // The change waits in `new_email` until confirmed through the links the email flow
-        // sends to the addresses.
+        // The change waits in `new_email` until confirmed through the links mailed to the
+        // new address (and, with secure email change, to the current one too). An anonymous
+        // user with autoconfirm gets the address at once, as in GoTrue.
         user = users::set_email_change(&mut *tx, user.id, email).await?;
+        if user.is_anonymous && config.mailer_autoconfirm {
+            user = email_verify::apply_email_change_now(&mut tx, &state, &user, &client.ip_string()).await?;
+        } else {
+            let out = Outgoing {
+                redirect_to: &redirect_to,
+                pkce: challenge.as_ref(),
+                check_frequency: true,
+            };
+            user = email::send(&mut tx, &state, user.id, MailAction::EmailChange, &out)
+                .await?
+                .user;
+        }
     }
     record(&mut tx, &user, Action::UserModified, &client).await?;
     let identities = identities::for_user(&mut *tx, user.id).await?;
     tx.commit().await?;
     Ok(axum::Json(UserResponse::new(user, identities)))
+}
+
+/// GoTrue's `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION` rule: a password
+/// change needs the reauthentication nonce unless the session was started in the last 24 hours.
+async fn needs_reauthentication(state: &AppState, auth: &AuthUser) -> ApiResult<bool> {
+    if !state.config.update_password_require_reauthentication {
+        return Ok(false);
+    }
+    let session = match auth.session_id {
+        Some(id) => sessions::find(&state.db, id).await?,
+        None => None,
+    };
+    Ok(session.is_none_or(|s| chrono::Utc::now() > s.created_at + chrono::Duration::hours(24)))
 }
 
 /// Length, policy and "not the same as before"; returns the new hash.
@@ -165,13 +220,7 @@ async fn check_new_password(state: &AppState, user: &UserRow, password: &str) ->
 async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, action: Action, client: &Client) -> ApiResult<()> {
     audit::insert(
         &mut *tx,
-        audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action,
-            traits: Some(json!({})),
-            ip: &client.ip_string(),
-        },
+        audit::Entry::by_user(user, action, Some(json!({})), &client.ip_string()),
     )
     .await?;
     Ok(())

@@ -1,7 +1,14 @@
-//! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions.
+//! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, email
+//! tokens, PKCE, redirect validation.
 
 pub mod accounts;
+pub mod email;
+pub mod email_verify;
 pub mod jwt;
+pub mod oauth;
+pub mod otp;
 pub mod password;
+pub mod pkce;
+pub mod redirect;
 pub mod refresh;
 pub mod session;

@@ -68,13 +68,7 @@ pub async fn start(
             ip: client.ip,
         },
         &refresh::hash(&refresh_token),
-        &audit::Entry {
-            actor_id: user.id,
-            actor_username: user.email_or_empty(),
-            action: Action::Login,
-            traits: Some(json!({ "provider": provider_of(user) })),
-            ip: &ip,
-        },
+        &audit::Entry::by_user(user, Action::Login, Some(json!({ "provider": provider_of(user) })), &ip),
     )
     .await?;
     let tokens = mint(state, &started.user, session_id, "aal1", amr, refresh_token)?;
@@ -131,13 +125,7 @@ pub async fn refresh(
         config.rotation_enabled,
     );
     let ip = client.ip_string();
-    let refreshed = audit::Entry {
-        actor_id: found.user.id,
-        actor_username: found.user.email_or_empty(),
-        action: Action::TokenRefreshed,
-        traits: None,
-        ip: &ip,
-    };
+    let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, &ip);
     let refresh_token = match decision {
         Decision::Rotate => {
             let next_counter = found.session_counter + 1;
@@ -171,13 +159,12 @@ pub async fn refresh(
                 sessions::delete(&mut *tx, found.session_id).await?;
                 audit::insert(
                     &mut *tx,
-                    audit::Entry {
-                        actor_id: found.user.id,
-                        actor_username: found.user.email_or_empty(),
-                        action: Action::TokenRevoked,
-                        traits: Some(json!({ "reason": "refresh_token_reused" })),
-                        ip: &ip,
-                    },
+                    audit::Entry::by_user(
+                        &found.user,
+                        Action::TokenRevoked,
+                        Some(json!({ "reason": "refresh_token_reused" })),
+                        &ip,
+                    ),
                 )
                 .await?;
                 tx.commit().await?;

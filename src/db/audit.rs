@@ -16,6 +16,10 @@ pub enum Action {
     UserUpdatePassword,
     UserRepeatedSignup,
     UserDeleted,
+    UserInvited,
+    UserConfirmationRequested,
+    UserRecoveryRequested,
+    UserReauthenticateRequested,
 }
 
 impl Action {
@@ -30,6 +34,10 @@ impl Action {
             Action::UserUpdatePassword => "user_updated_password",
             Action::UserRepeatedSignup => "user_repeated_signup",
             Action::UserDeleted => "user_deleted",
+            Action::UserInvited => "user_invited",
+            Action::UserConfirmationRequested => "user_confirmation_requested",
+            Action::UserRecoveryRequested => "user_recovery_requested",
+            Action::UserReauthenticateRequested => "user_reauthenticate_requested",
         }
     }
 
@@ -37,8 +45,13 @@ impl Action {
         match self {
             Action::Login | Action::Logout => "account",
             Action::TokenRefreshed | Action::TokenRevoked => "token",
-            Action::UserSignedUp | Action::UserDeleted => "team",
-            Action::UserModified | Action::UserUpdatePassword | Action::UserRepeatedSignup => "user",
+            Action::UserSignedUp | Action::UserDeleted | Action::UserInvited => "team",
+            Action::UserModified
+            | Action::UserUpdatePassword
+            | Action::UserRepeatedSignup
+            | Action::UserConfirmationRequested
+            | Action::UserRecoveryRequested
+            | Action::UserReauthenticateRequested => "user",
         }
     }
 }
@@ -51,7 +64,18 @@ pub struct Entry<'a> {
     pub ip: &'a str,
 }
 
-impl Entry<'_> {
+impl<'a> Entry<'a> {
+    /// An entry whose actor is the user themselves (everything but admin actions).
+    pub fn by_user(user: &'a crate::db::users::UserRow, action: Action, traits: Option<Value>, ip: &'a str) -> Self {
+        Entry {
+            actor_id: user.id,
+            actor_username: user.email_or_empty(),
+            action,
+            traits,
+            ip,
+        }
+    }
+
     /// GoTrue's audit payload for this entry.
     pub fn payload(&self) -> Value {
         let mut payload = json!({

@@ -97,13 +97,23 @@ pub async fn delete_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Re
         .rows_affected())
 }
 
-/// Keeps the `email` identity's claims in step with an admin email change.
-pub async fn set_email_identity(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    email: &str,
-    verified: bool,
-) -> sqlx::Result<u64> {
+/// Marks the user's `email` identity for `email` as verified (on email confirmation).
+pub async fn mark_email_verified(db: impl PgExecutor<'_>, user_id: Uuid, email: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_identities set identity_data = identity_data || '{\"email_verified\": true}'::jsonb, \
+             updated_at = now() \
+         where user_id = $1 and provider = 'email' and email = lower($2)",
+    )
+    .bind(user_id)
+    .bind(email)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+/// Points the user's `email` identity at a new address (an email change or an admin edit);
+/// returns whether there was one to update.
+pub async fn set_email(db: impl PgExecutor<'_>, user_id: Uuid, email: &str, verified: bool) -> sqlx::Result<bool> {
     Ok(sqlx::query(
         "update _auth_identities set identity_data = identity_data || jsonb_build_object('email', $2::text, \
              'email_verified', $3::boolean), updated_at = now() \
@@ -114,5 +124,49 @@ pub async fn set_email_identity(
     .bind(verified)
     .execute(db)
     .await?
-    .rows_affected())
+    .rows_affected()
+        > 0)
+}
+
+/// The identity a provider's subject belongs to, locked for the update that follows.
+pub async fn find_for_update(
+    db: impl PgExecutor<'_>,
+    provider: &str,
+    provider_id: &str,
+) -> sqlx::Result<Option<IdentityRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        identity_columns!(),
+        " from _auth_identities where provider = $1 and provider_id = $2 for update"
+    ))
+    .bind(provider)
+    .bind(provider_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A new sign-in through an existing identity: the provider's current claims replace the old.
+pub async fn refresh_data(db: impl PgExecutor<'_>, id: Uuid, identity_data: &Value) -> sqlx::Result<IdentityRow> {
+    sqlx::query_as(concat!(
+        "update _auth_identities set identity_data = $2, last_sign_in_at = now(), updated_at = now() \
+         where id = $1 returning ",
+        identity_columns!()
+    ))
+    .bind(id)
+    .bind(identity_data)
+    .fetch_one(db)
+    .await
+}
+
+/// Deletes one identity of a user; returns whether it existed.
+pub async fn delete_one(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
+    Ok(
+        sqlx::query("delete from _auth_identities where user_id = $1 and id = $2")
+            .bind(user_id)
+            .bind(id)
+            .execute(db)
+            .await?
+            .rows_affected()
+            > 0,
+    )
 }

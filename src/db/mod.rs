@@ -2,8 +2,10 @@
 //! work on the pool or inside a transaction.
 
 pub mod audit;
+pub mod flow_state;
 pub mod hot;
 pub mod identities;
+pub mod one_time_tokens;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;

@@ -152,10 +152,10 @@ pub async fn set_password(db: impl PgExecutor<'_>, id: Uuid, hash: &str) -> sqlx
 }
 
 /// Starts an email change: the new address waits in `email_change` until confirmed.
+/// `email_change_sent_at` is stamped when the mails go out (`auth::email::send`).
 pub async fn set_email_change(db: impl PgExecutor<'_>, id: Uuid, new_email: &str) -> sqlx::Result<UserRow> {
     sqlx::query_as(concat!(
-        "update _auth_users set email_change = $2, email_change_sent_at = now(), \
-             email_change_confirm_status = 0, updated_at = now() \
+        "update _auth_users set email_change = $2, email_change_confirm_status = 0, updated_at = now() \
          where id = $1 returning ",
         user_columns!(),
         ""
@@ -237,9 +237,92 @@ pub async fn find_with_session_and_identities(
     .await
 }
 
-pub async fn stamp_confirmation_sent(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+/// The user row, locked until the end of the transaction (one email flow at a time per user,
+/// so that the send-frequency check cannot be raced).
+pub async fn lock(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(concat!(
-        "update _auth_users set confirmation_sent_at = now(), updated_at = now() where id = $1 returning ",
+        "select ",
+        user_columns!(),
+        " from _auth_users where id = $1 for update"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The `*_sent_at` column stamped when a mail of one kind goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentAt {
+    Confirmation,
+    Recovery,
+    EmailChange,
+    Reauthentication,
+    Invite,
+}
+
+pub async fn stamp_sent(db: impl PgExecutor<'_>, id: Uuid, which: SentAt) -> sqlx::Result<UserRow> {
+    // One static statement per column: no SQL is built from input.
+    let sql = match which {
+        SentAt::Confirmation => concat!(
+            "update _auth_users set confirmation_sent_at = now(), updated_at = now() where id = $1 returning ",
+            user_columns!()
+        ),
+        SentAt::Recovery => concat!(
+            "update _auth_users set recovery_sent_at = now(), updated_at = now() where id = $1 returning ",
+            user_columns!()
+        ),
+        SentAt::EmailChange => concat!(
+            "update _auth_users set email_change_sent_at = now(), updated_at = now() where id = $1 returning ",
+            user_columns!()
+        ),
+        SentAt::Reauthentication => concat!(
+            "update _auth_users set reauthentication_sent_at = now(), updated_at = now() where id = $1 returning ",
+            user_columns!()
+        ),
+        SentAt::Invite => concat!(
+            "update _auth_users set invited_at = coalesce(invited_at, now()), confirmation_sent_at = now(), \
+             updated_at = now() where id = $1 returning ",
+            user_columns!()
+        ),
+    };
+    sqlx::query_as(sql).bind(id).fetch_one(db).await
+}
+
+/// GoTrue's `User.Confirm`: the email is confirmed and `user_metadata.email_verified` set.
+pub async fn confirm_email(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set email_confirmed_at = coalesce(email_confirmed_at, now()), \
+             raw_user_meta_data = raw_user_meta_data || '{\"email_verified\": true}'::jsonb, updated_at = now() \
+         where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// First of two confirmations of a secure email change.
+pub async fn set_email_change_confirm_status(db: impl PgExecutor<'_>, id: Uuid, status: i16) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set email_change_confirm_status = $2, updated_at = now() where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(status)
+    .fetch_one(db)
+    .await
+}
+
+/// GoTrue's `ConfirmEmailChange`: the pending address becomes the email (confirmed), the
+/// user stops being anonymous.
+pub async fn apply_email_change(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set email = email_change, email_change = null, email_change_confirm_status = 0, \
+             email_confirmed_at = coalesce(email_confirmed_at, now()), is_anonymous = false, \
+             raw_app_meta_data = case when raw_app_meta_data ? 'provider' then raw_app_meta_data \
+                 else raw_app_meta_data || '{\"provider\": \"email\", \"providers\": [\"email\"]}'::jsonb end, \
+             updated_at = now() \
+         where id = $1 and email_change is not null returning ",
         user_columns!()
     ))
     .bind(id)
@@ -377,4 +460,16 @@ pub async fn phone_taken(db: impl PgExecutor<'_>, phone: &str, except: Uuid) -> 
         .bind(except)
         .fetch_one(db)
         .await
+}
+
+/// Removes an unconfirmed user's password before a verified OAuth identity takes over the
+/// address: whoever set it never proved they own the mailbox (GoTrue's account-takeover defence).
+pub async fn clear_password(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("update _auth_users set encrypted_password = null, updated_at = now() where id = $1")
+            .bind(id)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -42,7 +42,8 @@ pub struct AuditEntryResponse {
     params(PageParams, AuditQuery),
     responses(
         (status = 200, description = "A page of entries", body = Vec<AuditEntryResponse>),
-        (status = 400, description = "Bad query", body = crate::api::ErrorBody),
+        (status = 400, description = "Bad query or paging parameters", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))

@@ -2,6 +2,7 @@
 //! `GOTRUE_JWT_ADMIN_ROLES` (a service_role key, typically).
 
 pub mod audit;
+pub mod links;
 pub mod users;
 
 use axum::extract::FromRequestParts;
@@ -18,7 +19,10 @@ use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().merge(users::router()).merge(audit::router())
+    OpenApiRouter::new()
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(links::router())
 }
 
 /// A caller with an admin role. GoTrue does not require a user behind the token (the
@@ -54,13 +58,14 @@ impl FromRequestParts<AppState> for Admin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let claims = verified_claims(parts, state)?;
         let role = claims.role.clone().unwrap_or_default();
-        if !state.config.jwt.admin_roles.iter().any(|admin| *admin == role) {
+        if !state.config.jwt.admin_roles.contains(&role) {
             return Err(ApiError::forbidden(ErrorCode::NotAdmin, "User not allowed"));
         }
-        if let Some(session_id) = claims.session_id.as_deref().and_then(|s| Uuid::parse_str(s).ok()) {
-            if !session_id.is_nil() && sessions::find(&state.db, session_id).await?.is_none() {
-                return Err(ApiError::forbidden(ErrorCode::SessionExpired, "Session has expired"));
-            }
+        if let Some(session_id) = claims.session_id.as_deref().and_then(|s| Uuid::parse_str(s).ok())
+            && !session_id.is_nil()
+            && sessions::find(&state.db, session_id).await?.is_none()
+        {
+            return Err(ApiError::forbidden(ErrorCode::SessionExpired, "Session has expired"));
         }
         let id = claims
             .sub

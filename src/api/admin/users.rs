@@ -49,6 +49,7 @@ pub struct UserListResponse {
     params(PageParams, ListParams),
     responses(
         (status = 200, description = "A page of users", body = UserListResponse),
+        (status = 400, description = "Bad paging or sort parameters", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
     ),
@@ -120,6 +121,7 @@ pub struct AdminUserParams {
     responses(
         (status = 200, description = "The new user", body = UserResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
         (status = 422, description = "Email or phone already registered", body = crate::api::ErrorBody),
     ),
@@ -191,6 +193,7 @@ pub async fn create_user(
     params(("user_id" = String, Path, description = "The user's UUID")),
     responses(
         (status = 200, description = "The user", body = UserResponse),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
         (status = 404, description = "Unknown user, or not a UUID", body = crate::api::ErrorBody),
     ),
@@ -214,6 +217,7 @@ pub async fn get_user_by_id(
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
         (status = 404, description = "Unknown user", body = crate::api::ErrorBody),
         (status = 422, description = "Email or phone taken, weak password", body = crate::api::ErrorBody),
@@ -276,7 +280,7 @@ pub async fn update_user_by_id(
     };
     let mut updated = users::apply_admin_changes(&mut *tx, user.id, &changes).await?;
     if let Some(email) = &email {
-        identities::set_email_identity(&mut *tx, user.id, email, updated.email_confirmed_at.is_some()).await?;
+        identities::set_email(&mut *tx, user.id, email, updated.email_confirmed_at.is_some()).await?;
     }
     if let Some(metadata) = params.user_metadata.as_ref().filter(|m| m.is_object()) {
         updated = users::merge_user_metadata(&mut *tx, user.id, metadata).await?;
@@ -316,6 +320,8 @@ pub struct DeleteUserParams {
     request_body(content = Option<DeleteUserParams>),
     responses(
         (status = 200, description = "Deleted", body = Object),
+        (status = 400, description = "A body that is not JSON", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Not an admin token", body = crate::api::ErrorBody),
         (status = 404, description = "Unknown user", body = crate::api::ErrorBody),
     ),

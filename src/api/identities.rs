@@ -1,0 +1,98 @@
+//! `GET /user/identities/authorize` (supabase-js `linkIdentity`) and
+//! `DELETE /user/identities/{identity_id}` (`unlinkIdentity`, GoTrue's `DeleteIdentity`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use crate::api::auth_user::AuthUser;
+use crate::api::redirect::RedirectTo;
+use crate::auth::oauth::link::refresh_providers;
+use crate::db::identities;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(delete_identity))
+        .routes(routes!(get_link_identity))
+}
+
+fn manual_linking_disabled() -> ApiError {
+    ApiError::not_found(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled")
+}
+
+/// Link another provider to the signed-in user (supabase-js `linkIdentity`): the same query
+/// as `/authorize`; with `skip_http_redirect=true` the provider URL comes back as JSON.
+#[utoipa::path(
+    get, path = "/user/identities/authorize", tag = "user",
+    params(crate::api::external::AuthorizeQuery,
+        ("skip_http_redirect" = Option<bool>, Query, description = "Answer 200 `{\"url\"}` instead of a redirect")),
+    responses(
+        (status = 200, description = "`{\"url\": \"<provider authorize URL>\"}`"),
+        (status = 302, description = "Redirect to the provider"),
+        (status = 404, description = "manual_linking_disabled", body = crate::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_link_identity(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    RedirectTo(redirect_to): RedirectTo,
+    RawQuery(query): RawQuery,
+) -> ApiResult<Response> {
+    if !state.config.manual_linking_enabled {
+        return Err(manual_linking_disabled());
+    }
+    let skip_redirect = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "skip_http_redirect" && v == "true");
+    let url = crate::api::external::start_flow(&state, query.as_deref(), &redirect_to, Some(auth.user.id)).await?;
+    if skip_redirect {
+        return Ok(axum::Json(json!({ "url": url.to_string() })).into_response());
+    }
+    Ok((StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response())
+}
+
+/// Unlink one of the user's identities. Needs `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`; the
+/// last identity cannot go.
+#[utoipa::path(
+    delete, path = "/user/identities/{identity_id}", tag = "user",
+    params(("identity_id" = Uuid, Path, description = "The identity's `identity_id`")),
+    responses(
+        (status = 200, description = "Unlinked: `{}`"),
+        (status = 404, description = "manual_linking_disabled", body = crate::api::ErrorBody),
+        (status = 422, description = "single_identity_not_deletable, identity_not_found", body = crate::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_identity(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(identity_id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    if !state.config.manual_linking_enabled {
+        return Err(manual_linking_disabled());
+    }
+    let not_found = || ApiError::unprocessable(ErrorCode::IdentityNotFound, "Identity doesn't exist");
+    let identity_id = Uuid::parse_str(&identity_id).map_err(|_| not_found())?;
+    let mut tx = state.db.begin().await?;
+    let owned = identities::for_user(&mut *tx, auth.user.id).await?;
+    if owned.len() <= 1 {
+        return Err(ApiError::unprocessable(
+            ErrorCode::SingleIdentityNotDeletable,
+            "User must have at least 1 identity after unlinking",
+        ));
+    }
+    if !owned.iter().any(|i| i.id == identity_id) {
+        return Err(not_found());
+    }
+    identities::delete_one(&mut *tx, auth.user.id, identity_id).await?;
+    refresh_providers(&mut tx, auth.user.id).await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({})))
+}

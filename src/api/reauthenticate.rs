@@ -1,0 +1,67 @@
+//! `GET /reauthenticate`: mails the signed-in user a code to pass as `nonce` to `PUT /user`.
+
+use axum::extract::State;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth_user::AuthUser;
+use crate::auth::email::{self, Action, Outgoing};
+use crate::auth::session::Client;
+use crate::db::audit::{self, Action as AuditAction};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_reauthenticate))
+}
+
+/// Send a reauthentication code to the signed-in user's (confirmed) email address.
+#[utoipa::path(
+    get, path = "/reauthenticate", tag = "user",
+    responses(
+        (status = 200, description = "Code sent: {}", body = Object),
+        (status = 400, description = "The user has no email address", body = crate::api::ErrorBody),
+        (status = 422, description = "email_not_confirmed", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit", body = crate::api::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_reauthenticate(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    client: Client,
+) -> ApiResult<axum::Json<Value>> {
+    let user = &auth.user;
+    if user.email_or_empty().is_empty() {
+        return Err(if user.phone.as_deref().is_some_and(|p| !p.is_empty()) {
+            ApiError::bad_request(ErrorCode::PhoneProviderDisabled, "Unsupported phone provider")
+        } else {
+            ApiError::validation("Reauthentication requires the user to have an email or a phone number")
+        });
+    }
+    if user.email_confirmed_at.is_none() {
+        return Err(ApiError::unprocessable(
+            ErrorCode::EmailNotConfirmed,
+            "Please verify your email first.",
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    audit::insert(
+        &mut *tx,
+        audit::Entry::by_user(
+            user,
+            AuditAction::UserReauthenticateRequested,
+            None,
+            &client.ip_string(),
+        ),
+    )
+    .await?;
+    let out = Outgoing {
+        check_frequency: true,
+        ..Outgoing::default()
+    };
+    email::send(&mut tx, &state, user.id, Action::Reauthentication, &out).await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({})))
+}

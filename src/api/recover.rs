@@ -1,0 +1,168 @@
+//! `POST /recover` (password-reset mail) and `POST /resend` (the signup confirmation or the
+//! email-change mails again). Both answer `{}` whether or not the address has an account, so
+//! they cannot be used to find out which addresses are registered.
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::extract::Json;
+use crate::api::redirect::RedirectTo;
+use crate::auth::accounts;
+use crate::auth::email::{self, Action, Outgoing};
+use crate::auth::pkce;
+use crate::auth::session::Client;
+use crate::db::audit::{self, Action as AuditAction};
+use crate::db::users;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(post_recover))
+        .routes(routes!(post_resend))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "someone@example.com"}))]
+pub struct RecoverParams {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+}
+
+/// Send a password-recovery link (and code). `{}` also for unknown addresses.
+#[utoipa::path(
+    post, path = "/recover", tag = "auth",
+    params(("redirect_to" = Option<String>, Query, description = "Where the link leads; the site or an allow-listed URL")),
+    request_body = RecoverParams,
+    responses(
+        (status = 200, description = "{}", body = Object),
+        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn post_recover(
+    State(state): State<AppState>,
+    client: Client,
+    RedirectTo(redirect_to): RedirectTo,
+    Json(params): Json<RecoverParams>,
+) -> ApiResult<axum::Json<Value>> {
+    if !state.config.external_email_enabled {
+        return Err(ApiError::bad_request(
+            ErrorCode::EmailProviderDisabled,
+            "Email logins are disabled",
+        ));
+    }
+    let raw = params.email.as_deref().map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Err(ApiError::validation("Password recovery requires an email"));
+    }
+    let email = accounts::normalize_email(raw)?;
+    let challenge = pkce::parse_params(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )?;
+    let mut tx = state.db.begin().await?;
+    let Some(user) = users::find_by_email(&mut *tx, &email).await? else {
+        return Ok(axum::Json(json!({})));
+    };
+    audit::insert(
+        &mut *tx,
+        audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
+    )
+    .await?;
+    let out = Outgoing {
+        redirect_to: &redirect_to,
+        pkce: challenge.as_ref(),
+        check_frequency: true,
+    };
+    email::send(&mut tx, &state, user.id, Action::Recovery, &out).await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({})))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"type": "signup", "email": "someone@example.com"}))]
+pub struct ResendParams {
+    /// `signup` or `email_change` (`sms`, `phone_change` need the phone provider).
+    #[serde(rename = "type", default)]
+    pub resend_type: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub code_challenge: Option<String>,
+    #[serde(default)]
+    pub code_challenge_method: Option<String>,
+}
+
+/// Send the signup confirmation or the email-change mails again. `{}` also when there is
+/// nothing to send (unknown address, already confirmed, no change pending).
+#[utoipa::path(
+    post, path = "/resend", tag = "auth",
+    params(("redirect_to" = Option<String>, Query, description = "Where the link leads; the site or an allow-listed URL")),
+    request_body = ResendParams,
+    responses(
+        (status = 200, description = "{}", body = Object),
+        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn post_resend(
+    State(state): State<AppState>,
+    RedirectTo(redirect_to): RedirectTo,
+    Json(params): Json<ResendParams>,
+) -> ApiResult<axum::Json<Value>> {
+    let action = match params.resend_type.as_deref().map(str::trim) {
+        Some("signup") => Action::Confirmation,
+        Some("email_change") => Action::EmailChange,
+        Some("sms" | "phone_change") => {
+            return Err(ApiError::bad_request(
+                ErrorCode::PhoneProviderDisabled,
+                "Unsupported phone provider",
+            ));
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "Missing one of these types: signup, email_change, sms, phone_change",
+            ));
+        }
+    };
+    let raw = params.email.as_deref().map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Err(ApiError::validation("Type provided requires an email address"));
+    }
+    let email = accounts::normalize_email(raw)?;
+    let challenge = pkce::parse_params(
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    )?;
+    let mut tx = state.db.begin().await?;
+    let Some(user) = users::find_by_email(&mut *tx, &email).await? else {
+        return Ok(axum::Json(json!({})));
+    };
+    let pending = match action {
+        Action::Confirmation => user.email_confirmed_at.is_none(),
+        _ => user.email_change.as_deref().is_some_and(|e| !e.is_empty()),
+    };
+    if pending {
+        let out = Outgoing {
+            redirect_to: &redirect_to,
+            pkce: challenge.as_ref(),
+            check_frequency: true,
+        };
+        email::send(&mut tx, &state, user.id, action, &out).await?;
+        tx.commit().await?;
+    }
+    Ok(axum::Json(json!({})))
+}

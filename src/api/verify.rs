@@ -1,0 +1,341 @@
+//! `GET /verify` (the link in a mail: answers with a 303 redirect carrying the session in the
+//! fragment, a `?code=` for PKCE links, or the error) and `POST /verify` (a code or token hash
+//! sent by the client: answers with a session).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use url::Url;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::extract::{Json, Query};
+use crate::api::redirect::RedirectTo;
+use crate::api::types::SessionResponse;
+use crate::auth::accounts;
+use crate::auth::email_verify::{self, Outcome, Presented, VerifyType};
+use crate::auth::otp::PKCE_PREFIX;
+use crate::auth::pkce;
+use crate::auth::session::{self, Client};
+use crate::db::identities;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_verify, post_verify))
+}
+
+const SINGLE_CONFIRMATION_ACCEPTED: &str =
+    "Confirmation link accepted. Please proceed to confirm link sent to the other email";
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct VerifyQuery {
+    /// The token hash from the email link (`pkce_...` for PKCE flows).
+    pub token: Option<String>,
+    /// `signup`, `invite`, `magiclink`, `recovery` or `email_change`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub verify_type: Option<String>,
+    /// Where to go afterwards; must be the site or on `GOTRUE_URI_ALLOW_LIST`.
+    pub redirect_to: Option<String>,
+}
+
+/// Follow an email link: confirms and redirects (303) with the session in the URL fragment,
+/// `?code=` for PKCE links, or `#error=...` when the link is invalid or expired.
+#[utoipa::path(
+    get, path = "/verify", tag = "auth",
+    params(VerifyQuery),
+    responses(
+        (status = 303, description = "Redirect to redirect_to with the session, a PKCE code, or the error"),
+        (status = 400, description = "Missing token or type", body = crate::api::ErrorBody),
+    ),
+    security(())
+)]
+pub async fn get_verify(
+    State(state): State<AppState>,
+    client: Client,
+    RedirectTo(redirect_to): RedirectTo,
+    Query(query): Query<VerifyQuery>,
+) -> ApiResult<Response> {
+    let verify_type = query.verify_type.as_deref().unwrap_or("").trim();
+    if verify_type.is_empty() {
+        return Err(ApiError::validation("Verify requires a verification type"));
+    }
+    let token = query.token.as_deref().unwrap_or("").trim();
+    if token.is_empty() {
+        return Err(ApiError::validation("Verify requires a token or a token hash"));
+    }
+    let is_pkce = token.starts_with(PKCE_PREFIX);
+    let location = match follow_link(&state, &client, verify_type, token).await {
+        Ok(Followed::Session(fragment)) => with_fragment(&redirect_to, &fragment),
+        Ok(Followed::Code(code)) => with_query(&redirect_to, &[("code", &code)]),
+        Ok(Followed::FirstLeg) => {
+            let fragment = encode(&[("message", SINGLE_CONFIRMATION_ACCEPTED), ("sb", "")]);
+            let base = if is_pkce {
+                with_query(&redirect_to, &[("message", SINGLE_CONFIRMATION_ACCEPTED)])
+            } else {
+                redirect_to.clone()
+            };
+            with_fragment(&base, &fragment)
+        }
+        Err(err) => error_location(&redirect_to, &err, is_pkce),
+    };
+    Ok((StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response())
+}
+
+enum Followed {
+    /// The fragment with the session.
+    Session(String),
+    /// The PKCE auth code.
+    Code(String),
+    FirstLeg,
+}
+
+/// Everything a link does, in one transaction: nothing is kept if any step fails.
+async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token: &str) -> ApiResult<Followed> {
+    let verify_type = VerifyType::parse(verify_type)
+        .filter(|t| *t != VerifyType::Email)
+        .ok_or_else(|| ApiError::validation("Unsupported verification type"))?;
+    let mut tx = state.db.begin().await?;
+    let outcome =
+        email_verify::verify(&mut tx, state, verify_type, Presented::Hash(token), &client.ip_string()).await?;
+    let followed = match outcome {
+        Outcome::EmailChangeFirstLeg => Followed::FirstLeg,
+        Outcome::Verified {
+            user,
+            pkce: true,
+            flow_methods,
+        } => Followed::Code(pkce::issue_code(&mut tx, user.id, flow_methods).await?),
+        Outcome::Verified { user, .. } => {
+            let (tokens, _, _) = session::start(&mut tx, state, &user, "otp", client).await?;
+            Followed::Session(encode(&[
+                ("access_token", &tokens.access_token),
+                ("expires_at", &tokens.expires_at.to_string()),
+                ("expires_in", &tokens.expires_in.to_string()),
+                ("refresh_token", &tokens.refresh_token),
+                ("sb", ""),
+                ("token_type", "bearer"),
+                ("type", verify_type.as_str()),
+            ]))
+        }
+    };
+    tx.commit().await?;
+    Ok(followed)
+}
+
+/// `key=value&...`, form-encoded, in the given (sorted, as Go's `url.Values`) order.
+pub(crate) fn encode(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        serializer.append_pair(key, value);
+    }
+    serializer.finish()
+}
+
+pub(crate) fn with_fragment(base: &str, fragment: &str) -> String {
+    match Url::parse(base) {
+        Ok(mut url) => {
+            url.set_fragment(Some(fragment));
+            url.to_string()
+        }
+        Err(_) => format!("{}#{fragment}", base.split('#').next().unwrap_or("")),
+    }
+}
+
+/// Sets query parameters (replacing ones of the same name) and drops the fragment.
+pub(crate) fn with_query(base: &str, set: &[(&str, &str)]) -> String {
+    let Ok(mut url) = Url::parse(base) else {
+        return base.to_owned();
+    };
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(key, _)| !set.iter().any(|(name, _)| key == name))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for (key, value) in &kept {
+            query.append_pair(key, value);
+        }
+        for (key, value) in set {
+            query.append_pair(key, value);
+        }
+    }
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// GoTrue's `prepErrorRedirectURL`: the error in the fragment (and the query for PKCE).
+pub(crate) fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -> String {
+    if err.status().is_server_error() {
+        tracing::error!(
+            code = err.code().as_str(),
+            cause = err.cause().unwrap_or(""),
+            "redirect flow failed"
+        );
+    }
+    let denied = matches!(
+        err.code(),
+        ErrorCode::SignupDisabled | ErrorCode::UserBanned | ErrorCode::ProviderEmailNeedsVerification
+    );
+    let oauth_error = match err.status().as_u16() {
+        _ if denied => Some("access_denied"),
+        400 => Some("invalid_request"),
+        401 => Some("unauthorized_client"),
+        403 => Some("access_denied"),
+        500 => Some("server_error"),
+        503 => Some("temporarily_unavailable"),
+        _ => None,
+    };
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    if let Some(error) = oauth_error {
+        pairs.push(("error", error));
+    }
+    pairs.push(("error_code", err.code().as_str()));
+    pairs.push(("error_description", err.message()));
+    let base = if is_pkce {
+        with_query(redirect_to, &pairs)
+    } else {
+        redirect_to.to_owned()
+    };
+    pairs.push(("sb", ""));
+    with_fragment(&base, &encode(&pairs))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"type": "email", "email": "someone@example.com", "token": "123456"}))]
+pub struct VerifyParams {
+    /// `signup`, `invite`, `magiclink`, `recovery`, `email_change` or `email`.
+    #[serde(rename = "type", default)]
+    pub verify_type: Option<String>,
+    /// The code from the mail (with `email`).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The hash from the link (alone).
+    #[serde(default)]
+    pub token_hash: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub redirect_to: Option<String>,
+}
+
+/// Verify a code from a mail (`{type, email, token}`) or a link's hash (`{type, token_hash}`)
+/// and get a session.
+#[utoipa::path(
+    post, path = "/verify", tag = "auth",
+    request_body = VerifyParams,
+    responses(
+        (status = 200, description = "A session; or, for the first of two email-change confirmations, {msg, code}", body = SessionResponse),
+        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
+        (status = 403, description = "otp_expired: the token is invalid, used or expired", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn post_verify(
+    State(state): State<AppState>,
+    client: Client,
+    Json(params): Json<VerifyParams>,
+) -> ApiResult<Response> {
+    let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let (token, token_hash) = (present(&params.token), present(&params.token_hash));
+    let (email, phone) = (present(&params.email), present(&params.phone));
+    let verify_type =
+        present(&params.verify_type).ok_or_else(|| ApiError::validation("Verify requires a verification type"))?;
+    if token.is_some() == token_hash.is_some() {
+        return Err(ApiError::validation("Verify requires either a token or a token hash"));
+    }
+    let normalized;
+    let presented = match (&token, &token_hash) {
+        (Some(code), None) => match (&email, &phone) {
+            (Some(raw), None) => {
+                normalized = accounts::normalize_email(raw)
+                    .map_err(|_| ApiError::unprocessable(ErrorCode::ValidationFailed, "Invalid email format"))?;
+                Presented::Code {
+                    email: &normalized,
+                    code,
+                }
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::bad_request(
+                    ErrorCode::PhoneProviderDisabled,
+                    "Unsupported phone provider",
+                ));
+            }
+            _ => {
+                return Err(ApiError::validation(
+                    "Only an email address or phone number should be provided on verify",
+                ));
+            }
+        },
+        (None, Some(hash)) => {
+            if email.is_some() || phone.is_some() || present(&params.redirect_to).is_some() {
+                return Err(ApiError::validation("Only the token_hash and type should be provided"));
+            }
+            Presented::Hash(hash)
+        }
+        _ => return Err(ApiError::validation("Verify requires either a token or a token hash")),
+    };
+    let verify_type = match verify_type.as_str() {
+        "sms" | "phone_change" => {
+            return Err(ApiError::bad_request(
+                ErrorCode::PhoneProviderDisabled,
+                "Unsupported phone provider",
+            ));
+        }
+        other => VerifyType::parse(other).ok_or_else(|| ApiError::validation("Unsupported verification type"))?,
+    };
+
+    let mut tx = state.db.begin().await?;
+    match email_verify::verify(&mut tx, &state, verify_type, presented, &client.ip_string()).await? {
+        Outcome::EmailChangeFirstLeg => {
+            tx.commit().await?;
+            Ok(axum::Json(json!({ "msg": SINGLE_CONFIRMATION_ACCEPTED, "code": "200" })).into_response())
+        }
+        Outcome::Verified { user, .. } => {
+            // GoTrue answers POST /verify with a session even for PKCE tokens.
+            let (tokens, user, _) = session::start(&mut tx, &state, &user, "otp", &client).await?;
+            let identities = identities::for_user(&mut *tx, user.id).await?;
+            tx.commit().await?;
+            Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_replace_and_codes_join_the_query() {
+        assert_eq!(
+            with_fragment("http://localhost:3000/cb?x=1#old", "a=1&sb="),
+            "http://localhost:3000/cb?x=1#a=1&sb="
+        );
+        assert_eq!(
+            with_query("http://localhost:3000/cb?x=1&code=old#f", &[("code", "abc")]),
+            "http://localhost:3000/cb?x=1&code=abc"
+        );
+    }
+
+    #[test]
+    fn errors_are_gotrue_shaped() {
+        let err = ApiError::forbidden(ErrorCode::OtpExpired, "Email link is invalid or has expired");
+        assert_eq!(
+            error_location("http://localhost:3000/", &err, false),
+            "http://localhost:3000/#error=access_denied&error_code=otp_expired&error_description=Email+link+is+invalid+or+has+expired&sb="
+        );
+        let pkce = error_location("http://localhost:3000/", &err, true);
+        assert!(
+            pkce.starts_with("http://localhost:3000/?error=access_denied&error_code=otp_expired&"),
+            "{pkce}"
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! Google through OpenID Connect discovery: `authorization_endpoint`, `token_endpoint` and
+//! `jwks_uri` come from `<issuer>/.well-known/openid-configuration`. The issuer is
+//! `https://accounts.google.com` unless `GOTRUE_EXTERNAL_GOOGLE_URL` names another (GoTrue
+//! ignores that variable; Latchkey honours it for tests and self-hosted IdPs).
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Endpoints, ProviderUser, get_json};
+use crate::config::ProviderConfig;
+
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+const GOOGLE_USERINFO: &str = "https://www.googleapis.com/userinfo/v2/me";
+
+#[derive(Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    userinfo_endpoint: Option<String>,
+}
+
+fn issuer(config: &ProviderConfig) -> String {
+    config
+        .url
+        .as_ref()
+        .map(|u| u.as_str().trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| GOOGLE_ISSUER.to_owned())
+}
+
+async fn discover(http: &reqwest::Client, config: &ProviderConfig) -> Result<Discovery, reqwest::Error> {
+    let url = format!("{}/.well-known/openid-configuration", issuer(config));
+    http.get(url).send().await?.error_for_status()?.json().await
+}
+
+pub(super) async fn endpoints(http: &reqwest::Client, config: &ProviderConfig) -> Result<Endpoints, reqwest::Error> {
+    let discovery = discover(http, config).await?;
+    Ok(Endpoints {
+        authorize: discovery.authorization_endpoint,
+        token: discovery.token_endpoint,
+        default_scopes: &["email", "profile"],
+    })
+}
+
+/// From the ID token when the token response has one (checked against the discovery JWKS,
+/// `aud` = our client id), else from the userinfo endpoint.
+pub(super) async fn user(
+    http: &reqwest::Client,
+    config: &ProviderConfig,
+    access_token: &str,
+    id_token: Option<&str>,
+) -> Result<ProviderUser, String> {
+    let discovery = discover(http, config).await.map_err(|e| e.to_string())?;
+    let claims: Value = match id_token {
+        Some(id_token) => {
+            let jwks: JwkSet = http
+                .get(&discovery.jwks_uri)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            verify_id_token(id_token, &jwks, &discovery.issuer, &config.client_id)?
+        }
+        None => {
+            let url = discovery.userinfo_endpoint.as_deref().unwrap_or(GOOGLE_USERINFO);
+            get_json(http, url, access_token).await.map_err(|e| e.to_string())?
+        }
+    };
+    Ok(from_claims(&discovery.issuer, &claims))
+}
+
+fn verify_id_token(token: &str, jwks: &JwkSet, issuer: &str, client_id: &str) -> Result<Value, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("id_token header: {e}"))?;
+    let jwk = match header.kid.as_deref() {
+        Some(kid) => jwks.find(kid),
+        None => jwks.keys.first(),
+    }
+    .ok_or("id_token signed with an unknown key")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("JWKS key: {e}"))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[client_id]);
+    // Google writes its issuer both with and without the scheme.
+    let bare = issuer.trim_start_matches("https://").to_owned();
+    validation.set_issuer(&[issuer.to_owned(), bare]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| format!("id_token: {e}"))
+}
+
+/// `email_verified` may be a boolean or the string "true"; userinfo v2 calls it `verified_email`.
+fn truthy(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn from_claims(issuer: &str, claims: &Value) -> ProviderUser {
+    let text = |key: &str| claims.get(key).and_then(Value::as_str).map(str::to_owned);
+    let subject = text("sub").or_else(|| text("id")).unwrap_or_default();
+    let email = text("email").map(|e| e.to_lowercase());
+    let email_verified =
+        email.is_some() && (truthy(claims.get("email_verified")) || truthy(claims.get("verified_email")));
+    let mut identity_data = json!({
+        "iss": issuer,
+        "sub": subject,
+        "provider_id": subject,
+        "name": text("name"),
+        "full_name": text("name"),
+        "picture": text("picture"),
+        "avatar_url": text("picture"),
+        "email": email,
+        "email_verified": email_verified,
+        "phone_verified": false,
+    });
+    if let Some(hd) = text("hd") {
+        identity_data["custom_claims"] = json!({ "hd": hd });
+    }
+    ProviderUser {
+        subject,
+        email,
+        email_verified,
+        identity_data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_flags_come_in_several_spellings() {
+        let user = from_claims("i", &json!({"sub": "1", "email": "A@x.io", "email_verified": "true"}));
+        assert!(user.email_verified);
+        assert_eq!(user.email.as_deref(), Some("a@x.io"));
+        let user = from_claims(
+            "i",
+            &json!({"id": "2", "email": "a@x.io", "verified_email": true, "hd": "x.io"}),
+        );
+        assert!(user.email_verified);
+        assert_eq!(user.subject, "2");
+        assert_eq!(user.identity_data["custom_claims"]["hd"], "x.io");
+        assert!(!from_claims("i", &json!({"sub": "3", "email": "a@x.io"})).email_verified);
+    }
+}

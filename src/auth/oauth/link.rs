@@ -1,0 +1,174 @@
+//! Callback → user (GoTrue's `createAccountFromExternalIdentity` and `models/linking.go`):
+//! an existing identity signs its user in; otherwise a provider-**verified** email links the
+//! identity to the account holding that email; anything else makes a new account, never
+//! taking an address that already belongs to someone.
+//!
+//! One deliberate difference: GoTrue counts every provider email as verified when
+//! `GOTRUE_MAILER_AUTOCONFIRM` is on. That lets anyone who controls an OAuth account with an
+//! unverified address take over the matching Latchkey account, so Latchkey only believes the
+//! provider.
+
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::ProviderUser;
+use crate::auth::email::{self, Outgoing};
+use crate::db::identities;
+use crate::db::users::{self, NewUser, UserRow};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+/// The outcome of a callback.
+#[derive(Debug)]
+pub enum Resolved {
+    /// Sign this user in.
+    SignedIn(Box<UserRow>),
+    /// A new account whose provider email is unverified: a confirmation mail went out and the
+    /// callback ends with `provider_email_needs_verification`.
+    NeedsVerification,
+}
+
+pub async fn resolve(
+    conn: &mut PgConnection,
+    state: &AppState,
+    provider: &str,
+    profile: &ProviderUser,
+    redirect_to: &str,
+) -> ApiResult<Resolved> {
+    if profile.subject.is_empty() {
+        return Err(ApiError::internal("provider returned no subject"));
+    }
+    if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
+        identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
+        let mut user = users::merge_user_metadata(&mut *conn, identity.user_id, &profile.identity_data).await?;
+        if user.email.is_some() && user.email_confirmed_at.is_none() {
+            let vouched = profile.email_verified && profile.email.as_deref() == user.email.as_deref();
+            if !vouched {
+                // Still waiting for the confirmation mail sent when the account was made.
+                return Ok(Resolved::NeedsVerification);
+            }
+            user = users::confirm_email(&mut *conn, user.id).await?;
+        }
+        return Ok(Resolved::SignedIn(Box::new(user)));
+    }
+    let existing = match &profile.email {
+        Some(email) => users::find_by_email(&mut *conn, email).await?,
+        None => None,
+    };
+    match existing {
+        // The provider vouches for the address: the identity joins the account.
+        Some(user) if profile.email_verified => {
+            if user.email_confirmed_at.is_none() {
+                // Whoever set this account's password never proved the mailbox is theirs.
+                users::clear_password(&mut *conn, user.id).await?;
+                users::confirm_email(&mut *conn, user.id).await?;
+            }
+            identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
+            users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
+            Ok(Resolved::SignedIn(Box::new(refresh_providers(conn, user.id).await?)))
+        }
+        // Unverified at the provider and taken here: a separate account without the address.
+        Some(_) => Ok(Resolved::SignedIn(Box::new(
+            create(conn, state, provider, profile, None).await?,
+        ))),
+        None => {
+            let user = create(conn, state, provider, profile, profile.email.as_deref()).await?;
+            if user.email.is_some() && user.email_confirmed_at.is_none() {
+                let out = Outgoing {
+                    redirect_to,
+                    ..Outgoing::default()
+                };
+                // Boxed as `dyn Send`: rustc cannot otherwise prove the nested future `Send`
+                // for every lifetime (rust-lang/rust#102211) once it sits inside the callback.
+                let sending: std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<email::Sent>> + Send + '_>> =
+                    Box::pin(email::send(
+                        &mut *conn,
+                        state,
+                        user.id,
+                        email::Action::Confirmation,
+                        &out,
+                    ));
+                sending.await?;
+                return Ok(Resolved::NeedsVerification);
+            }
+            Ok(Resolved::SignedIn(Box::new(user)))
+        }
+    }
+}
+
+/// Manual linking (`/user/identities/authorize`): the identity joins the signed-in user who
+/// started the flow, and must not belong to anyone yet (GoTrue: 422 identity_already_exists).
+pub async fn link_to(
+    conn: &mut PgConnection,
+    target: Uuid,
+    provider: &str,
+    profile: &ProviderUser,
+) -> ApiResult<Resolved> {
+    if identities::find_for_update(&mut *conn, provider, &profile.subject)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::unprocessable(
+            ErrorCode::IdentityAlreadyExists,
+            "Identity is already linked to another user",
+        ));
+    }
+    identities::insert(&mut *conn, target, provider, &profile.subject, &profile.identity_data).await?;
+    Ok(Resolved::SignedIn(Box::new(refresh_providers(conn, target).await?)))
+}
+
+/// A new user with the provider's identity; `email` is confirmed when the provider verified it.
+async fn create(
+    conn: &mut PgConnection,
+    state: &AppState,
+    provider: &str,
+    profile: &ProviderUser,
+    email: Option<&str>,
+) -> ApiResult<UserRow> {
+    let config = &state.config;
+    if config.disable_signup {
+        return Err(ApiError::unprocessable(
+            ErrorCode::SignupDisabled,
+            "Signups not allowed for this instance",
+        ));
+    }
+    let mut identity_data = profile.identity_data.clone();
+    if email.is_none() {
+        // The address belongs to another account; this one must not claim it anywhere.
+        identity_data["email"] = Value::Null;
+        identity_data["email_verified"] = json!(false);
+    }
+    let app_metadata = json!({ "provider": provider, "providers": [provider] });
+    let user = users::insert(
+        &mut *conn,
+        &NewUser {
+            id: Uuid::new_v4(),
+            aud: &config.jwt.aud,
+            role: &config.jwt.default_group_name,
+            email,
+            phone: None,
+            encrypted_password: None,
+            email_confirmed: email.is_some() && profile.email_verified,
+            phone_confirmed: false,
+            confirmation_sent: false,
+            app_metadata: &app_metadata,
+            user_metadata: &identity_data,
+            is_anonymous: false,
+        },
+    )
+    .await?;
+    identities::insert(&mut *conn, user.id, provider, &profile.subject, &identity_data).await?;
+    Ok(user)
+}
+
+/// `app_metadata.providers`: the user's identity providers, oldest first, without repeats.
+pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> ApiResult<UserRow> {
+    let mut providers: Vec<String> = Vec::new();
+    for identity in identities::for_user(&mut *conn, user_id).await? {
+        if !providers.contains(&identity.provider) {
+            providers.push(identity.provider);
+        }
+    }
+    Ok(users::merge_app_metadata(&mut *conn, user_id, &json!({ "providers": providers })).await?)
+}

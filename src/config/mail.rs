@@ -1,0 +1,99 @@
+//! Mail settings: SMTP, one-time-token lifetime and length, subjects and templates.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::{ConfigError, Env};
+use crate::mail::EmailKind;
+
+#[derive(Debug, Clone)]
+pub struct MailerConfig {
+    /// `None` when `GOTRUE_SMTP_HOST` is unset: mail goes to the log (recipient domain and
+    /// kind only, never the message, which carries tokens).
+    pub smtp: Option<SmtpConfig>,
+    /// `GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED`: an email change must be confirmed from
+    /// both the current and the new address.
+    pub secure_email_change_enabled: bool,
+    /// `GOTRUE_MAILER_OTP_EXP`: lifetime of email OTPs and links.
+    pub otp_exp: Duration,
+    /// `GOTRUE_MAILER_OTP_LENGTH` (6 to 10 digits).
+    pub otp_length: usize,
+    /// `GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED`.
+    pub magic_link_enabled: bool,
+    /// `GOTRUE_MAILER_SUBJECTS_*` overrides.
+    pub subjects: HashMap<EmailKind, String>,
+    /// `GOTRUE_MAILER_TEMPLATES_*` overrides: HTML read from the named local files at
+    /// start-up. (GoTrue fetches these over HTTP; Latchkey reads files.)
+    pub templates: HashMap<EmailKind, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// 465 means implicit TLS; any other port uses STARTTLS when the server offers it.
+    pub port: u16,
+    pub user: Option<String>,
+    pub pass: Option<SecretString>,
+    /// The sender address (`GOTRUE_SMTP_ADMIN_EMAIL`).
+    pub admin_email: String,
+    pub sender_name: Option<String>,
+}
+
+pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
+    let smtp = match env.get(&["GOTRUE_SMTP_HOST", "SMTP_HOST"]) {
+        None => None,
+        Some((_, host)) => Some(SmtpConfig {
+            host,
+            port: env.parse_or(&["GOTRUE_SMTP_PORT", "SMTP_PORT"], 587u16)?,
+            user: env.get(&["GOTRUE_SMTP_USER", "SMTP_USER"]).map(|(_, v)| v),
+            pass: env
+                .get(&["GOTRUE_SMTP_PASS", "SMTP_PASS"])
+                .map(|(_, v)| SecretString::from(v)),
+            admin_email: env.string_or(&["GOTRUE_SMTP_ADMIN_EMAIL", "SMTP_ADMIN_EMAIL"], "admin@localhost"),
+            sender_name: env
+                .get(&["GOTRUE_SMTP_SENDER_NAME", "SMTP_SENDER_NAME"])
+                .map(|(_, v)| v),
+        }),
+    };
+    let otp_length: usize = env.parse_or(&["GOTRUE_MAILER_OTP_LENGTH"], 6usize)?;
+    if !(6..=10).contains(&otp_length) {
+        return Err(ConfigError {
+            var: "GOTRUE_MAILER_OTP_LENGTH".into(),
+            message: format!("{otp_length} is out of range (6 to 10)"),
+        });
+    }
+    let otp_exp = env.duration_or(&["GOTRUE_MAILER_OTP_EXP"], Duration::from_secs(86_400))?;
+    if otp_exp.is_zero() {
+        return Err(ConfigError {
+            var: "GOTRUE_MAILER_OTP_EXP".into(),
+            message: "must be positive".into(),
+        });
+    }
+    let mut subjects = HashMap::new();
+    let mut templates = HashMap::new();
+    for kind in EmailKind::ALL {
+        let suffix = kind.env_suffix();
+        if let Some((_, subject)) = env.get(&[&format!("GOTRUE_MAILER_SUBJECTS_{suffix}")]) {
+            subjects.insert(kind, subject);
+        }
+        let var = format!("GOTRUE_MAILER_TEMPLATES_{suffix}");
+        if let Some((_, path)) = env.get(&[&var]) {
+            let html = std::fs::read_to_string(&path).map_err(|err| ConfigError {
+                var: var.clone(),
+                message: format!("cannot read template file {path:?}: {err} (Latchkey reads local files, not URLs)"),
+            })?;
+            templates.insert(kind, html);
+        }
+    }
+    Ok(MailerConfig {
+        smtp,
+        secure_email_change_enabled: env.bool_or(&["GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED"], true)?,
+        otp_exp,
+        otp_length,
+        magic_link_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED"], true)?,
+        subjects,
+        templates,
+    })
+}

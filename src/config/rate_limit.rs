@@ -1,0 +1,313 @@
+//! Rate-limit settings: GoTrue's `GOTRUE_RATE_LIMIT_*` variables plus Latchkey's switches.
+//! What each limiter covers is in the README's "Rate limits" section and `api::ratelimit`.
+
+use std::time::Duration;
+
+use axum::http::HeaderName;
+
+use super::{ConfigError, Env, parse_duration};
+
+const FIVE_MINUTES: Duration = Duration::from_secs(5 * 60);
+const ONE_HOUR: Duration = Duration::from_secs(60 * 60);
+/// GoTrue's bucket size for most per-address limiters (tollbooth `SetBurst(30)`), whatever
+/// the configured rate.
+const GOTRUE_BURST: u32 = 30;
+
+/// A token bucket: up to `burst` requests at once, refilled at `events` per `per`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub events: f64,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+impl Rate {
+    /// How long the bucket takes to refill by one request; `None` for a rate of zero, which
+    /// lets nothing through (GoTrue: `GOTRUE_RATE_LIMIT_EMAIL_SENT=0` blocks all mail).
+    pub fn replenish_interval(&self) -> Option<Duration> {
+        (self.events > 0.0 && self.burst > 0).then(|| self.per.div_f64(self.events))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `LATCHKEY_RATE_LIMIT_ENABLED`: per-address limiting, on by default (GoTrue limits
+    /// only when it is told which header carries the client address).
+    pub enabled: bool,
+    /// `LATCHKEY_RATE_LIMIT_LOOPBACK`: also limit clients on the loopback address (off by
+    /// default: a local process, a test suite or a reverse proxy on the same host is one
+    /// address for many clients; behind a local proxy, set `GOTRUE_RATE_LIMIT_HEADER`).
+    pub limit_loopback: bool,
+    /// `GOTRUE_RATE_LIMIT_HEADER`: the one header trusted to carry the client address.
+    pub header: Option<HeaderName>,
+    pub token_refresh: Rate,
+    pub verify: Rate,
+    pub otp: Rate,
+    pub sign_in_sign_ups: Rate,
+    pub anonymous_users: Rate,
+    /// Global, not per address.
+    pub email_sent: Rate,
+    /// Global; read for compatibility, not used until SMS exists.
+    pub sms_sent: Rate,
+    /// `LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL`: how often state of idle addresses is dropped.
+    pub prune_interval: Duration,
+}
+
+/// How a plain number (GoTrue's form) is read for one variable; `N/duration` always means
+/// "N per duration, bursts of up to N".
+struct PlainForm {
+    window: Duration,
+    /// `None`: the burst is the number itself.
+    burst: Option<u32>,
+}
+
+const PER_5_MIN_BURST_30: PlainForm = PlainForm {
+    window: FIVE_MINUTES,
+    burst: Some(GOTRUE_BURST),
+};
+const PER_HOUR_BURST_N: PlainForm = PlainForm {
+    window: ONE_HOUR,
+    burst: None,
+};
+
+pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
+    let per_address = |names: &[&str], default: f64| rate(env, names, default, &PER_5_MIN_BURST_30, false);
+    let otp = per_address(&["GOTRUE_RATE_LIMIT_OTP", "RATE_LIMIT_OTP"], 30.0)?;
+    Ok(RateLimitConfig {
+        enabled: env.bool_or(&["LATCHKEY_RATE_LIMIT_ENABLED"], true)?,
+        limit_loopback: env.bool_or(&["LATCHKEY_RATE_LIMIT_LOOPBACK"], false)?,
+        header: header(env)?,
+        token_refresh: per_address(&["GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "RATE_LIMIT_TOKEN_REFRESH"], 150.0)?,
+        verify: per_address(&["GOTRUE_RATE_LIMIT_VERIFY", "RATE_LIMIT_VERIFY"], 30.0)?,
+        // The Supabase CLI turns its `sign_in_sign_ups` setting into GOTRUE_RATE_LIMIT_OTP,
+        // so an operator who raised OTP expects sign-ups to follow: unset, this limiter
+        // takes OTP's setting instead of capping them at a default nobody asked for.
+        sign_in_sign_ups: match env.get(&["GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS"]) {
+            Some(_) => per_address(&["GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS"], 30.0)?,
+            None => otp,
+        },
+        otp,
+        anonymous_users: rate(
+            env,
+            &["GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", "RATE_LIMIT_ANONYMOUS_USERS"],
+            30.0,
+            &PER_HOUR_BURST_N,
+            false,
+        )?,
+        email_sent: rate(
+            env,
+            &["GOTRUE_RATE_LIMIT_EMAIL_SENT", "RATE_LIMIT_EMAIL_SENT"],
+            30.0,
+            &PER_HOUR_BURST_N,
+            true,
+        )?,
+        sms_sent: rate(
+            env,
+            &["GOTRUE_RATE_LIMIT_SMS_SENT", "RATE_LIMIT_SMS_SENT"],
+            30.0,
+            &PER_HOUR_BURST_N,
+            true,
+        )?,
+        prune_interval: {
+            let var = "LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL";
+            let every = env.duration_or(&[var], Duration::from_secs(60))?;
+            if every.is_zero() {
+                return Err(ConfigError {
+                    var: var.into(),
+                    message: "must be positive".into(),
+                });
+            }
+            every
+        },
+    })
+}
+
+fn header(env: &Env) -> Result<Option<HeaderName>, ConfigError> {
+    let Some((var, value)) = env.get(&["GOTRUE_RATE_LIMIT_HEADER", "RATE_LIMIT_HEADER"]) else {
+        return Ok(None);
+    };
+    HeaderName::from_bytes(value.as_bytes())
+        .map(Some)
+        .map_err(|_| ConfigError {
+            var,
+            message: format!("{value:?} is not an HTTP header name"),
+        })
+}
+
+fn rate(env: &Env, names: &[&str], default: f64, plain: &PlainForm, allow_zero: bool) -> Result<Rate, ConfigError> {
+    let (var, raw) = match env.get(names) {
+        Some(found) => found,
+        None => return Ok(plain_rate(default, plain)),
+    };
+    let fail = |message: String| ConfigError {
+        var: var.clone(),
+        message,
+    };
+    let rate = parse_rate(&raw, plain).map_err(|why| fail(format!("{raw:?} {why}")))?;
+    if rate.events == 0.0 && !allow_zero {
+        return Err(fail(
+            "must be greater than 0 (to switch per-address limiting off, set \
+             LATCHKEY_RATE_LIMIT_ENABLED=false)"
+                .into(),
+        ));
+    }
+    Ok(rate)
+}
+
+/// GoTrue's syntax: a plain number of events per the variable's window (`30`, `0.5`), or
+/// `N/duration` (`10/1m`, `2/1s`), where the duration takes Go's units.
+fn parse_rate(raw: &str, plain: &PlainForm) -> Result<Rate, &'static str> {
+    const SHAPE: &str = "is not a rate (a number like 30, or N/duration like 10/5m)";
+    let rate = match raw.split_once('/') {
+        Some((events, per)) => {
+            let events = parse_events(events).ok_or(SHAPE)?;
+            let per = parse_duration(per).filter(|d| !d.is_zero()).ok_or(SHAPE)?;
+            Rate {
+                events,
+                per,
+                burst: burst_of(events),
+            }
+        }
+        None => plain_rate(parse_events(raw).ok_or(SHAPE)?, plain),
+    };
+    match rate.replenish_interval() {
+        Some(interval) if interval.is_zero() => Err("is too large a rate"),
+        _ => Ok(rate),
+    }
+}
+
+fn parse_events(raw: &str) -> Option<f64> {
+    raw.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0 && *n <= f64::from(u32::MAX))
+}
+
+fn plain_rate(events: f64, plain: &PlainForm) -> Rate {
+    Rate {
+        events,
+        per: plain.window,
+        burst: plain.burst.unwrap_or_else(|| burst_of(events)),
+    }
+}
+
+/// A bucket holds whole requests: at least one, unless the rate is zero.
+fn burst_of(events: f64) -> u32 {
+    if events == 0.0 {
+        0
+    } else {
+        // In range: `parse_events` caps events at u32::MAX.
+        (events.floor() as u32).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<RateLimitConfig, ConfigError> {
+        let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(vars).map(|c| c.rate_limit)
+    }
+
+    #[test]
+    fn defaults_are_gotrues() {
+        let c = config(&[]).unwrap();
+        assert!(c.enabled);
+        assert!(c.header.is_none());
+        let five_min = |events, burst| Rate {
+            events,
+            per: FIVE_MINUTES,
+            burst,
+        };
+        assert_eq!(c.token_refresh, five_min(150.0, 30));
+        assert_eq!(c.verify, five_min(30.0, 30));
+        assert_eq!(c.otp, five_min(30.0, 30));
+        assert_eq!(c.sign_in_sign_ups, five_min(30.0, 30));
+        let hourly = Rate {
+            events: 30.0,
+            per: ONE_HOUR,
+            burst: 30,
+        };
+        assert_eq!(c.anonymous_users, hourly);
+        assert_eq!(c.email_sent, hourly);
+        assert_eq!(c.sms_sent, hourly);
+        assert_eq!(c.prune_interval, Duration::from_secs(60));
+        // 150 per 5 minutes: one request back every 2 seconds.
+        assert_eq!(c.token_refresh.replenish_interval(), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn plain_numbers_and_n_per_duration() {
+        let c = config(&[
+            ("GOTRUE_RATE_LIMIT_VERIFY", "2/1s"),
+            ("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "7.5"),
+            ("GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", "5"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "0"),
+            ("GOTRUE_RATE_LIMIT_SMS_SENT", "10/1m30s"),
+            ("GOTRUE_RATE_LIMIT_HEADER", "X-Forwarded-For"),
+            ("LATCHKEY_RATE_LIMIT_ENABLED", "false"),
+            ("LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL", "250ms"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.verify,
+            Rate {
+                events: 2.0,
+                per: Duration::from_secs(1),
+                burst: 2
+            }
+        );
+        // A plain number keeps GoTrue's fixed burst of 30, even below 30.
+        assert_eq!(
+            c.token_refresh,
+            Rate {
+                events: 7.5,
+                per: FIVE_MINUTES,
+                burst: 30
+            }
+        );
+        assert_eq!(c.anonymous_users.burst, 5);
+        assert_eq!(c.email_sent.replenish_interval(), None);
+        assert_eq!(c.sms_sent.per, Duration::from_secs(90));
+        assert_eq!(c.header.unwrap().as_str(), "x-forwarded-for");
+        assert!(!c.enabled);
+        assert_eq!(c.prune_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn sign_in_sign_ups_follows_otp_unless_set() {
+        let c = config(&[("GOTRUE_RATE_LIMIT_OTP", "100")]).unwrap();
+        assert_eq!(c.sign_in_sign_ups, c.otp);
+        let c = config(&[
+            ("GOTRUE_RATE_LIMIT_OTP", "100"),
+            ("GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS", "3/1m"),
+        ])
+        .unwrap();
+        assert_eq!(c.sign_in_sign_ups.burst, 3);
+        assert_eq!(c.otp.events, 100.0);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (var, value) in [
+            ("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "lots"),
+            ("GOTRUE_RATE_LIMIT_VERIFY", "0"),
+            ("GOTRUE_RATE_LIMIT_OTP", "-1"),
+            ("GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS", "5/never"),
+            ("GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", "NaN"),
+            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "3/0s"),
+            ("GOTRUE_RATE_LIMIT_SMS_SENT", "1/2/3"),
+            ("GOTRUE_RATE_LIMIT_VERIFY", "4000000000/1ns"),
+            ("GOTRUE_RATE_LIMIT_HEADER", "bad header"),
+            ("LATCHKEY_RATE_LIMIT_ENABLED", "sometimes"),
+            ("LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL", "0"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{value}: {err}");
+        }
+    }
+}

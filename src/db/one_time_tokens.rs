@@ -1,0 +1,149 @@
+//! `_auth_one_time_tokens`: at most one live token per user and kind; stored as the hash
+//! an email link carries (see `auth::otp`).
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgExecutor};
+use uuid::Uuid;
+
+/// GoTrue's one-time token kinds (`models.OneTimeTokenType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenType {
+    Confirmation,
+    Recovery,
+    EmailChangeNew,
+    EmailChangeCurrent,
+    Reauthentication,
+}
+
+impl TokenType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Confirmation => "confirmation_token",
+            TokenType::Recovery => "recovery_token",
+            TokenType::EmailChangeNew => "email_change_token_new",
+            TokenType::EmailChangeCurrent => "email_change_token_current",
+            TokenType::Reauthentication => "reauthentication_token",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<TokenType> {
+        [
+            TokenType::Confirmation,
+            TokenType::Recovery,
+            TokenType::EmailChangeNew,
+            TokenType::EmailChangeCurrent,
+            TokenType::Reauthentication,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OneTimeTokenRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub token_type: String,
+    pub token_hash: String,
+    pub relates_to: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl OneTimeTokenRow {
+    pub fn kind(&self) -> Option<TokenType> {
+        TokenType::parse(&self.token_type)
+    }
+}
+
+fn names(types: &[TokenType]) -> Vec<&'static str> {
+    types.iter().map(|t| t.as_str()).collect()
+}
+
+/// Stores a user's token of one kind, replacing the previous one.
+pub async fn upsert(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    token_type: TokenType,
+    token_hash: &str,
+    relates_to: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into _auth_one_time_tokens (user_id, token_type, token_hash, relates_to) values ($1, $2, $3, lower($4)) \
+         on conflict (user_id, token_type) do update set token_hash = excluded.token_hash, \
+             relates_to = excluded.relates_to, created_at = now(), updated_at = now()",
+    )
+    .bind(user_id)
+    .bind(token_type.as_str())
+    .bind(token_hash)
+    .bind(relates_to)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The token an email link carries.
+pub async fn find_by_hash(
+    db: impl PgExecutor<'_>,
+    token_hash: &str,
+    types: &[TokenType],
+) -> sqlx::Result<Option<OneTimeTokenRow>> {
+    sqlx::query_as(
+        "select id, user_id, token_type, token_hash, relates_to, created_at from _auth_one_time_tokens \
+         where token_hash = $1 and token_type = any($2) limit 1",
+    )
+    .bind(token_hash)
+    .bind(names(types))
+    .fetch_optional(db)
+    .await
+}
+
+/// The tokens sent to an address; the caller checks a typed-in code against them.
+pub async fn find_by_address(
+    db: impl PgExecutor<'_>,
+    relates_to: &str,
+    types: &[TokenType],
+) -> sqlx::Result<Vec<OneTimeTokenRow>> {
+    sqlx::query_as(
+        "select id, user_id, token_type, token_hash, relates_to, created_at from _auth_one_time_tokens \
+         where relates_to = lower($1) and token_type = any($2) order by created_at desc",
+    )
+    .bind(relates_to)
+    .bind(names(types))
+    .fetch_all(db)
+    .await
+}
+
+pub async fn find_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    token_type: TokenType,
+) -> sqlx::Result<Option<OneTimeTokenRow>> {
+    sqlx::query_as(
+        "select id, user_id, token_type, token_hash, relates_to, created_at from _auth_one_time_tokens \
+         where user_id = $1 and token_type = $2",
+    )
+    .bind(user_id)
+    .bind(token_type.as_str())
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, user_id: Uuid, token_type: TokenType) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("delete from _auth_one_time_tokens where user_id = $1 and token_type = $2")
+            .bind(user_id)
+            .bind(token_type.as_str())
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// GoTrue's `ClearAllOneTimeTokensForUser`, run after every successful verification.
+pub async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query("delete from _auth_one_time_tokens where user_id = $1")
+        .bind(user_id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
