@@ -52,23 +52,26 @@ byId('sign-out').addEventListener('click', async () => {
 });
 
 // Only the providers Latchkey has enabled get a button (GET /settings lists them).
-async function hideDisabledProviders() {
+async function showEnabledProviders() {
+  const buttons = [...document.querySelectorAll('button[data-provider]')];
+  let enabled = () => true;
   try {
     const res = await fetch(`${url}/auth/v1/settings`, { headers: { apikey: anonKey } });
+    if (!res.ok) throw new Error(`GET /settings: ${res.status}`);
     const { external } = await res.json();
-    const buttons = [...document.querySelectorAll('button[data-provider]')];
-    for (const button of buttons) button.hidden = !external?.[button.dataset.provider];
-    byId('no-providers').hidden = buttons.some((button) => !button.hidden);
+    enabled = (provider) => Boolean(external?.[provider]);
   } catch {
-    // Unreachable or unexpected: keep every button; a click will say what is wrong.
+    // Unreachable or unexpected: show every button; a click will say what is wrong.
   }
+  for (const button of buttons) button.hidden = !enabled(button.dataset.provider);
+  byId('no-providers').hidden = buttons.some((button) => !button.hidden);
 }
 
 // INITIAL_SESSION, SIGNED_IN, SIGNED_OUT, TOKEN_REFRESHED ...: redraw from the session.
 client.auth.onAuthStateChange((_event, session) => show(session));
 
 // Errors come back in the URL (a declined consent, an unverified email, a used code ...).
-const [{ error }] = await Promise.all([client.auth.initialize(), hideDisabledProviders()]);
+const [{ error }] = await Promise.all([client.auth.initialize(), showEnabledProviders()]);
 if (error) {
   // Latchkey's own errors carry an error_code; a provider's only its OAuth `error`.
   const code = [error.details?.code, error.details?.error, error.code].find((c) => c && !c.startsWith('unspecified'));

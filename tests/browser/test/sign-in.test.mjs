@@ -162,8 +162,15 @@ test('only the providers Latchkey has enabled get a button', async () => {
   const other = await startSignInPage({ latchkeyUrl: githubOnly.url, anonKey: githubOnly.anonKey, host: '127.0.0.1', port: 0 });
   const context = await browser.newContext();
   try {
+    // A slow /settings: no button may show before the answer says which are enabled.
+    await context.route('**/auth/v1/settings', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await route.continue();
+    });
     const tab = await context.newPage();
     await tab.goto(other.url);
+    await tab.locator('#signed-out').waitFor();
+    assert.ok(await tab.getByRole('button', { name: 'Sign in with Google' }).isHidden(), 'not before /settings');
     await tab.getByRole('button', { name: 'Sign in with GitHub' }).waitFor();
     assert.ok(await tab.getByRole('button', { name: 'Sign in with Google' }).isHidden());
     assert.ok(await tab.locator('#no-providers').isHidden());
