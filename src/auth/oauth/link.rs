@@ -162,7 +162,9 @@ async fn create(
     Ok(user)
 }
 
-/// `app_metadata.providers`: the user's identity providers, oldest first, without repeats.
+/// GoTrue's `UpdateAppMetaDataProviders`: `app_metadata.providers` lists the user's identity
+/// providers, oldest first, without repeats, and `app_metadata.provider` is the first of them
+/// (left alone when there is none).
 pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> ApiResult<UserRow> {
     let mut providers: Vec<String> = Vec::new();
     for identity in identities::for_user(&mut *conn, user_id).await? {
@@ -170,5 +172,9 @@ pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> ApiRes
             providers.push(identity.provider);
         }
     }
-    Ok(users::merge_app_metadata(&mut *conn, user_id, &json!({ "providers": providers })).await?)
+    let mut patch = json!({ "providers": providers });
+    if let Some(first) = providers.first() {
+        patch["provider"] = json!(first);
+    }
+    Ok(users::merge_app_metadata(&mut *conn, user_id, &patch).await?)
 }
