@@ -1,5 +1,5 @@
 //! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, email
-//! tokens, PKCE, redirect validation.
+//! tokens, PKCE, redirect validation, identity unlinking.
 
 pub mod accounts;
 pub mod email;
@@ -12,3 +12,4 @@ pub mod pkce;
 pub mod redirect;
 pub mod refresh;
 pub mod session;
+pub mod unlink;

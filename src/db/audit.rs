@@ -20,6 +20,7 @@ pub enum Action {
     UserConfirmationRequested,
     UserRecoveryRequested,
     UserReauthenticateRequested,
+    IdentityUnlinked,
 }
 
 impl Action {
@@ -38,6 +39,7 @@ impl Action {
             Action::UserConfirmationRequested => "user_confirmation_requested",
             Action::UserRecoveryRequested => "user_recovery_requested",
             Action::UserReauthenticateRequested => "user_reauthenticate_requested",
+            Action::IdentityUnlinked => "identity_unlinked",
         }
     }
 
@@ -51,7 +53,10 @@ impl Action {
             | Action::UserRepeatedSignup
             | Action::UserConfirmationRequested
             | Action::UserRecoveryRequested
-            | Action::UserReauthenticateRequested => "user",
+            | Action::UserReauthenticateRequested
+            // GoTrue left this action out of its log-type map (so `log_type` was "") until
+            // August 2026 (supabase/auth 9c45038b); it files it under "user" since.
+            | Action::IdentityUnlinked => "user",
         }
     }
 }

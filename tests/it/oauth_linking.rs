@@ -1,24 +1,24 @@
 //! Manual linking and unlinking of identities (supabase-js `linkIdentity` / `unlinkIdentity`).
 
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
+use crate::admin::admin;
 use crate::fake_providers::{FakeProvider, FakeUser};
-use crate::helpers::{assert_error, random_email};
+use crate::helpers::{TestApp, assert_error, random_email};
 use crate::oauth::{location, spawn_with, user_of};
 
-#[tokio::test]
-async fn identities_link_and_unlink_under_gotrue_rules() {
-    let google = FakeProvider::google().await;
-    let app = spawn_with(&[&google], &[("GOTRUE_SECURITY_MANUAL_LINKING_ENABLED", "true")]).await;
-    let email = random_email();
-    let session = app.sign_up(&email, "correct horse battery").await;
-    let token = session["access_token"].as_str().unwrap();
-    // Another address at Google: this is manual linking, not linking by email.
-    google.set_user(FakeUser::new(&random_email(), true));
+const MANUAL_LINKING: (&str, &str) = ("GOTRUE_SECURITY_MANUAL_LINKING_ENABLED", "true");
+const PASSWORD: &str = "correct horse battery";
+
+/// Links `who` at `fake` (named `provider`) to the user of `token`, the way supabase-js
+/// `linkIdentity` does; returns where the browser ends up.
+async fn link(app: &TestApp, fake: &FakeProvider, provider: &str, token: &str, who: FakeUser) -> String {
+    fake.set_user(who);
     let response = app
         .request(
-            reqwest::Method::GET,
-            "/user/identities/authorize?provider=google&skip_http_redirect=true",
+            Method::GET,
+            &format!("/user/identities/authorize?provider={provider}&skip_http_redirect=true"),
         )
         .bearer_auth(token)
         .send()
@@ -30,15 +30,46 @@ async fn identities_link_and_unlink_under_gotrue_rules() {
         .unwrap()
         .to_owned();
     let callback = location(&app.client.get(&provider_url).send().await.unwrap(), 302);
-    let end = location(&app.client.get(&callback).send().await.unwrap(), 302);
+    location(&app.client.get(&callback).send().await.unwrap(), 302)
+}
+
+async fn unlink(app: &TestApp, token: &str, identity_id: &str) -> Response {
+    app.request(Method::DELETE, &format!("/user/identities/{identity_id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn identity_id(user: &Value, provider: &str) -> String {
+    user["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["provider"] == provider)
+        .unwrap_or_else(|| panic!("no {provider} identity in {user}"))["identity_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn identities_link_and_unlink_under_gotrue_rules() {
+    let google = FakeProvider::google().await;
+    let app = spawn_with(&[&google], &[MANUAL_LINKING]).await;
+    let email = random_email();
+    let session = app.sign_up(&email, PASSWORD).await;
+    let token = session["access_token"].as_str().unwrap();
+    // Another address at Google: this is manual linking, not linking by email.
+    let end = link(&app, &google, "google", token, FakeUser::new(&random_email(), true)).await;
     assert!(end.contains("#access_token="), "{end}");
     let user = user_of(&app, token).await;
     assert_eq!(user["email"], email.as_str());
 
     // The same Google account cannot be linked to a second user.
-    let other = app.sign_up(&random_email(), "correct horse battery").await;
+    let other = app.sign_up(&random_email(), PASSWORD).await;
     let response = app
-        .request(reqwest::Method::GET, "/user/identities/authorize?provider=google")
+        .request(Method::GET, "/user/identities/authorize?provider=google")
         .bearer_auth(other["access_token"].as_str().unwrap())
         .send()
         .await
@@ -47,34 +78,20 @@ async fn identities_link_and_unlink_under_gotrue_rules() {
     let end = location(&app.client.get(&callback).send().await.unwrap(), 302);
     assert!(end.contains("error_code=identity_already_exists"), "{end}");
 
-    let id_of = |provider: &str| {
-        user["identities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["provider"] == provider)
-            .unwrap()["identity_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let delete = |id: String| {
-        app.request(reqwest::Method::DELETE, &format!("/user/identities/{id}"))
-            .bearer_auth(token)
-            .send()
-    };
-
     assert_error(
-        delete(uuid::Uuid::new_v4().to_string()).await.unwrap(),
+        unlink(&app, token, &uuid::Uuid::new_v4().to_string()).await,
         422,
         "identity_not_found",
     )
     .await;
-    let response = delete(id_of("google")).await.unwrap();
+    // GoTrue: 404 validation_failed, not 400 or 422.
+    let body = assert_error(unlink(&app, token, "not-a-uuid").await, 404, "validation_failed").await;
+    assert_eq!(body["msg"], "identity_id must be an UUID");
+    let response = unlink(&app, token, &identity_id(&user, "google")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
     assert_error(
-        delete(id_of("email")).await.unwrap(),
+        unlink(&app, token, &identity_id(&user, "email")).await,
         422,
         "single_identity_not_deletable",
     )
@@ -85,22 +102,153 @@ async fn identities_link_and_unlink_under_gotrue_rules() {
     );
 
     let locked = spawn_with(&[&google], &[]).await;
-    let session = locked.sign_up(&random_email(), "correct horse battery").await;
+    let session = locked.sign_up(&random_email(), PASSWORD).await;
+    let locked_token = session["access_token"].as_str().unwrap();
+    let response = unlink(&locked, locked_token, &uuid::Uuid::new_v4().to_string()).await;
+    assert_error(response, 404, "manual_linking_disabled").await;
     let response = locked
-        .request(
-            reqwest::Method::DELETE,
-            &format!("/user/identities/{}", uuid::Uuid::new_v4()),
-        )
+        .request(Method::GET, "/user/identities/authorize?provider=google")
         .bearer_auth(session["access_token"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_error(response, 404, "manual_linking_disabled").await;
-    let response = locked
-        .request(reqwest::Method::GET, "/user/identities/authorize?provider=google")
-        .bearer_auth(session["access_token"].as_str().unwrap())
-        .send()
+}
+
+/// An admin-made user with a password, signed in; returns the access token.
+async fn admin_user(app: &TestApp, account: Value) -> String {
+    let email = account["email"].as_str().unwrap().to_owned();
+    let mut body = account;
+    body["password"] = json!(PASSWORD);
+    let response = admin(app, Method::POST, "/admin/users", Some(body)).await;
+    assert_eq!(response.status(), 200);
+    let session: Value = app.sign_in(&email, PASSWORD).await.json().await.unwrap();
+    session["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn one_time_tokens(app: &TestApp, user_id: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from _auth_one_time_tokens where user_id = $1::uuid")
+        .bind(user_id)
+        .fetch_one(&mut app.db().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unlinking_the_identity_with_the_users_email_moves_it_to_another_identity() {
+    let google = FakeProvider::google().await;
+    let github = FakeProvider::github().await;
+    // Without autoconfirm, an address no provider verified cannot stay confirmed.
+    let app = spawn_with(
+        &[&google, &github],
+        &[MANUAL_LINKING, ("GOTRUE_MAILER_AUTOCONFIRM", "false")],
+    )
+    .await;
+    let email = random_email();
+    let token = admin_user(&app, json!({"email": email, "email_confirm": true})).await;
+    let (unverified, verified) = (random_email(), random_email());
+    link(&app, &github, "github", &token, FakeUser::new(&unverified, false)).await;
+    link(&app, &google, "google", &token, FakeUser::new(&verified, true)).await;
+    // A recovery link for the old address must not survive the change.
+    assert_eq!(app.post_json("/recover", &json!({"email": email})).await.status(), 200);
+    let user = user_of(&app, &token).await;
+    let user_id = user["id"].as_str().unwrap();
+    assert!(user["recovery_sent_at"].is_string(), "{user}");
+    assert_eq!(one_time_tokens(&app, user_id).await, 1);
+
+    let email_identity = identity_id(&user, "email");
+    assert_eq!(unlink(&app, &token, &email_identity).await.status(), 200);
+    // The verified Google address wins over the older, unverified GitHub one.
+    let user = user_of(&app, &token).await;
+    assert_eq!(user["email"], verified.as_str());
+    assert!(user["email_confirmed_at"].is_string(), "{user}");
+    assert!(user.get("recovery_sent_at").is_none(), "{user}");
+    assert_eq!(one_time_tokens(&app, user_id).await, 0);
+    assert_eq!(user["app_metadata"]["provider"], "github");
+    assert_eq!(user["app_metadata"]["providers"], json!(["github", "google"]));
+
+    let entries: Value = admin(&app, Method::GET, "/admin/audit?query=action:identity_unlinked", None)
+        .await
+        .json()
         .await
         .unwrap();
-    assert_error(response, 404, "manual_linking_disabled").await;
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let payload = &entries[0]["payload"];
+    assert_eq!(payload["log_type"], "user");
+    assert_eq!(payload["actor_id"], user_id);
+    assert_eq!(payload["actor_username"], email.as_str());
+    assert_eq!(
+        payload["traits"],
+        json!({"identity_id": email_identity, "provider": "email", "provider_id": user_id})
+    );
+
+    // Only the unverified address is left: it becomes the email, unconfirmed.
+    assert_eq!(unlink(&app, &token, &identity_id(&user, "google")).await.status(), 200);
+    let user = user_of(&app, &token).await;
+    assert_eq!(user["email"], unverified.as_str());
+    assert!(user.get("email_confirmed_at").is_none(), "{user}");
+    assert_eq!(user["user_metadata"]["email_verified"], false);
+    assert_eq!(user["app_metadata"]["providers"], json!(["github"]));
+}
+
+#[tokio::test]
+async fn an_identity_whose_loss_would_leave_a_taken_email_stays() {
+    let google = FakeProvider::google().await;
+    let app = spawn_with(&[&google], &[MANUAL_LINKING]).await;
+    let taken = random_email();
+    app.sign_up(&taken, PASSWORD).await;
+    let email = random_email();
+    let session = app.sign_up(&email, PASSWORD).await;
+    let token = session["access_token"].as_str().unwrap();
+    link(&app, &google, "google", token, FakeUser::new(&taken, true)).await;
+    let user = user_of(&app, token).await;
+
+    let body = assert_error(
+        unlink(&app, token, &identity_id(&user, "email")).await,
+        422,
+        "email_conflict_identity_not_deletable",
+    )
+    .await;
+    assert_eq!(body["msg"], "Unable to unlink identity due to email conflict");
+    let after = user_of(&app, token).await;
+    assert_eq!(after["email"], email.as_str());
+    assert_eq!(after["identities"].as_array().unwrap().len(), 2);
+    let logged: i64 =
+        sqlx::query_scalar("select count(*) from _auth_audit_log where payload->>'action' = 'identity_unlinked'")
+            .fetch_one(&mut app.db().await)
+            .await
+            .unwrap();
+    assert_eq!(logged, 0, "the audit entry is rolled back with the rest");
+
+    // The email identity keeps the address, so Google's may go.
+    assert_eq!(unlink(&app, token, &identity_id(&user, "google")).await.status(), 200);
+    assert_eq!(user_of(&app, token).await["email"], email.as_str());
+}
+
+#[tokio::test]
+async fn unlinking_the_phone_or_the_only_email_identity_clears_that_contact() {
+    let app = TestApp::spawn_with(&[MANUAL_LINKING]).await;
+    let account =
+        |phone: &str| json!({"email": random_email(), "phone": phone, "email_confirm": true, "phone_confirm": true});
+    let token = admin_user(&app, account("+1 555 0100 123")).await;
+    let user = user_of(&app, &token).await;
+    assert_eq!(unlink(&app, &token, &identity_id(&user, "phone")).await.status(), 200);
+    let after = user_of(&app, &token).await;
+    assert_eq!(after["phone"], "");
+    assert!(after.get("phone_confirmed_at").is_none(), "{after}");
+    assert_eq!(after["email"], user["email"]);
+    assert_eq!(after["app_metadata"]["providers"], json!(["email"]));
+
+    // The phone identity has no email: the user is left without one.
+    let token = admin_user(&app, account("+1 555 0100 124")).await;
+    let user = user_of(&app, &token).await;
+    assert_eq!(unlink(&app, &token, &identity_id(&user, "email")).await.status(), 200);
+    let after = user_of(&app, &token).await;
+    assert_eq!(after["email"], "");
+    assert!(after.get("email_confirmed_at").is_none(), "{after}");
+    assert_eq!(after["user_metadata"]["email_verified"], false);
+    assert_eq!(after["phone"], "15550100124");
+    assert_eq!(after["app_metadata"]["provider"], "phone");
+    assert_eq!(after["app_metadata"]["providers"], json!(["phone"]));
 }
