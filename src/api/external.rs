@@ -276,20 +276,19 @@ async fn finish(state: &AppState, client: &Client, flow: &FlowStateRow, code: &s
     let redirect_to = flow.referrer.as_deref().unwrap_or(state.config.site_url.as_str());
     let mut tx = state.db.begin().await?;
     let resolved = match flow.linking_target_id {
-        Some(target) => oauth::link::link_to(&mut tx, target, provider, &profile).await?,
+        Some(target) => {
+            let ip = client.ip_string();
+            oauth::link::link_to(&mut tx, state, target, provider, &profile, redirect_to, &ip).await?
+        }
         None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to).await?,
     };
     let user = match resolved {
         Resolved::SignedIn(user) => *user,
-        Resolved::NeedsVerification => {
-            // The new account and its confirmation mail are kept; the sign-in is refused.
+        Resolved::Refused(err) => {
+            // What was done is kept (an account or identity, its confirmation mail); the
+            // sign-in is refused.
             tx.commit().await?;
-            return Err(ApiError::unprocessable(
-                ErrorCode::ProviderEmailNeedsVerification,
-                format!(
-                    "Unverified email with {provider}. A confirmation email has been sent to your {provider} email"
-                ),
-            ));
+            return Err(err);
         }
     };
     if user.is_banned(chrono::Utc::now()) {

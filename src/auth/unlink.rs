@@ -3,7 +3,6 @@
 //! identity gone, the user's email (or phone) brought in line with the identities left, and
 //! `app_metadata.providers` refreshed. Any error rolls all of it back.
 
-use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -38,14 +37,9 @@ pub async fn unlink(
             "Identity doesn't exist",
         ));
     };
-    let traits = json!({
-        "identity_id": gone.id,
-        "provider": gone.provider,
-        "provider_id": gone.provider_id,
-    });
     audit::insert(
         &mut *conn,
-        audit::Entry::by_user(&user, Action::IdentityUnlinked, Some(traits), ip),
+        audit::Entry::identity(&user, Action::IdentityUnlinked, gone, ip),
     )
     .await?;
     identities::delete_one(&mut *conn, user.id, gone.id).await?;

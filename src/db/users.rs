@@ -275,6 +275,17 @@ pub async fn confirm_email(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Us
     .await
 }
 
+/// An anonymous user who now has a confirmed email is a permanent user.
+pub async fn clear_anonymous(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set is_anonymous = false, updated_at = now() where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
 /// First of two confirmations of a secure email change.
 pub async fn set_email_change_confirm_status(db: impl PgExecutor<'_>, id: Uuid, status: i16) -> sqlx::Result<UserRow> {
     sqlx::query_as(concat!(

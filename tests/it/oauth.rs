@@ -43,7 +43,7 @@ pub(crate) fn location(response: &Response, status: u16) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn pairs(raw: Option<&str>) -> HashMap<String, String> {
+pub(crate) fn pairs(raw: Option<&str>) -> HashMap<String, String> {
     url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()
         .collect()

@@ -5,8 +5,10 @@ use serde_json::{Value, json};
 
 use crate::admin::admin;
 use crate::fake_providers::{FakeProvider, FakeUser};
+use crate::helpers::jwt_payload;
 use crate::helpers::{TestApp, assert_error, random_email};
-use crate::oauth::{location, spawn_with, user_of};
+use crate::oauth::{location, pairs, spawn_with, user_of};
+use crate::smtp_sink::SmtpSink;
 
 const MANUAL_LINKING: (&str, &str) = ("GOTRUE_SECURITY_MANUAL_LINKING_ENABLED", "true");
 const PASSWORD: &str = "correct horse battery";
@@ -76,7 +78,9 @@ async fn identities_link_and_unlink_under_gotrue_rules() {
         .unwrap();
     let callback = location(&app.client.get(location(&response, 302)).send().await.unwrap(), 302);
     let end = location(&app.client.get(&callback).send().await.unwrap(), 302);
-    assert!(end.contains("error_code=identity_already_exists"), "{end}");
+    let error = fragment(&end);
+    assert_eq!(error["error_code"], "identity_already_exists", "{end}");
+    assert_eq!(error["error_description"], "Identity is already linked to another user");
 
     assert_error(
         unlink(&app, token, &uuid::Uuid::new_v4().to_string()).await,
@@ -251,4 +255,123 @@ async fn unlinking_the_phone_or_the_only_email_identity_clears_that_contact() {
     assert_eq!(after["phone"], "15550100124");
     assert_eq!(after["app_metadata"]["provider"], "phone");
     assert_eq!(after["app_metadata"]["providers"], json!(["phone"]));
+}
+
+fn fragment(end: &str) -> std::collections::HashMap<String, String> {
+    pairs(url::Url::parse(end).unwrap().fragment())
+}
+
+/// An anonymous user's access token.
+async fn anonymous(app: &TestApp) -> String {
+    let response = app.post_json("/signup", &json!({})).await;
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The `identity_linked` audit entries, newest first.
+async fn linked_entries(app: &TestApp) -> Vec<Value> {
+    let response = admin(app, Method::GET, "/admin/audit?query=action:identity_linked", None).await;
+    response.json::<Value>().await.unwrap().as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn an_anonymous_user_who_links_a_verified_email_takes_it_and_is_no_longer_anonymous() {
+    let github = FakeProvider::github().await;
+    let app = spawn_with(&[&github], &[MANUAL_LINKING]).await;
+    let token = anonymous(&app).await;
+    let email = random_email();
+    let account = FakeUser::new(&email, true);
+    let end = link(&app, &github, "github", &token, account.clone()).await;
+    let session = fragment(&end);
+    assert_eq!(jwt_payload(&session["access_token"])["is_anonymous"], false, "{end}");
+
+    let user = user_of(&app, &token).await;
+    assert_eq!(user["email"], email.as_str());
+    assert!(user["email_confirmed_at"].is_string(), "{user}");
+    assert_eq!(user["user_metadata"]["email_verified"], true);
+    assert_eq!(user["is_anonymous"], false);
+    assert_eq!(user["app_metadata"]["provider"], "github");
+    assert_eq!(user["app_metadata"]["providers"], json!(["github"]));
+
+    let entries = linked_entries(&app).await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let payload = &entries[0]["payload"];
+    assert_eq!(payload["log_type"], "user");
+    assert_eq!(payload["actor_id"], user["id"]);
+    // The entry is written as the identity joins, before the user has an email.
+    assert_eq!(payload["actor_username"], "");
+    assert_eq!(
+        payload["traits"],
+        json!({"identity_id": identity_id(&user, "github"), "provider": "github", "provider_id": account.id})
+    );
+
+    // The same GitHub account again, for the same user.
+    let error = fragment(&link(&app, &github, "github", &token, account).await);
+    assert_eq!(error["error_code"], "identity_already_exists");
+    assert_eq!(error["error_description"], "Identity is already linked");
+    assert_eq!(linked_entries(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unverified_email_is_mailed_a_confirmation_and_the_identity_stays_linked() {
+    let github = FakeProvider::github().await;
+    let sink = SmtpSink::start().await;
+    let port = sink.port.to_string();
+    let app = spawn_with(
+        &[&github],
+        &[
+            MANUAL_LINKING,
+            ("GOTRUE_SMTP_HOST", "127.0.0.1"),
+            ("GOTRUE_SMTP_PORT", &port),
+            ("GOTRUE_SMTP_ADMIN_EMAIL", "auth@latchkey.test"),
+            ("GOTRUE_MAILER_AUTOCONFIRM", "false"),
+        ],
+    )
+    .await;
+    let token = anonymous(&app).await;
+    let email = random_email();
+    let end = link(&app, &github, "github", &token, FakeUser::new(&email, false)).await;
+    let error = fragment(&end);
+    assert_eq!(error["error_code"], "email_not_confirmed", "{end}");
+    assert_eq!(
+        error["error_description"],
+        "Unverified email with github. A confirmation email has been sent to your github email"
+    );
+    assert!(!error.contains_key("access_token"));
+
+    // Refused, yet committed: the identity, the unconfirmed email and the audit entry stay.
+    let user = user_of(&app, &token).await;
+    identity_id(&user, "github");
+    assert_eq!(user["email"], email.as_str());
+    assert!(user.get("email_confirmed_at").is_none(), "{user}");
+    assert_eq!(user["is_anonymous"], true);
+    assert_eq!(user["app_metadata"]["providers"], json!(["github"]));
+    assert_eq!(linked_entries(&app).await.len(), 1);
+
+    // The mailed link confirms the address.
+    let link = sink.last_to(&email).await.link();
+    assert_eq!(app.client.get(link).send().await.unwrap().status(), 303);
+    assert!(user_of(&app, &token).await["email_confirmed_at"].is_string());
+}
+
+#[tokio::test]
+async fn an_email_another_account_holds_is_not_taken_and_nothing_is_linked() {
+    let github = FakeProvider::github().await;
+    let app = spawn_with(&[&github], &[MANUAL_LINKING]).await;
+    let taken = random_email();
+    app.sign_up(&taken, PASSWORD).await;
+    let token = anonymous(&app).await;
+    let error = fragment(&link(&app, &github, "github", &token, FakeUser::new(&taken, true)).await);
+    assert_eq!(error["error_code"], "email_exists");
+    assert_eq!(
+        error["error_description"],
+        "A user with this email address has already been registered"
+    );
+    let user = user_of(&app, &token).await;
+    assert_eq!(user["email"], "");
+    assert_eq!(user["identities"], json!([]));
+    assert!(linked_entries(&app).await.is_empty());
 }
