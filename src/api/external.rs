@@ -275,12 +275,10 @@ async fn finish(state: &AppState, client: &Client, flow: &FlowStateRow, code: &s
     let (tokens, profile) = oauth::complete(&state.http, provider, config, &redirect_uri(state, config), code).await?;
     let redirect_to = flow.referrer.as_deref().unwrap_or(state.config.site_url.as_str());
     let mut tx = state.db.begin().await?;
+    let ip = client.ip_string();
     let resolved = match flow.linking_target_id {
-        Some(target) => {
-            let ip = client.ip_string();
-            oauth::link::link_to(&mut tx, state, target, provider, &profile, redirect_to, &ip).await?
-        }
-        None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to).await?,
+        Some(target) => oauth::link::link_to(&mut tx, state, target, provider, &profile, redirect_to, &ip).await?,
+        None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to, &ip).await?,
     };
     let user = match resolved {
         Resolved::SignedIn(user) => *user,

@@ -46,6 +46,7 @@ pub async fn resolve(
     provider: &str,
     profile: &ProviderUser,
     redirect_to: &str,
+    ip: &str,
 ) -> ApiResult<Resolved> {
     if profile.subject.is_empty() {
         return Err(ApiError::internal("provider returned no subject"));
@@ -75,9 +76,17 @@ pub async fn resolve(
                 users::clear_password(&mut *conn, user.id).await?;
                 users::confirm_email(&mut *conn, user.id).await?;
             }
-            identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
+            let identity =
+                identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
             users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
-            Ok(Resolved::SignedIn(Box::new(refresh_providers(conn, user.id).await?)))
+            let user = refresh_providers(conn, user.id).await?;
+            // Audited like manual linking (GoTrue's automatic LinkAccount does the same).
+            audit::insert(
+                &mut *conn,
+                audit::Entry::identity(&user, Action::IdentityLinked, &identity, ip),
+            )
+            .await?;
+            Ok(Resolved::SignedIn(Box::new(user)))
         }
         // Unverified at the provider and taken here: a separate account without the address.
         Some(_) => Ok(Resolved::SignedIn(Box::new(
