@@ -334,12 +334,20 @@ async fn an_unverified_email_is_mailed_a_confirmation_and_the_identity_stays_lin
     let token = anonymous(&app).await;
     let email = random_email();
     let end = link(&app, &github, "github", &token, FakeUser::new(&email, false)).await;
-    let error = fragment(&end);
-    assert_eq!(error["error_code"], "email_not_confirmed", "{end}");
+    // As GoTrue's callback has it: in the query and the fragment, a 422 named server_error.
+    let end = url::Url::parse(&end).unwrap();
+    let query = pairs(end.query());
+    let error = pairs(end.fragment());
+    assert_eq!(error["error"], "server_error", "{end}");
+    assert_eq!(error["error_code"], "email_not_confirmed");
     assert_eq!(
         error["error_description"],
         "Unverified email with github. A confirmation email has been sent to your github email"
     );
+    assert!(error.contains_key("sb"));
+    assert_eq!(query["error"], error["error"]);
+    assert_eq!(query["error_code"], error["error_code"]);
+    assert_eq!(query["error_description"], error["error_description"]);
     assert!(!error.contains_key("access_token"));
 
     // Refused, yet committed: the identity, the unconfirmed email and the audit entry stay.
