@@ -36,6 +36,9 @@ fn manual_linking_disabled() -> ApiError {
     responses(
         (status = 200, description = "`{\"url\": \"<provider authorize URL>\"}`"),
         (status = 302, description = "Redirect to the provider"),
+        (status = 400, description = "validation_failed: unsupported provider or bad PKCE parameters", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
+        (status = 403, description = "Invalid token", body = crate::api::ErrorBody),
         (status = 404, description = "manual_linking_disabled", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
