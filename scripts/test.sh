@@ -4,9 +4,9 @@
 # Runs everything on a fresh Debian bookworm machine that has Rust: installs the PostgreSQL
 # server binaries if they are missing, starts a throwaway cluster (unless DATABASE_URL is
 # already set), checks docker-compose.yml, builds once, runs the Rust tests, the supabase-js
-# suite in tests/js, the Swagger UI browser suite in tests/browser, and fuzzes the API from its
-# OpenAPI document (scripts/fuzz.sh). Works as root (CI) and as a normal user (with sudo for
-# installs).
+# suite in tests/js, the browser suite in tests/browser (Swagger UI, the sign-in page of
+# examples/sign-in), and fuzzes the API from its OpenAPI document (scripts/fuzz.sh). Works as
+# root (CI) and as a normal user (with sudo for installs).
 #
 # Environment:
 #   DATABASE_URL                  use this server instead of starting a throwaway cluster
@@ -226,9 +226,8 @@ ensure_python_venv() {
     fi
 }
 
-# Installs a directory's npm dependencies (exactly the lockfile when there is one) and runs
-# its `npm test` against the binary built above.
-run_npm_suite() {
+# Installs a directory's npm dependencies (exactly the lockfile when there is one).
+npm_install() {
     local dir=$1
     (
         cd "$dir"
@@ -238,8 +237,13 @@ run_npm_suite() {
             warn "$dir has no package-lock.json; using npm install"
             npm install --no-audit --no-fund
         fi
-        npm test
     )
+}
+
+# Installs a directory's npm dependencies and runs its `npm test` against the binary built above.
+run_npm_suite() {
+    npm_install "$1"
+    (cd "$1" && npm test)
 }
 
 # ---- the run -------------------------------------------------------------------------------
@@ -295,15 +299,17 @@ else
         run_npm_suite tests/js
     fi
 
-    # Hook for browser tests (Swagger UI, OAuth redirects in a real browser): they live in
-    # tests/browser when they exist, and need Chromium + chromedriver. They reuse the harness
-    # in tests/js/lib, whose node_modules the supabase-js suite above has just installed.
+    # Browser tests (Swagger UI, the sign-in page of examples/sign-in): they live in
+    # tests/browser, and need Chromium + chromedriver. They reuse the harness and the OAuth
+    # fakes in tests/js/lib, whose node_modules the supabase-js suite above has just
+    # installed, and serve the sign-in page with supabase-js from its own node_modules.
     if [ "${LATCHKEY_BROWSER_TESTS:-1}" != 0 ] && [ -d tests/browser ]; then
         header "browser suite (tests/browser)"
         [ -x "$LATCHKEY_BIN" ] || die "$LATCHKEY_BIN was not built"
         ensure_chromium
         if [ -f tests/browser/package.json ]; then
             ensure_node
+            npm_install examples/sign-in
             run_npm_suite tests/browser
         else
             warn "tests/browser has no package.json; nothing to run"

@@ -77,6 +77,7 @@ error_codes! {
     IdentityNotFound => "identity_not_found",
     IdentityAlreadyExists => "identity_already_exists",
     SingleIdentityNotDeletable => "single_identity_not_deletable",
+    EmailConflictIdentityNotDeletable => "email_conflict_identity_not_deletable",
     ManualLinkingDisabled => "manual_linking_disabled",
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::api::extract::Query;
 use crate::api::redirect::RedirectTo;
-use crate::api::verify::{encode, error_location, with_fragment, with_query};
+use crate::api::verify::{encode, error_pairs, with_fragment, with_query};
 use crate::auth::oauth::{self, link::Resolved};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
@@ -192,7 +192,7 @@ async fn callback(state: &AppState, client: &Client, params: CallbackParams) -> 
         Ok(flow) => flow,
         Err(err) => {
             // No usable flow, so no validated redirect_to: back to the site, as GoTrue does.
-            let location = error_location(state.config.site_url.as_str(), &err, true);
+            let location = error_location(state.config.site_url.as_str(), &err);
             return (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response();
         }
     };
@@ -203,14 +203,13 @@ async fn callback(state: &AppState, client: &Client, params: CallbackParams) -> 
             .clone()
             .unwrap_or_else(|| state.config.site_url.to_string()),
     };
-    let is_pkce = flow.code_challenge.is_some();
     let location = if let Some(error) = params.error.as_deref().filter(|e| !e.is_empty()) {
         provider_error_location(&redirect_to, error, params.error_description.as_deref().unwrap_or(""))
     } else {
         match finish(state, client, &flow, params.code.as_deref().unwrap_or("")).await {
             Ok(Finished::Code(code)) => with_query(&redirect_to, &[("code", &code)]),
             Ok(Finished::Session(fragment)) => with_fragment(&redirect_to, &fragment),
-            Err(err) => error_location(&redirect_to, &err, is_pkce),
+            Err(err) => error_location(&redirect_to, &err),
         }
     };
     (StatusCode::FOUND, [(LOCATION, location)]).into_response()
@@ -247,6 +246,16 @@ fn bad_state(code: ErrorCode, message: &'static str) -> ApiError {
     ApiError::bad_request(code, message)
 }
 
+/// GoTrue's `redirectErrors`: unlike `/verify`, the callback puts the error in the query and
+/// the fragment whatever the flow, and always names it: `server_error` where the status has
+/// no OAuth name (a 422 such as `identity_already_exists`, say).
+fn error_location(redirect_to: &str, err: &ApiError) -> String {
+    let mut pairs = error_pairs(err, Some("server_error"));
+    let base = with_query(redirect_to, &pairs);
+    pairs.push(("sb", ""));
+    with_fragment(&base, &encode(&pairs))
+}
+
 /// The provider's own `error` is passed through, in the query and the fragment.
 fn provider_error_location(redirect_to: &str, error: &str, description: &str) -> String {
     let pairs = [("error", error), ("error_description", description)];
@@ -275,21 +284,18 @@ async fn finish(state: &AppState, client: &Client, flow: &FlowStateRow, code: &s
     let (tokens, profile) = oauth::complete(&state.http, provider, config, &redirect_uri(state, config), code).await?;
     let redirect_to = flow.referrer.as_deref().unwrap_or(state.config.site_url.as_str());
     let mut tx = state.db.begin().await?;
+    let ip = client.ip_string();
     let resolved = match flow.linking_target_id {
-        Some(target) => oauth::link::link_to(&mut tx, target, provider, &profile).await?,
-        None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to).await?,
+        Some(target) => oauth::link::link_to(&mut tx, state, target, provider, &profile, redirect_to, &ip).await?,
+        None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to, &ip).await?,
     };
     let user = match resolved {
         Resolved::SignedIn(user) => *user,
-        Resolved::NeedsVerification => {
-            // The new account and its confirmation mail are kept; the sign-in is refused.
+        Resolved::Refused(err) => {
+            // What was done is kept (an account or identity, its confirmation mail); the
+            // sign-in is refused.
             tx.commit().await?;
-            return Err(ApiError::unprocessable(
-                ErrorCode::ProviderEmailNeedsVerification,
-                format!(
-                    "Unverified email with {provider}. A confirmation email has been sent to your {provider} email"
-                ),
-            ));
+            return Err(err);
         }
     };
     if user.is_banned(chrono::Utc::now()) {

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::api::auth_user::AuthUser;
 use crate::api::redirect::RedirectTo;
-use crate::auth::oauth::link::refresh_providers;
-use crate::db::identities;
+use crate::auth::session::Client;
+use crate::auth::unlink;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -36,6 +36,9 @@ fn manual_linking_disabled() -> ApiError {
     responses(
         (status = 200, description = "`{\"url\": \"<provider authorize URL>\"}`"),
         (status = 302, description = "Redirect to the provider"),
+        (status = 400, description = "validation_failed: unsupported provider or bad PKCE parameters", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
+        (status = 403, description = "Invalid token", body = crate::api::ErrorBody),
         (status = 404, description = "manual_linking_disabled", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
@@ -59,40 +62,41 @@ pub async fn get_link_identity(
 }
 
 /// Unlink one of the user's identities. Needs `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`; the
-/// last identity cannot go.
+/// last identity cannot go. When no identity left carries the user's email, the email of one
+/// that does not belong to another account takes its place (GoTrue's rules, in `auth::unlink`).
 #[utoipa::path(
     delete, path = "/user/identities/{identity_id}", tag = "user",
     params(("identity_id" = Uuid, Path, description = "The identity's `identity_id`")),
     responses(
         (status = 200, description = "Unlinked: `{}`"),
-        (status = 404, description = "manual_linking_disabled", body = crate::api::ErrorBody),
-        (status = 422, description = "single_identity_not_deletable, identity_not_found", body = crate::api::ErrorBody),
+        (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
+        (status = 403, description = "Invalid token", body = crate::api::ErrorBody),
+        (status = 404, description = "manual_linking_disabled; validation_failed (identity_id is not a UUID)", body = crate::api::ErrorBody),
+        (status = 422, description = "single_identity_not_deletable, identity_not_found, email_conflict_identity_not_deletable (every identity left has an email another account holds)", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete_identity(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: Client,
     Path(identity_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     if !state.config.manual_linking_enabled {
         return Err(manual_linking_disabled());
     }
-    let not_found = || ApiError::unprocessable(ErrorCode::IdentityNotFound, "Identity doesn't exist");
-    let identity_id = Uuid::parse_str(&identity_id).map_err(|_| not_found())?;
+    // GoTrue answers 404 here, not 400 or 422.
+    let identity_id = Uuid::parse_str(&identity_id)
+        .map_err(|_| ApiError::not_found(ErrorCode::ValidationFailed, "identity_id must be an UUID"))?;
     let mut tx = state.db.begin().await?;
-    let owned = identities::for_user(&mut *tx, auth.user.id).await?;
-    if owned.len() <= 1 {
-        return Err(ApiError::unprocessable(
-            ErrorCode::SingleIdentityNotDeletable,
-            "User must have at least 1 identity after unlinking",
-        ));
-    }
-    if !owned.iter().any(|i| i.id == identity_id) {
-        return Err(not_found());
-    }
-    identities::delete_one(&mut *tx, auth.user.id, identity_id).await?;
-    refresh_providers(&mut tx, auth.user.id).await?;
+    unlink::unlink(
+        &mut tx,
+        auth.user.id,
+        identity_id,
+        state.config.mailer_autoconfirm,
+        &client.ip_string(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(json!({})))
 }

@@ -172,6 +172,20 @@ pub(crate) fn with_query(base: &str, set: &[(&str, &str)]) -> String {
 
 /// GoTrue's `prepErrorRedirectURL`: the error in the fragment (and the query for PKCE).
 pub(crate) fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -> String {
+    let mut pairs = error_pairs(err, None);
+    let base = if is_pkce {
+        with_query(redirect_to, &pairs)
+    } else {
+        redirect_to.to_owned()
+    };
+    pairs.push(("sb", ""));
+    with_fragment(&base, &encode(&pairs))
+}
+
+/// `error` (the OAuth name GoTrue gives the error, else `fallback`, else left out),
+/// `error_code` and `error_description` of an error that ends in a redirect. A 5xx is logged
+/// here, its one log line.
+pub(crate) fn error_pairs<'e>(err: &'e ApiError, fallback: Option<&'static str>) -> Vec<(&'static str, &'e str)> {
     if err.status().is_server_error() {
         tracing::error!(
             code = err.code().as_str(),
@@ -190,21 +204,15 @@ pub(crate) fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -
         403 => Some("access_denied"),
         500 => Some("server_error"),
         503 => Some("temporarily_unavailable"),
-        _ => None,
+        _ => fallback,
     };
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    let mut pairs = Vec::new();
     if let Some(error) = oauth_error {
         pairs.push(("error", error));
     }
     pairs.push(("error_code", err.code().as_str()));
     pairs.push(("error_description", err.message()));
-    let base = if is_pkce {
-        with_query(redirect_to, &pairs)
-    } else {
-        redirect_to.to_owned()
-    };
-    pairs.push(("sb", ""));
-    with_fragment(&base, &encode(&pairs))
+    pairs
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -1,9 +1,10 @@
 //! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, email
-//! tokens, PKCE, redirect validation.
+//! tokens, PKCE, redirect validation, identity linking and unlinking.
 
 pub mod accounts;
 pub mod email;
 pub mod email_verify;
+pub mod identity_email;
 pub mod jwt;
 pub mod oauth;
 pub mod otp;
@@ -12,3 +13,4 @@ pub mod pkce;
 pub mod redirect;
 pub mod refresh;
 pub mod session;
+pub mod unlink;

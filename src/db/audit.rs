@@ -20,6 +20,8 @@ pub enum Action {
     UserConfirmationRequested,
     UserRecoveryRequested,
     UserReauthenticateRequested,
+    IdentityLinked,
+    IdentityUnlinked,
 }
 
 impl Action {
@@ -38,6 +40,8 @@ impl Action {
             Action::UserConfirmationRequested => "user_confirmation_requested",
             Action::UserRecoveryRequested => "user_recovery_requested",
             Action::UserReauthenticateRequested => "user_reauthenticate_requested",
+            Action::IdentityLinked => "identity_linked",
+            Action::IdentityUnlinked => "identity_unlinked",
         }
     }
 
@@ -51,7 +55,12 @@ impl Action {
             | Action::UserRepeatedSignup
             | Action::UserConfirmationRequested
             | Action::UserRecoveryRequested
-            | Action::UserReauthenticateRequested => "user",
+            | Action::UserReauthenticateRequested
+            // GoTrue left `identity_unlinked` out of its log-type map (so `log_type` was "")
+            // until August 2026 (supabase/auth 9c45038b); it files it under "user" since, and
+            // `identity_linked` (added in 2d4680ef) too.
+            | Action::IdentityLinked
+            | Action::IdentityUnlinked => "user",
         }
     }
 }
@@ -74,6 +83,21 @@ impl<'a> Entry<'a> {
             traits,
             ip,
         }
+    }
+
+    /// `identity_linked` / `identity_unlinked`, naming the identity the way GoTrue does.
+    pub fn identity(
+        user: &'a crate::db::users::UserRow,
+        action: Action,
+        identity: &crate::db::identities::IdentityRow,
+        ip: &'a str,
+    ) -> Self {
+        let traits = json!({
+            "identity_id": identity.id,
+            "provider": identity.provider,
+            "provider_id": identity.provider_id,
+        });
+        Self::by_user(user, action, Some(traits), ip)
     }
 
     /// GoTrue's audit payload for this entry.

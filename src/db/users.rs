@@ -301,6 +301,17 @@ pub async fn confirm_email(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Us
     .await
 }
 
+/// An anonymous user who now has a confirmed email is a permanent user.
+pub async fn clear_anonymous(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set is_anonymous = false, updated_at = now() where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
 /// First of two confirmations of a secure email change.
 pub async fn set_email_change_confirm_status(db: impl PgExecutor<'_>, id: Uuid, status: i16) -> sqlx::Result<UserRow> {
     sqlx::query_as(concat!(
@@ -323,6 +334,47 @@ pub async fn apply_email_change(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Resu
                  else raw_app_meta_data || '{\"provider\": \"email\", \"providers\": [\"email\"]}'::jsonb end, \
              updated_at = now() \
          where id = $1 and email_change is not null returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .fetch_one(db)
+    .await
+}
+
+/// A new primary email taken over from one of the user's identities (GoTrue's
+/// `UpdateUserEmailFromIdentities`, `None` for an identity without one). Mails sent and
+/// changes started for the old address no longer count (GoTrue's `ClearAllPendingTokens`; the
+/// token rows themselves are in `_auth_one_time_tokens`). Unless `confirmed`, the address is
+/// no longer confirmed and `user_metadata.email_verified` turns false.
+pub async fn replace_email(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    email: Option<&str>,
+    confirmed: bool,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set email = $2, \
+             email_confirmed_at = case when $3 then email_confirmed_at end, \
+             raw_user_meta_data = case when $3 then raw_user_meta_data \
+                 else raw_user_meta_data || '{\"email_verified\": false}'::jsonb end, \
+             confirmation_sent_at = null, recovery_sent_at = null, email_change = null, \
+             email_change_sent_at = null, email_change_confirm_status = 0, phone_change = null, \
+             phone_change_sent_at = null, reauthentication_sent_at = null, updated_at = now() \
+         where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(email)
+    .bind(confirmed)
+    .fetch_one(db)
+    .await
+}
+
+/// The phone identity is gone: so are the number and its confirmation.
+pub async fn clear_phone(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set phone = null, phone_confirmed_at = null, updated_at = now() \
+         where id = $1 returning ",
         user_columns!()
     ))
     .bind(id)

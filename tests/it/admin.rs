@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, random_email};
 
-async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+pub(crate) async fn admin(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
     let key = app.api_key("service_role");
     let mut request = app.request(method, path).bearer_auth(&key).header("apikey", &key);
     if let Some(body) = body {

@@ -43,7 +43,7 @@ pub(crate) fn location(response: &Response, status: u16) -> String {
     response.headers()["location"].to_str().unwrap().to_owned()
 }
 
-fn pairs(raw: Option<&str>) -> HashMap<String, String> {
+pub(crate) fn pairs(raw: Option<&str>) -> HashMap<String, String> {
     url::form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()
         .collect()
@@ -272,6 +272,18 @@ async fn an_unverified_provider_email_never_takes_over_an_account() {
         .collect();
     assert_eq!(providers, ["email", "google"]);
     assert_eq!(linked["app_metadata"]["providers"], json!(["email", "google"]));
+    let audited: Vec<Value> =
+        sqlx::query_scalar("select payload from _auth_audit_log where payload->>'action' = 'identity_linked'")
+            .fetch_all(&mut app.db().await)
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["actor_id"], owner_id.as_str());
+    assert_eq!(audited[0]["traits"]["provider"], "google");
+    assert_eq!(
+        audited[0]["traits"]["identity_id"],
+        linked["identities"][1]["identity_id"]
+    );
 }
 
 #[tokio::test]

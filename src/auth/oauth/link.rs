@@ -14,8 +14,10 @@ use uuid::Uuid;
 
 use super::ProviderUser;
 use crate::auth::email::{self, Outgoing};
-use crate::db::identities;
+use crate::auth::identity_email;
+use crate::db::audit::{self, Action};
 use crate::db::users::{self, NewUser, UserRow};
+use crate::db::{identities, is_unique_violation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -24,9 +26,18 @@ use crate::state::AppState;
 pub enum Resolved {
     /// Sign this user in.
     SignedIn(Box<UserRow>),
-    /// A new account whose provider email is unverified: a confirmation mail went out and the
-    /// callback ends with `provider_email_needs_verification`.
-    NeedsVerification,
+    /// Keep what was done (the new account or identity, the confirmation mail) but end the
+    /// callback with this error: GoTrue's `storage.NewCommitWithError`.
+    Refused(ApiError),
+}
+
+/// A new account whose provider email is unverified: a confirmation mail went out and the
+/// sign-in waits for it.
+fn needs_verification(provider: &str) -> Resolved {
+    Resolved::Refused(ApiError::unprocessable(
+        ErrorCode::ProviderEmailNeedsVerification,
+        format!("Unverified email with {provider}. A confirmation email has been sent to your {provider} email"),
+    ))
 }
 
 pub async fn resolve(
@@ -35,6 +46,7 @@ pub async fn resolve(
     provider: &str,
     profile: &ProviderUser,
     redirect_to: &str,
+    ip: &str,
 ) -> ApiResult<Resolved> {
     if profile.subject.is_empty() {
         return Err(ApiError::internal("provider returned no subject"));
@@ -46,7 +58,7 @@ pub async fn resolve(
             let vouched = profile.email_verified && profile.email.as_deref() == user.email.as_deref();
             if !vouched {
                 // Still waiting for the confirmation mail sent when the account was made.
-                return Ok(Resolved::NeedsVerification);
+                return Ok(needs_verification(provider));
             }
             user = users::confirm_email(&mut *conn, user.id).await?;
         }
@@ -64,9 +76,17 @@ pub async fn resolve(
                 users::clear_password(&mut *conn, user.id).await?;
                 users::confirm_email(&mut *conn, user.id).await?;
             }
-            identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
+            let identity =
+                identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
             users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
-            Ok(Resolved::SignedIn(Box::new(refresh_providers(conn, user.id).await?)))
+            let user = refresh_providers(conn, user.id).await?;
+            // Audited like manual linking (GoTrue's automatic LinkAccount does the same).
+            audit::insert(
+                &mut *conn,
+                audit::Entry::identity(&user, Action::IdentityLinked, &identity, ip),
+            )
+            .await?;
+            Ok(Resolved::SignedIn(Box::new(user)))
         }
         // Unverified at the provider and taken here: a separate account without the address.
         Some(_) => Ok(Resolved::SignedIn(Box::new(
@@ -75,47 +95,126 @@ pub async fn resolve(
         None => {
             let user = create(conn, state, provider, profile, profile.email.as_deref()).await?;
             if user.email.is_some() && user.email_confirmed_at.is_none() {
-                let out = Outgoing {
-                    redirect_to,
-                    ..Outgoing::default()
-                };
-                // Boxed as `dyn Send`: rustc cannot otherwise prove the nested future `Send`
-                // for every lifetime (rust-lang/rust#102211) once it sits inside the callback.
-                let sending: std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<email::Sent>> + Send + '_>> =
-                    Box::pin(email::send(
-                        &mut *conn,
-                        state,
-                        user.id,
-                        email::Action::Confirmation,
-                        &out,
-                    ));
-                sending.await?;
-                return Ok(Resolved::NeedsVerification);
+                send_confirmation(conn, state, user.id, redirect_to).await?;
+                return Ok(needs_verification(provider));
             }
             Ok(Resolved::SignedIn(Box::new(user)))
         }
     }
 }
 
-/// Manual linking (`/user/identities/authorize`): the identity joins the signed-in user who
-/// started the flow, and must not belong to anyone yet (GoTrue: 422 identity_already_exists).
+/// Manual linking (`/user/identities/authorize`, GoTrue's `linkIdentityToUser`): the identity
+/// joins the signed-in user who started the flow and must not belong to anyone yet. It is
+/// audited as `identity_linked`; a user without an email takes one from their identities.
 pub async fn link_to(
     conn: &mut PgConnection,
+    state: &AppState,
     target: Uuid,
     provider: &str,
     profile: &ProviderUser,
+    redirect_to: &str,
+    ip: &str,
 ) -> ApiResult<Resolved> {
-    if identities::find_for_update(&mut *conn, provider, &profile.subject)
+    // Locked: the email taken from the identities must not race a change of the user's own.
+    // A deleted user's flow goes with them (on delete cascade), so a missing user here only
+    // means a deletion raced this callback.
+    let user = users::lock(&mut *conn, target)
         .await?
-        .is_some()
-    {
-        return Err(ApiError::unprocessable(
-            ErrorCode::IdentityAlreadyExists,
-            "Identity is already linked to another user",
-        ));
+        .ok_or_else(|| ApiError::unprocessable(ErrorCode::UserNotFound, "Linking target user not found"))?;
+    if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
+        return Err(already_linked(if identity.user_id == user.id {
+            "Identity is already linked"
+        } else {
+            "Identity is already linked to another user"
+        }));
     }
-    identities::insert(&mut *conn, target, provider, &profile.subject, &profile.identity_data).await?;
-    Ok(Resolved::SignedIn(Box::new(refresh_providers(conn, target).await?)))
+    let identity =
+        match identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await {
+            // A concurrent callback for the same provider account got there first.
+            Err(err) if is_unique_violation(&err, "_auth_identities_provider_id_provider_key") => {
+                return Err(already_linked("Identity is already linked"));
+            }
+            other => other?,
+        };
+    audit::insert(
+        &mut *conn,
+        audit::Entry::identity(&user, Action::IdentityLinked, &identity, ip),
+    )
+    .await?;
+    let refusal = if user.email.as_deref().unwrap_or("").is_empty() {
+        email_from_new_identity(conn, state, user, provider, profile, redirect_to).await?
+    } else {
+        None
+    };
+    // GoTrue leaves `app_metadata.providers` alone when it refuses below, although the
+    // identity stays linked; Latchkey keeps the list true to the identities either way.
+    let user = refresh_providers(conn, target).await?;
+    Ok(match refusal {
+        Some(err) => Resolved::Refused(err),
+        None => Resolved::SignedIn(Box::new(user)),
+    })
+}
+
+fn already_linked(message: &'static str) -> ApiError {
+    ApiError::unprocessable(ErrorCode::IdentityAlreadyExists, message)
+}
+
+/// A user without an email (an anonymous one, say) who links an identity takes the email of
+/// their identities. An address the provider has not verified gets a confirmation mail and
+/// the callback ends in 422 `email_not_confirmed`, the link kept (GoTrue's
+/// `NewCommitWithError`); a verified one is confirmed and the user is no longer anonymous.
+async fn email_from_new_identity(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user: UserRow,
+    provider: &str,
+    profile: &ProviderUser,
+    redirect_to: &str,
+) -> ApiResult<Option<ApiError>> {
+    let email_exists = || {
+        ApiError::bad_request(
+            ErrorCode::EmailExists,
+            "A user with this email address has already been registered",
+        )
+    };
+    let user =
+        identity_email::update_from_identities(conn, user, state.config.mailer_autoconfirm, email_exists).await?;
+    if user.email.as_deref().unwrap_or("").is_empty() {
+        // An identity without an email (a phone one) kept the user without one. GoTrue goes
+        // on to mail or confirm the empty address; there is nothing to confirm.
+        return Ok(None);
+    }
+    if !profile.email_verified {
+        send_confirmation(conn, state, user.id, redirect_to).await?;
+        return Ok(Some(ApiError::unprocessable(
+            ErrorCode::EmailNotConfirmed,
+            format!("Unverified email with {provider}. A confirmation email has been sent to your {provider} email"),
+        )));
+    }
+    users::confirm_email(&mut *conn, user.id).await?;
+    if user.is_anonymous {
+        users::clear_anonymous(&mut *conn, user.id).await?;
+    }
+    Ok(None)
+}
+
+/// Mails the confirmation link of an address a provider has not verified.
+async fn send_confirmation(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    redirect_to: &str,
+) -> ApiResult<()> {
+    let out = Outgoing {
+        redirect_to,
+        ..Outgoing::default()
+    };
+    // Boxed as `dyn Send`: rustc cannot otherwise prove the nested future `Send` for every
+    // lifetime (rust-lang/rust#102211) once it sits inside the callback.
+    let sending: std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<email::Sent>> + Send + '_>> =
+        Box::pin(email::send(conn, state, user_id, email::Action::Confirmation, &out));
+    sending.await?;
+    Ok(())
 }
 
 /// A new user with the provider's identity; `email` is confirmed when the provider verified it.
@@ -162,7 +261,9 @@ async fn create(
     Ok(user)
 }
 
-/// `app_metadata.providers`: the user's identity providers, oldest first, without repeats.
+/// GoTrue's `UpdateAppMetaDataProviders`: `app_metadata.providers` lists the user's identity
+/// providers, oldest first, without repeats, and `app_metadata.provider` is the first of them
+/// (left alone when there is none).
 pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> ApiResult<UserRow> {
     let mut providers: Vec<String> = Vec::new();
     for identity in identities::for_user(&mut *conn, user_id).await? {
@@ -170,5 +271,9 @@ pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> ApiRes
             providers.push(identity.provider);
         }
     }
-    Ok(users::merge_app_metadata(&mut *conn, user_id, &json!({ "providers": providers })).await?)
+    let mut patch = json!({ "providers": providers });
+    if let Some(first) = providers.first() {
+        patch["provider"] = json!(first);
+    }
+    Ok(users::merge_app_metadata(&mut *conn, user_id, &patch).await?)
 }

@@ -4,38 +4,19 @@
 // from useful examples, that "Authorize" feeds both security schemes, and that "Try it out"
 // reaches this same server under the document's relative server URL /auth/v1.
 //
-// Environment: CHROMIUM_BIN (default /usr/bin/chromium; scripts/test.sh exports it), plus what
-// ../../js/lib/server.mjs needs (DATABASE_URL, LATCHKEY_BIN). That harness is reused as is, so
-// tests/js must have its node_modules (scripts/test.sh runs `npm ci` there first).
+// Environment: see ../lib/chromium.mjs (CHROMIUM_BIN, DATABASE_URL, LATCHKEY_BIN).
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { importJsLib, launchChromium } from '../lib/chromium.mjs';
 
-const harness = await import('../../js/lib/server.mjs').catch((err) => {
-  throw new Error(
-    `could not load the shared harness tests/js/lib/server.mjs (${err.message}); ` +
-      'run `npm ci` in tests/js first',
-  );
-});
-const { randomEmail, randomPassword, startServer } = harness;
+const { randomEmail, randomPassword, startServer } = await importJsLib('server.mjs');
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'swagger-get-user.png');
-
-// Debian's Chromium as the environment notes start it; playwright-core adds --headless,
-// --no-sandbox (chromiumSandbox: false: CI runs as root) and a fresh temporary profile.
-const CHROMIUM_ARGS = [
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 let server;
 let browser;
@@ -43,12 +24,7 @@ let browser;
 before(async () => {
   // Autoconfirm, so that sign-up answers with a session (and its access token).
   server = await startServer({ GOTRUE_MAILER_AUTOCONFIRM: 'true' });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-    headless: true,
-    chromiumSandbox: false,
-    args: CHROMIUM_ARGS,
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -1,0 +1,61 @@
+//! Unlinking one of a user's identities (supabase-js `unlinkIdentity`), as GoTrue's
+//! `DeleteIdentity` does it in one transaction: an `identity_unlinked` audit entry, the
+//! identity gone, the user's email (or phone) brought in line with the identities left, and
+//! `app_metadata.providers` refreshed. Any error rolls all of it back.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::auth::identity_email;
+use crate::auth::oauth::link::refresh_providers;
+use crate::db::audit::{self, Action};
+use crate::db::identities;
+use crate::db::users;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+pub async fn unlink(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    identity_id: Uuid,
+    mailer_autoconfirm: bool,
+    ip: &str,
+) -> ApiResult<()> {
+    // Locked so that two concurrent unlinks cannot both see a second identity and leave none.
+    let user = users::lock(&mut *conn, user_id)
+        .await?
+        .ok_or_else(|| ApiError::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
+    let owned = identities::for_user(&mut *conn, user.id).await?;
+    if owned.len() <= 1 {
+        return Err(ApiError::unprocessable(
+            ErrorCode::SingleIdentityNotDeletable,
+            "User must have at least 1 identity after unlinking",
+        ));
+    }
+    let Some(gone) = owned.iter().find(|i| i.id == identity_id) else {
+        return Err(ApiError::unprocessable(
+            ErrorCode::IdentityNotFound,
+            "Identity doesn't exist",
+        ));
+    };
+    audit::insert(
+        &mut *conn,
+        audit::Entry::identity(&user, Action::IdentityUnlinked, gone, ip),
+    )
+    .await?;
+    identities::delete_one(&mut *conn, user.id, gone.id).await?;
+    let user_id = user.id;
+    if gone.provider == "phone" {
+        users::clear_phone(&mut *conn, user_id).await?;
+    } else {
+        identity_email::update_from_identities(conn, user, mailer_autoconfirm, email_conflict).await?;
+    }
+    refresh_providers(conn, user_id).await?;
+    Ok(())
+}
+
+fn email_conflict() -> ApiError {
+    ApiError::unprocessable(
+        ErrorCode::EmailConflictIdentityNotDeletable,
+        "Unable to unlink identity due to email conflict",
+    )
+}
