@@ -1,6 +1,7 @@
 //! The physical limit for password sign-in and sign-up: raw argon2id hashes per second at the
-//! server's parameters, one hashing thread per core, each reusing its working memory (the
-//! fastest way to hash; allocating it per hash costs page faults on every hash).
+//! server's parameters, on as many threads as the load can keep busy (one per client, at most
+//! one per core), each reusing its working memory (the fastest way to hash; allocating it per
+//! hash costs page faults on every hash).
 
 use std::time::{Duration, Instant};
 

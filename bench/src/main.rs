@@ -169,8 +169,11 @@ async fn main() -> anyhow::Result<()> {
                         result.baseline_errors = b.failed;
                     }
                     Scenario::Signin | Scenario::Signup => {
+                        // Same concurrency as the load, like pgbench's clients: N clients can
+                        // keep at most N hashes running, and never more than one per core.
+                        let threads = cores.min(clients);
                         let rate =
-                            tokio::task::block_in_place(|| hashrate::hashes_per_second(argon2, cores, duration))?;
+                            tokio::task::block_in_place(|| hashrate::hashes_per_second(argon2, threads, duration))?;
                         result.baseline_rate = Some(rate);
                     }
                 }
