@@ -2,6 +2,7 @@
 
 pub mod api; // HTTP routes, extractors, middleware
 pub mod auth; // security logic without HTTP types
+pub mod cleanup; // background removal of stale sessions, tokens and flow states
 pub mod config; // typed configuration from GoTrue's environment variables
 pub mod db; // all SQL
 pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::cleanup::Cleanup;
 use crate::config::Config;
 use crate::devdb::DevCluster;
 use crate::state::AppState;
@@ -68,18 +69,21 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests and stops the
-    /// private cluster if there is one.
+    /// Serves (and runs the database cleanup) until `shutdown` completes, then finishes
+    /// in-flight requests and stops the cleanup and the private cluster if there is one.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application {
             listener,
             state,
             dev_cluster,
         } = self;
+        let cleanup = Cleanup::start(state.db.clone());
         let app = crate::api::app(state);
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
+        // Before the private cluster goes, or the task would log a failed statement.
+        cleanup.stop().await;
         if let Some(mut cluster) = dev_cluster {
             // pg_ctl blocks; keep it off the async executor.
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;

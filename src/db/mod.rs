@@ -2,6 +2,7 @@
 //! work on the pool or inside a transaction.
 
 pub mod audit;
+pub mod cleanup;
 pub mod flow_state;
 pub mod hot;
 pub mod identities;

@@ -7,6 +7,7 @@
 mod accounts;
 mod admin;
 mod admin_links;
+mod cleanup;
 mod email;
 mod email_change;
 mod email_pkce;
