@@ -127,32 +127,17 @@ pub async fn refresh(
     let ip = client.ip_string();
     let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, &ip);
     let refresh_token = match decision {
-        Decision::Rotate => {
-            let next_counter = found.session_counter + 1;
-            let token = state.refresh_key.token(found.session_id, next_counter);
-            refresh_tokens::rotate_and_record(
-                &mut *tx,
-                found.session_id,
-                found.user_id,
-                &found.token_hash,
-                &refresh::hash(&token),
-                next_counter,
-                &refreshed,
-            )
-            .await?;
-            token
-        }
+        Decision::Rotate => rotate(&mut tx, state, &found, &refreshed).await?,
         Decision::ReturnCurrent => {
             let current = state.refresh_key.token(found.session_id, found.session_counter);
-            let token = if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
+            if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
+                audit::insert(&mut *tx, refreshed).await?;
                 current
             } else {
                 // The live token was derived with another key (the JWT secret changed):
                 // move the chain on instead, still leaving exactly one live token.
-                rotate(&mut tx, state, &found, found.session_counter + 1).await?
-            };
-            audit::insert(&mut *tx, refreshed).await?;
-            token
+                rotate(&mut tx, state, &found, &refreshed).await?
+            }
         }
         Decision::Reject { revoke_session } => {
             if revoke_session {
@@ -189,20 +174,23 @@ pub async fn refresh(
     Ok((tokens, found.user, found.identities.0))
 }
 
+/// Moves the session's chain on to its next token, recording `refreshed` in the same statement.
 async fn rotate(
     tx: &mut PgConnection,
     state: &AppState,
     found: &refresh_tokens::LockedToken,
-    next_counter: i64,
+    refreshed: &audit::Entry<'_>,
 ) -> Result<String, ApiError> {
+    let next_counter = found.session_counter + 1;
     let token = state.refresh_key.token(found.session_id, next_counter);
-    refresh_tokens::rotate(
+    refresh_tokens::rotate_and_record(
         &mut *tx,
         found.session_id,
         found.user_id,
         &found.token_hash,
         &refresh::hash(&token),
         next_counter,
+        refreshed,
     )
     .await?;
     Ok(token)

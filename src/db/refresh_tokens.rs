@@ -53,38 +53,8 @@ pub async fn find_and_lock_session(db: impl PgExecutor<'_>, token_hash: &str) ->
     .await
 }
 
-/// Revokes the session's live token(s) and records the next one, moving the session's
-/// counter forward: the whole rotation in one statement.
-pub async fn rotate(
-    db: impl PgExecutor<'_>,
-    session_id: Uuid,
-    user_id: Uuid,
-    parent_hash: &str,
-    new_hash: &str,
-    new_counter: i64,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "with revoked as ( \
-             update _auth_refresh_tokens set revoked = true, updated_at = now() \
-             where session_id = $1 and revoked = false \
-         ), moved as ( \
-             update _auth_sessions set refresh_token_counter = $5, refreshed_at = now(), updated_at = now() \
-             where id = $1 \
-         ) \
-         insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
-         values ($4, $2, $1, $5, $3)",
-    )
-    .bind(session_id)
-    .bind(user_id)
-    .bind(parent_hash)
-    .bind(new_hash)
-    .bind(new_counter)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// [`rotate`] and the audit entry that records it, in one statement (one round trip).
+/// Rotation: every live token of the session is revoked, the session's counter moves on and
+/// the new token is stored, with the audit entry that records it, in one statement.
 pub async fn rotate_and_record(
     db: impl PgExecutor<'_>,
     session_id: Uuid,
