@@ -49,7 +49,10 @@ const RESERVED: [&str; 13] = [
     "code_verifier",
 ];
 
+// The handlers read the raw query (unknown parameters go on to the provider), so utoipa cannot
+// infer where these live from a `Query<...>` extractor: say it.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct AuthorizeQuery {
     /// `github` or `google`.
