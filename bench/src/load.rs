@@ -50,6 +50,8 @@ impl Scenario {
 /// What every client needs to know.
 pub struct Ctx {
     pub addr: SocketAddr,
+    /// The server's process, for its CPU time.
+    pub server_pid: u32,
     /// Seeded users are `user1@bench.test` .. `user{users}@bench.test`.
     pub users: u32,
     pub password: String,
@@ -98,9 +100,9 @@ impl Client {
                 &json!({ "email": seeded_email(k), "password": ctx.password }),
             )
             .await?;
-        let body = reply.json_ok().context("set-up sign-in")?;
-        self.access_token = body["access_token"].as_str().context("no access_token")?.to_owned();
-        self.refresh_token = body["refresh_token"].as_str().context("no refresh_token")?.to_owned();
+        let tokens = reply.tokens().context("set-up sign-in")?;
+        self.access_token = tokens.access_token;
+        self.refresh_token = tokens.refresh_token;
         Ok(())
     }
 
@@ -119,7 +121,7 @@ impl Client {
                         &json!({ "refresh_token": self.refresh_token }),
                     )
                     .await?;
-                self.refresh_token = reply.field("refresh_token")?;
+                self.refresh_token = reply.tokens()?.refresh_token;
             }
             Scenario::Signin => {
                 // Spread the clients over the seeded users.
@@ -131,7 +133,7 @@ impl Client {
                         &json!({ "email": seeded_email(k), "password": ctx.password }),
                     )
                     .await?;
-                reply.field("access_token")?;
+                reply.tokens()?;
             }
             Scenario::Signup => {
                 let email = format!("su-{}-{}@bench.test", ctx.tag, SIGNUPS.fetch_add(1, Ordering::Relaxed));
@@ -139,7 +141,7 @@ impl Client {
                     .conn
                     .post_json("/auth/v1/signup", &json!({ "email": email, "password": ctx.password }))
                     .await?;
-                reply.field("access_token")?;
+                reply.tokens()?;
             }
         }
         Ok(())
@@ -162,6 +164,9 @@ pub struct Measurement {
     pub first_error: Option<String>,
     pub seconds: f64,
     pub hist: Histogram<u64>,
+    /// CPU seconds used in the measurement window by the server and by this load generator.
+    pub server_cpu: f64,
+    pub load_cpu: f64,
 }
 
 impl Measurement {
@@ -173,6 +178,14 @@ impl Measurement {
     }
     pub fn p99_ms(&self) -> f64 {
         self.hist.value_at_quantile(0.99) as f64 / 1000.0
+    }
+    /// Microseconds of server CPU per request in the window.
+    pub fn server_us_per_request(&self) -> f64 {
+        self.server_cpu * 1e6 / self.requests.max(1) as f64
+    }
+    /// Microseconds of load-generator CPU per request in the window.
+    pub fn load_us_per_request(&self) -> f64 {
+        self.load_cpu * 1e6 / self.requests.max(1) as f64
     }
 }
 
@@ -230,6 +243,13 @@ pub async fn measure(
             (hist, errors, first_error)
         });
     }
+    // Both processes' CPU time over the same window as the requests.
+    let cpu = |pid: u32| crate::server::cpu_seconds(pid);
+    let own_pid = std::process::id();
+    tokio::time::sleep_until(window_start.into()).await;
+    let (server_before, load_before) = (cpu(ctx.server_pid)?, cpu(own_pid)?);
+    tokio::time::sleep_until(window_end.into()).await;
+    let (server_after, load_after) = (cpu(ctx.server_pid)?, cpu(own_pid)?);
     let mut total = histogram();
     let mut errors = 0;
     let mut first_error = None;
@@ -247,5 +267,7 @@ pub async fn measure(
         first_error,
         seconds: duration.as_secs_f64(),
         hist: total,
+        server_cpu: server_after - server_before,
+        load_cpu: load_after - load_before,
     })
 }

@@ -126,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         server::wait_healthy(server.addr).await?;
         let ctx = Arc::new(Ctx {
             addr: server.addr,
+            server_pid: server.pid(),
             users: args.users,
             password: PASSWORD.to_owned(),
             tag: format!("{tag}-{}", scenario.key()),
@@ -143,6 +144,8 @@ async fn main() -> anyhow::Result<()> {
                     p50_ms: m.p50_ms(),
                     p99_ms: m.p99_ms(),
                     errors: m.errors,
+                    server_us_per_request: m.server_us_per_request(),
+                    load_us_per_request: m.load_us_per_request(),
                     baseline_rate: None,
                     baseline_p50_ms: None,
                     baseline_p99_ms: None,
@@ -178,7 +181,7 @@ async fn main() -> anyhow::Result<()> {
                     }
                 }
                 eprintln!(
-                    "{:<16} c={:<3} run {}: {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  | baseline {:>8.0}/s  ratio {:.2}",
+                    "{:<16} c={:<3} run {}: {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}  cpu/req server {:.0} µs load {:.0} µs  | baseline {:>8.0}/s  ratio {:.2}",
                     scenario.name(),
                     clients,
                     run + 1,
@@ -186,6 +189,8 @@ async fn main() -> anyhow::Result<()> {
                     result.p50_ms,
                     result.p99_ms,
                     result.errors + result.baseline_errors,
+                    result.server_us_per_request,
+                    result.load_us_per_request,
                     result.baseline_rate.unwrap_or(f64::NAN),
                     result.baseline_rate.map_or(f64::NAN, |b| result.rps / b),
                 );

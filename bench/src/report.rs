@@ -14,6 +14,10 @@ pub struct Run {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub errors: u64,
+    /// CPU time per request in the measurement window: the server's, and the load
+    /// generator's (which competes with the server and Postgres for the same cores).
+    pub server_us_per_request: f64,
+    pub load_us_per_request: f64,
     /// pgbench transactions/s or raw argon2id hashes/s, measured right after this run.
     pub baseline_rate: Option<f64>,
     pub baseline_p50_ms: Option<f64>,
@@ -88,6 +92,12 @@ impl Point {
     pub fn p99(&self) -> f64 {
         median(self.runs.iter().map(|r| r.p99_ms).collect())
     }
+    pub fn server_us(&self) -> f64 {
+        median(self.runs.iter().map(|r| r.server_us_per_request).collect())
+    }
+    pub fn load_us(&self) -> f64 {
+        median(self.runs.iter().map(|r| r.load_us_per_request).collect())
+    }
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.errors).sum()
     }
@@ -130,8 +140,8 @@ pub fn markdown(report: &Report) -> String {
         report.argon2.p
     );
     out.push_str(
-        "| scenario | clients | req/s | p50 ms | p99 ms | errors | baseline | baseline/s | baseline p50 ms | ratio | target | server peak RSS | load |\n\
-         |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "| scenario | clients | req/s | p50 ms | p99 ms | errors | CPU µs/req server | CPU µs/req load gen. | baseline | baseline/s | baseline p50 ms | ratio | target | server peak RSS | load |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for scenario in &report.scenarios {
         for point in &scenario.points {
@@ -144,13 +154,15 @@ pub fn markdown(report: &Report) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} {} | ≥ {:.1} | {:.1} MiB | {:.1} |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {} | {} | {} | {} {} | ≥ {:.1} | {:.1} MiB | {:.1} |",
                 scenario.name,
                 point.clients,
                 point.rps(),
                 point.p50(),
                 point.p99(),
                 point.errors() + point.baseline_errors(),
+                point.server_us(),
+                point.load_us(),
                 scenario.baseline,
                 opt(point.baseline(), 0),
                 opt(point.baseline_p50(), 2),

@@ -122,3 +122,17 @@ pub async fn wait_healthy(addr: SocketAddr) -> anyhow::Result<()> {
     }
     bail!("the server at {addr} does not answer /health")
 }
+
+/// CPU time (user + system, all threads) that process `pid` has used so far, in seconds, from
+/// `/proc/<pid>/stat`. Linux counts it in USER_HZ ticks, which are 1/100 s on every
+/// architecture it runs on; over a 3 s window that is precise enough for a per-request cost.
+pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) is in parentheses and may contain spaces: count from after it.
+    let after_name = stat.rsplit_once(')').context("malformed /proc/<pid>/stat")?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the name.
+    let ticks =
+        |i: usize| -> anyhow::Result<f64> { Ok(fields.get(i).context("short /proc/<pid>/stat")?.parse::<f64>()?) };
+    Ok((ticks(11)? + ticks(12)?) / 100.0)
+}
