@@ -78,6 +78,7 @@ error_codes! {
     IdentityAlreadyExists => "identity_already_exists",
     SingleIdentityNotDeletable => "single_identity_not_deletable",
     EmailConflictIdentityNotDeletable => "email_conflict_identity_not_deletable",
+    UnexpectedAudience => "unexpected_audience",
     ManualLinkingDisabled => "manual_linking_disabled",
 }
 

@@ -143,6 +143,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
+/// The `X-JWT-Aud` header: the audience a request asks for (GoTrue's `requestAud`), `None`
+/// when it is absent or empty. A value that is not UTF-8 is kept (lossily): it must still
+/// fail to match, not vanish.
+pub struct RequestedAudience(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestedAudience {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestedAudience(
+            parts
+                .headers
+                .get("x-jwt-aud")
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .filter(|v| !v.is_empty()),
+        ))
+    }
+}
+
 /// The token of an `Authorization: Bearer <token>` header, if there is a well-formed one.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;

@@ -11,9 +11,10 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::auth_user::AuthUser;
+use crate::api::extract::RequestedAudience;
 use crate::api::redirect::RedirectTo;
 use crate::auth::session::Client;
-use crate::auth::unlink;
+use crate::auth::{jwt, unlink};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 
@@ -38,7 +39,7 @@ fn manual_linking_disabled() -> ApiError {
         (status = 302, description = "Redirect to the provider"),
         (status = 400, description = "validation_failed: unsupported provider or bad PKCE parameters", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
-        (status = 403, description = "Invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Invalid token; unexpected_audience (the token has no audience, or not the one `X-JWT-Aud` asks for)", body = crate::api::ErrorBody),
         (status = 404, description = "manual_linking_disabled", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
@@ -70,7 +71,7 @@ pub async fn get_link_identity(
     responses(
         (status = 200, description = "Unlinked: `{}`"),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
-        (status = 403, description = "Invalid token", body = crate::api::ErrorBody),
+        (status = 403, description = "Invalid token; unexpected_audience (the token has no audience, or not the one `X-JWT-Aud` asks for)", body = crate::api::ErrorBody),
         (status = 404, description = "manual_linking_disabled; validation_failed (identity_id is not a UUID)", body = crate::api::ErrorBody),
         (status = 422, description = "single_identity_not_deletable, identity_not_found, email_conflict_identity_not_deletable (every identity left has an email another account holds)", body = crate::api::ErrorBody),
     ),
@@ -80,10 +81,17 @@ pub async fn delete_identity(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
+    RequestedAudience(audience): RequestedAudience,
     Path(identity_id): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
     if !state.config.manual_linking_enabled {
         return Err(manual_linking_disabled());
+    }
+    if !jwt::token_audience_matches(audience.as_deref(), auth.claims.aud.as_deref()) {
+        return Err(ApiError::forbidden(
+            ErrorCode::UnexpectedAudience,
+            "Token audience doesn't match request audience",
+        ));
     }
     // GoTrue answers 404 here, not 400 or 422.
     let identity_id = Uuid::parse_str(&identity_id)

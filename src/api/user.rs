@@ -8,14 +8,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth_user::{AuthUser, AuthUserWithIdentities};
-use crate::api::extract::Json;
+use crate::api::extract::{Json, RequestedAudience};
 use crate::api::redirect::RedirectTo;
 use crate::api::types::UserResponse;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action as MailAction, Outgoing};
 use crate::auth::password::{self, MAX_PASSWORD_BYTES, Verification};
 use crate::auth::session::Client;
-use crate::auth::{email_verify, pkce};
+use crate::auth::{email_verify, jwt, pkce};
 use crate::db::audit::{self, Action};
 use crate::db::users::UserRow;
 use crate::db::{identities, one_time_tokens, sessions, users};
@@ -31,13 +31,19 @@ pub fn router() -> OpenApiRouter<AppState> {
     get, path = "/user", tag = "user",
     responses(
         (status = 200, description = "The user", body = UserResponse),
-        (status = 400, description = "A token whose sub or session_id is not a UUID", body = crate::api::ErrorBody),
+        (status = 400, description = "A token whose sub or session_id is not a UUID; validation_failed when the token has no audience or not the one `X-JWT-Aud` asks for", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, unknown user or session", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
-pub async fn get_user(found: AuthUserWithIdentities) -> ApiResult<axum::Json<UserResponse>> {
+pub async fn get_user(
+    found: AuthUserWithIdentities,
+    RequestedAudience(audience): RequestedAudience,
+) -> ApiResult<axum::Json<UserResponse>> {
+    if !jwt::token_audience_matches(audience.as_deref(), found.auth.claims.aud.as_deref()) {
+        return Err(ApiError::validation("Token audience doesn't match request audience"));
+    }
     Ok(axum::Json(UserResponse::new(found.auth.user, found.identities)))
 }
 

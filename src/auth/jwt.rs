@@ -36,7 +36,10 @@ pub struct AccessClaims {
 }
 
 /// Claims as they arrive on a request: everything optional, because API keys (`role: anon`,
-/// no `sub`) and tokens from other issuers are valid JWTs too.
+/// no `sub`) and tokens from other issuers are valid JWTs too. Only the claims the server
+/// reads are kept; serde skips the others (metadata, amr) without building them, which matters
+/// on every authenticated request. The RLS API, which passes every claim on, uses
+/// [`JwtKeys::verify_raw`].
 #[derive(Debug, Clone, Deserialize)]
 pub struct IncomingClaims {
     pub sub: Option<String>,
@@ -45,8 +48,6 @@ pub struct IncomingClaims {
     pub role: Option<String>,
     pub session_id: Option<String>,
     pub exp: Option<i64>,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, Value>,
 }
 
 /// `aud` may be a string or an array of strings (RFC 7519).
@@ -120,6 +121,18 @@ impl JwtKeys {
     }
 }
 
+/// GoTrue's audience check (`UserGet`, `DeleteIdentity`): the token must name an audience,
+/// and it must be the request's audience, which is the `X-JWT-Aud` header when one is sent
+/// (GoTrue's `requestAud`; without the header the request takes the token's own audience).
+pub fn token_audience_matches(header: Option<&str>, token_aud: Option<&str>) -> bool {
+    match token_aud.filter(|aud| !aud.is_empty()) {
+        None => false,
+        Some(token_aud) => header
+            .filter(|h| !h.is_empty())
+            .is_none_or(|requested| requested == token_aud),
+    }
+}
+
 /// An API key as Supabase mints them: `{"role": <role>, "iss": "supabase", "iat", "exp"}`.
 pub fn api_key(
     keys: &JwtKeys,
@@ -159,6 +172,19 @@ mod tests {
         let claims = keys.verify(&token).unwrap();
         assert_eq!(claims.sub.as_deref(), Some("abc"));
         assert_eq!(claims.aud.as_deref(), Some("authenticated"));
+    }
+
+    #[test]
+    fn the_token_audience_must_be_present_and_match_the_requested_one() {
+        assert!(token_audience_matches(None, Some("authenticated")));
+        assert!(token_audience_matches(Some(""), Some("authenticated")));
+        assert!(token_audience_matches(Some("authenticated"), Some("authenticated")));
+        assert!(!token_audience_matches(Some("other"), Some("authenticated")));
+        // GoTrue falls back to the configured audience when the token has none, which can
+        // never equal a missing or empty claim.
+        assert!(!token_audience_matches(None, None));
+        assert!(!token_audience_matches(None, Some("")));
+        assert!(!token_audience_matches(Some("authenticated"), None));
     }
 
     #[test]

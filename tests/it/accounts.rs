@@ -394,6 +394,29 @@ async fn get_user_and_token_checks() {
 }
 
 #[tokio::test]
+async fn get_user_checks_the_token_audience_as_gotrue_does() {
+    let app = TestApp::spawn().await;
+    let session = app.sign_up(&random_email(), "secret-pw").await;
+    let token = session["access_token"].as_str().unwrap();
+    let get_with_aud = |aud: &'static str| {
+        app.request(reqwest::Method::GET, "/auth/v1/user")
+            .bearer_auth(token)
+            .header("x-jwt-aud", aud)
+            .send()
+    };
+    // The header may name the token's own audience; an empty one is no header at all.
+    assert_eq!(get_with_aud("authenticated").await.unwrap().status(), 200);
+    assert_eq!(get_with_aud("").await.unwrap().status(), 200);
+    let refused = assert_error(get_with_aud("other-audience").await.unwrap(), 400, "validation_failed").await;
+    assert_eq!(refused["msg"], "Token audience doesn't match request audience");
+    // A valid token of an existing user and session, but without an audience.
+    let mut claims = jwt_payload(token);
+    claims.as_object_mut().unwrap().remove("aud");
+    let without_aud = app.state.jwt.sign(&claims).unwrap();
+    assert_error(app.get_auth("/user", &without_aud).await, 400, "validation_failed").await;
+}
+
+#[tokio::test]
 async fn the_anon_key_is_ignored_on_public_endpoints() {
     let app = TestApp::spawn().await;
     let email = random_email();

@@ -91,6 +91,27 @@ async fn identities_link_and_unlink_under_gotrue_rules() {
     // GoTrue: 404 validation_failed, not 400 or 422.
     let body = assert_error(unlink(&app, token, "not-a-uuid").await, 404, "validation_failed").await;
     assert_eq!(body["msg"], "identity_id must be an UUID");
+    // GoTrue's audience check, before anything is looked up: the token must name the audience
+    // `X-JWT-Aud` asks for, and must have one at all.
+    let google_identity = identity_id(&user, "google");
+    let response = app
+        .request(Method::DELETE, &format!("/user/identities/{google_identity}"))
+        .bearer_auth(token)
+        .header("x-jwt-aud", "another-audience")
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(response, 403, "unexpected_audience").await;
+    assert_eq!(body["msg"], "Token audience doesn't match request audience");
+    let mut claims = jwt_payload(token);
+    claims.as_object_mut().unwrap().remove("aud");
+    let without_aud = app.state.jwt.sign(&claims).unwrap();
+    assert_error(
+        unlink(&app, &without_aud, &google_identity).await,
+        403,
+        "unexpected_audience",
+    )
+    .await;
     let response = unlink(&app, token, &identity_id(&user, "google")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
