@@ -68,17 +68,23 @@ impl Action {
 pub struct Entry<'a> {
     pub actor_id: Uuid,
     pub actor_username: &'a str,
+    /// The user's `full_name` metadata, whatever its JSON type (GoTrue copies it as it is).
+    pub actor_name: Option<&'a Value>,
     pub action: Action,
     pub traits: Option<Value>,
     pub ip: &'a str,
 }
 
 impl<'a> Entry<'a> {
-    /// An entry whose actor is the user themselves (everything but admin actions).
+    /// An entry whose actor is the user themselves (everything but admin actions). Like
+    /// GoTrue's `NewAuditLogEntry`, the username is the phone when the user has one, else the
+    /// email.
     pub fn by_user(user: &'a crate::db::users::UserRow, action: Action, traits: Option<Value>, ip: &'a str) -> Self {
+        let phone = user.phone.as_deref().filter(|p| !p.is_empty());
         Entry {
             actor_id: user.id,
-            actor_username: user.email_or_empty(),
+            actor_username: phone.unwrap_or_else(|| user.email_or_empty()),
+            actor_name: user.raw_user_meta_data.get("full_name"),
             action,
             traits,
             ip,
@@ -109,6 +115,9 @@ impl<'a> Entry<'a> {
             "action": self.action.as_str(),
             "log_type": self.action.log_type(),
         });
+        if let Some(name) = self.actor_name {
+            payload["actor_name"] = name.clone();
+        }
         if let Some(traits) = &self.traits {
             payload["traits"] = traits.clone();
         }

@@ -14,6 +14,13 @@ pub(crate) async fn admin(app: &TestApp, method: Method, path: &str, body: Optio
     request.send().await.unwrap()
 }
 
+/// `GET /admin/audit?query=...` as the admin.
+async fn audit(app: &TestApp, query: &str) -> Value {
+    let response = admin(app, Method::GET, &format!("/admin/audit?query={query}"), None).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn admin_routes_need_an_admin_token() {
     let app = TestApp::spawn().await;
@@ -270,6 +277,36 @@ async fn imported_password_hashes_and_custom_ids() {
 }
 
 #[tokio::test]
+async fn audit_entries_name_the_actor_as_gotrue_does() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    let account = json!({
+        "email": email, "email_confirm": true, "password": "secret-pw",
+        "phone": "+1 555 0100 124", "phone_confirm": true,
+        "user_metadata": {"full_name": "Ada Lovelace"},
+    });
+    let created = admin(&app, Method::POST, "/admin/users", Some(account)).await;
+    assert_eq!(created.status(), 200);
+    assert_eq!(app.sign_in(&email, "secret-pw").await.status(), 200);
+    let logins = audit(&app, "action:login").await;
+    let payload = &logins[0]["payload"];
+    // The phone wins over the email (GoTrue's NewAuditLogEntry), and `full_name` is copied.
+    assert_eq!(payload["actor_username"], "15550100124", "{payload}");
+    assert_eq!(payload["actor_name"], "Ada Lovelace", "{payload}");
+    // Without a phone or a name: the email, and no actor_name at all.
+    let plain = random_email();
+    app.sign_up(&plain, "secret-pw").await;
+    let signups = audit(&app, "action:user_signedup").await;
+    let own = signups
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["payload"]["actor_username"] == plain.as_str())
+        .unwrap_or_else(|| panic!("no sign-up entry for {plain} in {signups}"));
+    assert!(own["payload"].get("actor_name").is_none(), "{own}");
+}
+
+#[tokio::test]
 async fn list_users_with_gotrue_pagination_headers() {
     let app = TestApp::spawn().await;
     for i in 0..3 {
@@ -330,17 +367,8 @@ async fn audit_log_records_admin_changes() {
     assert_eq!(entries.len(), 1, "{entries:?}");
     assert_eq!(entries[0]["payload"]["action"], "user_signedup");
     assert_eq!(entries[0]["payload"]["traits"]["user_email"], email);
-    let logins: Value = admin(&app, Method::GET, "/admin/audit?query=action:login", None)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(logins.as_array().unwrap().len(), 1);
-    let accounts: Value = admin(&app, Method::GET, "/admin/audit?query=type:account&per_page=1", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(audit(&app, "action:login").await.as_array().unwrap().len(), 1);
+    let accounts = audit(&app, "type:account&per_page=1").await;
     assert_eq!(accounts.as_array().unwrap().len(), 1);
     assert_error(
         admin(&app, Method::GET, "/admin/audit?query=bogus", None).await,

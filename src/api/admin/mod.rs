@@ -45,6 +45,7 @@ impl Admin {
         audit_db::Entry {
             actor_id: self.id,
             actor_username: &self.role,
+            actor_name: None,
             action,
             traits: Some(traits),
             ip,
