@@ -51,7 +51,14 @@ struct Inner {
     codes: HashMap<String, (FakeUser, String)>,
     tokens: HashMap<String, FakeUser>,
     last_authorize: Vec<(String, String)>,
+    /// Google: the `kid` of the signing key, in ID tokens and the JWKS (after `rotate_key`).
+    kid: Option<String>,
+    /// Google: how often the discovery document and the JWKS were fetched.
+    discovery_requests: usize,
+    jwks_requests: usize,
 }
+
+const FIRST_KID: &str = "test-key-1";
 
 #[derive(Clone)]
 pub struct FakeProvider {
@@ -88,10 +95,7 @@ impl FakeProvider {
                 .route("/.well-known/openid-configuration", get(discovery))
                 .route("/o/oauth2/auth", get(authorize))
                 .route("/token", post(token))
-                .route(
-                    "/certs",
-                    get(|| async { ([(header::CONTENT_TYPE, "application/json")], JWKS) }),
-                )
+                .route("/certs", get(jwks))
                 .route("/userinfo", get(google_userinfo))
         };
         let app = router.with_state(fake.clone());
@@ -120,6 +124,18 @@ impl FakeProvider {
 
     pub fn without_id_token(&self) {
         self.inner.lock().unwrap().no_id_token = true;
+    }
+
+    /// Google: signs from now on with a key named `kid`, and publishes it under that name only
+    /// (the key material stays the same; the name is what a rotation changes for a client).
+    pub fn rotate_key(&self, kid: &str) {
+        self.inner.lock().unwrap().kid = Some(kid.to_owned());
+    }
+
+    /// Google: (discovery document, JWKS) requests so far.
+    pub fn metadata_requests(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap();
+        (inner.discovery_requests, inner.jwks_requests)
     }
 
     /// The query of the last authorize request.
@@ -192,13 +208,14 @@ async fn token(
         body["refresh_token"] = json!(format!("provider-refresh-{}", Uuid::new_v4().simple()));
         body["expires_in"] = json!(3599);
         if !inner.no_id_token {
-            body["id_token"] = json!(id_token(&fake.url, &user));
+            let kid = inner.kid.clone().unwrap_or_else(|| FIRST_KID.to_owned());
+            body["id_token"] = json!(id_token(&fake.url, &user, &kid));
         }
     }
     Json(body).into_response()
 }
 
-fn id_token(issuer: &str, user: &FakeUser) -> String {
+fn id_token(issuer: &str, user: &FakeUser, kid: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
         "iss": issuer, "aud": CLIENT_ID, "sub": user.id, "email": user.email,
@@ -206,7 +223,7 @@ fn id_token(issuer: &str, user: &FakeUser) -> String {
         "iat": now, "exp": now + 3600,
     });
     let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("test-key-1".into());
+    header.kid = Some(kid.to_owned());
     jsonwebtoken::encode(
         &header,
         &claims,
@@ -246,7 +263,16 @@ async fn github_emails(State(fake): State<FakeProvider>, headers: HeaderMap) -> 
     }
 }
 
+async fn jwks(State(fake): State<FakeProvider>) -> Response {
+    let mut inner = fake.inner.lock().unwrap();
+    inner.jwks_requests += 1;
+    let kid = inner.kid.clone().unwrap_or_else(|| FIRST_KID.to_owned());
+    let body = JWKS.replace(&format!("\"{FIRST_KID}\""), &format!("\"{kid}\""));
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 async fn discovery(State(fake): State<FakeProvider>) -> Json<Value> {
+    fake.inner.lock().unwrap().discovery_requests += 1;
     let base = &fake.url;
     Json(json!({
         "issuer": base,

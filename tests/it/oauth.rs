@@ -370,3 +370,23 @@ async fn a_posted_callback_finishes_the_flow_like_a_get() {
         .unwrap();
     assert!(location(&response, 302).starts_with("http://localhost:3000/#access_token="));
 }
+
+#[tokio::test]
+async fn google_metadata_is_fetched_once_and_again_when_the_keys_rotate() {
+    let google = FakeProvider::google().await;
+    let app = spawn_with(&[&google], &[]).await;
+    let signed_in = |end: url::Url| pairs(end.fragment()).contains_key("access_token");
+    google.set_user(FakeUser::new(&random_email(), true));
+    assert!(signed_in(sign_in(&app, "provider=google").await));
+    assert!(signed_in(sign_in(&app, "provider=google").await));
+    // Two sign-ins need the discovery document four times (at /authorize and at /callback)
+    // and the keys twice; each was fetched once.
+    assert_eq!(google.metadata_requests(), (1, 1));
+
+    // Google signs with a key the cached set does not have: the set is fetched again.
+    google.rotate_key("test-key-2");
+    assert!(signed_in(sign_in(&app, "provider=google").await));
+    assert_eq!(google.metadata_requests(), (1, 2));
+    assert!(signed_in(sign_in(&app, "provider=google").await));
+    assert_eq!(google.metadata_requests(), (1, 2));
+}

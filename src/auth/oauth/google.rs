@@ -1,7 +1,12 @@
 //! Google through OpenID Connect discovery: `authorization_endpoint`, `token_endpoint` and
 //! `jwks_uri` come from `<issuer>/.well-known/openid-configuration`. The issuer is
 //! `https://accounts.google.com` unless `GOTRUE_EXTERNAL_GOOGLE_URL` names another (GoTrue
-//! ignores that variable; Latchkey honours it for tests and self-hosted IdPs).
+//! ignores that variable; Latchkey honours it for tests and self-hosted IdPs). The discovery
+//! document and the key set are cached for an hour (see [`CACHE_FOR`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -31,16 +36,73 @@ fn issuer(config: &ProviderConfig) -> String {
         .unwrap_or_else(|| GOOGLE_ISSUER.to_owned())
 }
 
-async fn discover(http: &reqwest::Client, config: &ProviderConfig) -> Result<Discovery, reqwest::Error> {
-    let url = format!("{}/.well-known/openid-configuration", issuer(config));
+/// How long a discovery document or key set is used before it is fetched again. Google
+/// publishes new signing keys well before it signs with them, and an ID token whose key is not
+/// in the cached set fetches the set again at once, so an hour costs nothing in correctness
+/// and saves two or three requests to Google per sign-in.
+const CACHE_FOR: Duration = Duration::from_secs(3600);
+
+/// Provider metadata by URL: public, the same for every flow, so it may live in process
+/// memory (unlike flow state, which is in Postgres). Failures are not cached.
+struct Cache<T> {
+    entries: LazyLock<Mutex<HashMap<String, Fetched<T>>>>,
+}
+
+/// A document and when it was fetched.
+type Fetched<T> = (Instant, Arc<T>);
+
+impl<T> Cache<T> {
+    const fn new() -> Self {
+        Cache {
+            entries: LazyLock::new(Mutex::default),
+        }
+    }
+
+    fn get(&self, url: &str) -> Option<Arc<T>> {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries
+            .get(url)
+            .filter(|(fetched, _)| fetched.elapsed() < CACHE_FOR)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn put(&self, url: &str, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.retain(|_, (fetched, _)| fetched.elapsed() < CACHE_FOR);
+        entries.insert(url.to_owned(), (Instant::now(), value.clone()));
+        value
+    }
+}
+
+static DISCOVERY: Cache<Discovery> = Cache::new();
+static JWKS: Cache<JwkSet> = Cache::new();
+
+async fn fetch<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, reqwest::Error> {
     http.get(url).send().await?.error_for_status()?.json().await
+}
+
+async fn discover(http: &reqwest::Client, config: &ProviderConfig) -> Result<Arc<Discovery>, reqwest::Error> {
+    let url = format!("{}/.well-known/openid-configuration", issuer(config));
+    match DISCOVERY.get(&url) {
+        Some(discovery) => Ok(discovery),
+        None => Ok(DISCOVERY.put(&url, fetch(http, &url).await?)),
+    }
+}
+
+/// The key set, from the cache unless `fresh` is asked for (a token names a key it lacks).
+async fn key_set(http: &reqwest::Client, url: &str, fresh: bool) -> Result<Arc<JwkSet>, reqwest::Error> {
+    match JWKS.get(url).filter(|_| !fresh) {
+        Some(keys) => Ok(keys),
+        None => Ok(JWKS.put(url, fetch(http, url).await?)),
+    }
 }
 
 pub(super) async fn endpoints(http: &reqwest::Client, config: &ProviderConfig) -> Result<Endpoints, reqwest::Error> {
     let discovery = discover(http, config).await?;
     Ok(Endpoints {
-        authorize: discovery.authorization_endpoint,
-        token: discovery.token_endpoint,
+        authorize: discovery.authorization_endpoint.clone(),
+        token: discovery.token_endpoint.clone(),
         default_scopes: &["email", "profile"],
     })
 }
@@ -56,15 +118,18 @@ pub(super) async fn user(
     let discovery = discover(http, config).await.map_err(|e| e.to_string())?;
     let claims: Value = match id_token {
         Some(id_token) => {
-            let jwks: JwkSet = http
-                .get(&discovery.jwks_uri)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| e.to_string())?
-                .json()
+            let kid = jsonwebtoken::decode_header(id_token)
+                .map_err(|e| format!("id_token header: {e}"))?
+                .kid;
+            let mut jwks = key_set(http, &discovery.jwks_uri, false)
                 .await
                 .map_err(|e| e.to_string())?;
+            if kid.as_deref().is_some_and(|kid| jwks.find(kid).is_none()) {
+                // Signed with a key newer than the cached set: Google rotated its keys.
+                jwks = key_set(http, &discovery.jwks_uri, true)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
             verify_id_token(id_token, &jwks, &discovery.issuer, &config.client_id)?
         }
         None => {
