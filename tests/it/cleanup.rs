@@ -129,3 +129,29 @@ async fn cleanup_removes_only_stale_rows() {
     assert_eq!(clean_all(&app.state.db).await.unwrap(), 0);
     assert_eq!(app.refresh(token(&third)).await.status(), 200);
 }
+
+#[tokio::test]
+async fn every_cleanup_statement_can_find_its_rows_through_an_index() {
+    let app = TestApp::spawn().await;
+    let mut db = app.db().await;
+    // With sequential scans priced out, the planner still picks one when no index fits, so a
+    // plan without a Seq Scan shows each batch can be found without reading the whole table.
+    sqlx::query("set enable_seqscan = off").execute(&mut db).await.unwrap();
+    for statement in latchkey::db::cleanup::STATEMENTS {
+        let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("explain {}", statement.sql)))
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{}\n{plan}", statement.sql);
+        // Nor a whole index read in place of the table: the scan that picks the batch must be
+        // bounded by the statement's time condition.
+        assert!(
+            plan.contains("Index Cond: (updated_at <")
+                || plan.contains("Index Cond: (not_after <")
+                || plan.contains("Index Cond: (created_at <"),
+            "{}\n{plan}",
+            statement.sql
+        );
+    }
+}
