@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::client::Conn;
+use crate::client::{Conn, Tokens};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,17 +93,21 @@ impl Client {
     /// Starts a session of the client's own user (untimed set-up).
     async fn sign_in(&mut self, ctx: &Ctx) -> anyhow::Result<()> {
         let k = (self.idx as u32 % ctx.users) + 1;
-        let reply = self
-            .conn
+        let tokens = self.password_grant(ctx, k).await.context("set-up sign-in")?;
+        self.access_token = tokens.access_token;
+        self.refresh_token = tokens.refresh_token;
+        Ok(())
+    }
+
+    /// Signs in as seeded user `k`.
+    async fn password_grant(&mut self, ctx: &Ctx, k: u32) -> anyhow::Result<Tokens> {
+        self.conn
             .post_json(
                 "/auth/v1/token?grant_type=password",
                 &json!({ "email": seeded_email(k), "password": ctx.password }),
             )
-            .await?;
-        let tokens = reply.tokens().context("set-up sign-in")?;
-        self.access_token = tokens.access_token;
-        self.refresh_token = tokens.refresh_token;
-        Ok(())
+            .await?
+            .tokens()
     }
 
     async fn step(&mut self, scenario: Scenario, ctx: &Ctx) -> anyhow::Result<()> {
@@ -126,14 +130,7 @@ impl Client {
             Scenario::Signin => {
                 // Spread the clients over the seeded users.
                 let k = ((self.idx as u64 * 7919 + self.sent * 31) % u64::from(ctx.users)) as u32 + 1;
-                let reply = self
-                    .conn
-                    .post_json(
-                        "/auth/v1/token?grant_type=password",
-                        &json!({ "email": seeded_email(k), "password": ctx.password }),
-                    )
-                    .await?;
-                reply.tokens()?;
+                self.password_grant(ctx, k).await?;
             }
             Scenario::Signup => {
                 let email = format!("su-{}-{}@bench.test", ctx.tag, SIGNUPS.fetch_add(1, Ordering::Relaxed));

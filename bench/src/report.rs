@@ -83,20 +83,24 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl Point {
+    /// The median over the runs of one figure.
+    fn median_of(&self, figure: impl Fn(&Run) -> f64) -> f64 {
+        median(self.runs.iter().map(figure).collect())
+    }
     pub fn rps(&self) -> f64 {
-        median(self.runs.iter().map(|r| r.rps).collect())
+        self.median_of(|r| r.rps)
     }
     pub fn p50(&self) -> f64 {
-        median(self.runs.iter().map(|r| r.p50_ms).collect())
+        self.median_of(|r| r.p50_ms)
     }
     pub fn p99(&self) -> f64 {
-        median(self.runs.iter().map(|r| r.p99_ms).collect())
+        self.median_of(|r| r.p99_ms)
     }
     pub fn server_us(&self) -> f64 {
-        median(self.runs.iter().map(|r| r.server_us_per_request).collect())
+        self.median_of(|r| r.server_us_per_request)
     }
     pub fn load_us(&self) -> f64 {
-        median(self.runs.iter().map(|r| r.load_us_per_request).collect())
+        self.median_of(|r| r.load_us_per_request)
     }
     pub fn errors(&self) -> u64 {
         self.runs.iter().map(|r| r.errors).sum()

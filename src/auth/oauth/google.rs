@@ -130,7 +130,7 @@ pub(super) async fn user(
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            verify_id_token(id_token, &jwks, &discovery.issuer, &config.client_id)?
+            verify_id_token(id_token, kid.as_deref(), &jwks, &discovery.issuer, &config.client_id)?
         }
         None => {
             let url = discovery.userinfo_endpoint.as_deref().unwrap_or(GOOGLE_USERINFO);
@@ -140,9 +140,15 @@ pub(super) async fn user(
     Ok(from_claims(&discovery.issuer, &claims))
 }
 
-fn verify_id_token(token: &str, jwks: &JwkSet, issuer: &str, client_id: &str) -> Result<Value, String> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| format!("id_token header: {e}"))?;
-    let jwk = match header.kid.as_deref() {
+/// `kid` is the token header's, read by the caller to pick the key set.
+fn verify_id_token(
+    token: &str,
+    kid: Option<&str>,
+    jwks: &JwkSet,
+    issuer: &str,
+    client_id: &str,
+) -> Result<Value, String> {
+    let jwk = match kid {
         Some(kid) => jwks.find(kid),
         None => jwks.keys.first(),
     }
