@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use url::Url;
 
 mod rate_limit;
@@ -14,10 +14,15 @@ mod mail;
 pub use mail::{MailerConfig, SmtpConfig};
 mod external;
 pub use external::{ExternalConfig, ProviderConfig};
+mod http;
+pub use http::HttpConfig;
 
-/// The JWT secret used when none is configured: the Supabase CLI's well-known development
-/// secret, so keys minted by `supabase start` also work. Never for production.
+/// The Supabase CLI's well-known development secret: published in its documentation and
+/// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+/// The shortest JWT secret accepted outside the zero-setup mode (GoTrue's documented minimum).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {var}: {message}")]
@@ -47,6 +52,8 @@ pub struct Config {
     pub refresh: RefreshConfig,
     pub log_level: String,
     pub max_request_duration: Duration,
+    /// Connection limits and timeouts of the HTTP listener.
+    pub http: HttpConfig,
     /// `GOTRUE_SMTP_MAX_FREQUENCY`: minimum time between two mails of one kind to one user.
     pub smtp_max_frequency: Duration,
     pub rate_limit: RateLimitConfig,
@@ -65,8 +72,9 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
-    pub secret: SecretString,
-    pub using_dev_secret: bool,
+    /// `GOTRUE_JWT_SECRET` as given; `startup::jwt_secret` decides whether it may be used (and
+    /// makes one in the zero-setup mode).
+    pub secret: Option<SecretString>,
     /// Access-token lifetime in seconds.
     pub exp: i64,
     pub aud: String,
@@ -104,9 +112,9 @@ impl Config {
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Config, ConfigError> {
         let env = Env(vars);
         let port = env.parse_or(&["PORT", "GOTRUE_API_PORT"], 9999u16)?;
-        let secret = env.get(&["GOTRUE_JWT_SECRET", "JWT_SECRET"]);
-        let using_dev_secret = secret.is_none();
-        let secret = secret.map(|(_, s)| s).unwrap_or_else(|| DEV_JWT_SECRET.to_owned());
+        let secret = env
+            .get(&["GOTRUE_JWT_SECRET", "JWT_SECRET"])
+            .map(|(_, s)| SecretString::from(s));
 
         let db_namespace = env.string_or(
             &["GOTRUE_DB_NAMESPACE", "DB_NAMESPACE", "GOTRUE_DB_DB_NAMESPACE"],
@@ -134,8 +142,7 @@ impl Config {
                 .unwrap_or_else(|| Url::parse("http://localhost:3000").expect("static URL parses")),
             uri_allow_list: env.list(&["GOTRUE_URI_ALLOW_LIST", "URI_ALLOW_LIST"]),
             jwt: JwtConfig {
-                secret: SecretString::from(secret),
-                using_dev_secret,
+                secret,
                 exp: env.parse_or(&["GOTRUE_JWT_EXP", "JWT_EXP"], 3600i64)?,
                 aud: env.string_or(&["GOTRUE_JWT_AUD", "JWT_AUD"], "authenticated"),
                 default_group_name: env.string_or(
@@ -176,6 +183,7 @@ impl Config {
             },
             log_level: env.string_or(&["GOTRUE_LOG_LEVEL", "LOG_LEVEL"], "info"),
             max_request_duration: env.duration_or(&["GOTRUE_API_MAX_REQUEST_DURATION"], Duration::from_secs(10))?,
+            http: http::from_env(&env)?,
             smtp_max_frequency: env.duration_or(&["GOTRUE_SMTP_MAX_FREQUENCY"], Duration::from_secs(60))?,
             rate_limit: rate_limit::from_env(&env)?,
             mailer: mail::from_env(&env)?,
@@ -194,6 +202,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The zero-setup mode: no `DATABASE_URL` (a private cluster is started) and listening on
+    /// the loopback interface only, so nothing beyond this machine can reach the server. Only
+    /// then may the server run with a generated secret or the public development secret.
+    pub fn zero_setup(&self) -> bool {
+        self.database_url.is_none() && is_loopback_host(&self.host)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |var: &str, message: &str| {
             Err(ConfigError {
@@ -201,9 +216,6 @@ impl Config {
                 message: message.into(),
             })
         };
-        if self.jwt.secret.expose_secret().is_empty() {
-            return fail("GOTRUE_JWT_SECRET", "must not be empty");
-        }
         if self.jwt.exp <= 0 {
             return fail("GOTRUE_JWT_EXP", "must be a positive number of seconds");
         }
@@ -240,6 +252,12 @@ fn parse_required_characters(raw: &str) -> Vec<String> {
     sets
 }
 
+/// `127.0.0.1`, `::1`, `localhost`: addresses only this machine can connect to.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn is_sql_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
@@ -252,7 +270,8 @@ fn is_sql_identifier(s: &str) -> bool {
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     if let Ok(secs) = raw.parse::<f64>() {
-        return (secs >= 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs));
+        // `try_`: a huge value (`1e300`) is an error, not a panic.
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let mut total = Duration::ZERO;
     let mut rest = raw;
@@ -271,7 +290,7 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
             "h" => value * 3600.0,
             _ => return None,
         };
-        total += Duration::from_secs_f64(seconds);
+        total = total.checked_add(Duration::try_from_secs_f64(seconds).ok()?)?;
         rest = next;
     }
     Some(total)
@@ -367,6 +386,8 @@ fn short_type_name<T>() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -380,7 +401,8 @@ mod tests {
         assert_eq!(config.jwt.aud, "authenticated");
         assert_eq!(config.jwt.default_group_name, "authenticated");
         assert_eq!(config.jwt.admin_roles, ["service_role", "supabase_admin"]);
-        assert!(config.jwt.using_dev_secret);
+        assert!(config.jwt.secret.is_none());
+        assert!(config.zero_setup(), "no DATABASE_URL, loopback: zero-setup");
         assert_eq!(config.jwt.exp, 3600);
         assert_eq!(config.db_namespace, "auth");
         assert_eq!(config.refresh.reuse_interval, Duration::from_secs(10));
@@ -400,7 +422,16 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(config.port, 8081);
-        assert!(!config.jwt.using_dev_secret);
+        assert_eq!(
+            config
+                .jwt
+                .secret
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned())
+                .as_deref(),
+            Some("s3cret")
+        );
+        assert!(!config.zero_setup(), "a DATABASE_URL is not zero-setup");
         assert_eq!(config.jwt.admin_roles, ["boss", "admin"]);
         assert!(config.mailer_autoconfirm);
         assert_eq!(config.refresh.reuse_interval, Duration::ZERO);
@@ -424,6 +455,41 @@ mod tests {
     }
 
     #[test]
+    fn zero_setup_means_no_database_url_and_loopback_only() {
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.0.0.2"] {
+            let config = Config::from_vars(vars(&[("GOTRUE_API_HOST", host)])).unwrap();
+            assert!(config.zero_setup(), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.5", "example.com"] {
+            let config = Config::from_vars(vars(&[("GOTRUE_API_HOST", host)])).unwrap();
+            assert!(!config.zero_setup(), "{host}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_are_read_and_checked() {
+        let config = Config::from_vars(vars(&[
+            ("LATCHKEY_HEADER_READ_TIMEOUT", "2s"),
+            ("LATCHKEY_IDLE_TIMEOUT", "30"),
+            ("LATCHKEY_MAX_CONNECTIONS", "64"),
+        ]))
+        .unwrap();
+        assert_eq!(config.http.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.http.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.http.max_connections, 64);
+        for (var, value) in [
+            ("LATCHKEY_HEADER_READ_TIMEOUT", "0"),
+            ("LATCHKEY_IDLE_TIMEOUT", "0s"),
+            ("LATCHKEY_MAX_CONNECTIONS", "0"),
+            ("LATCHKEY_MAX_CONNECTIONS", "lots"),
+            ("GOTRUE_API_MAX_REQUEST_DURATION", "1e300"),
+        ] {
+            let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
     fn durations_accept_go_syntax() {
         assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
@@ -431,5 +497,7 @@ mod tests {
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("-1"), None);
+        assert_eq!(parse_duration("1e300"), None, "too large: an error, not a panic");
+        assert_eq!(parse_duration("1e300h"), None);
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use latchkey::config::Config;
-use latchkey::startup::{Application, shutdown_signal};
+use latchkey::startup::{Application, DEV_DATA_DIR, shutdown_signal};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -19,7 +19,8 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Print an anon and a service_role API key minted from the JWT secret.
+    /// Print an anon and a service_role API key minted from the JWT secret (in the zero-setup
+    /// mode, the secret kept in .latchkey/, made if needed).
     Keys,
     /// Print the OpenAPI document.
     Openapi,
@@ -53,7 +54,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys => {
-            let keys = latchkey::auth::jwt::JwtKeys::new(&config.jwt.secret);
+            let secret = latchkey::startup::jwt_secret(&config, std::path::Path::new(DEV_DATA_DIR))?;
+            let keys = latchkey::auth::jwt::JwtKeys::new(&secret);
             let now = chrono::Utc::now().timestamp();
             // Ten years, as Supabase's own keys.
             let lifetime = 10 * 365 * 24 * 3600;
@@ -65,10 +67,8 @@ async fn main() -> anyhow::Result<()> {
                 "SERVICE_ROLE_KEY={}",
                 latchkey::auth::jwt::api_key(&keys, "service_role", now, lifetime)?
             );
-            if config.jwt.using_dev_secret {
-                eprintln!(
-                    "warning: these keys are signed with the public development secret (GOTRUE_JWT_SECRET is not set)"
-                );
+            if config.jwt.secret.is_none() {
+                eprintln!("(signed with the secret this zero-setup server keeps in {DEV_DATA_DIR}/)");
             }
             Ok(())
         }

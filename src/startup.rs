@@ -1,5 +1,10 @@
-//! Building and running the server: database (given or private), migrations, listener,
-//! graceful shutdown.
+//! Building and running the server: database (given or private), migrations, the signing
+//! secret, listener, graceful shutdown.
+
+mod http;
+mod secret;
+
+pub use secret::{SECRET_FILE, jwt_secret};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -26,6 +31,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Before anything starts: a server that may not run should not touch the database.
+        let secret = jwt_secret(&config, Path::new(DEV_DATA_DIR))?;
         let (database_url, dev_cluster) = match &config.database_url {
             Some(url) => (url.expose_secret().to_owned(), None),
             None => {
@@ -46,13 +53,7 @@ impl Application {
             Some(url) => url.clone(),
             None => default_external_url(local)?,
         };
-        if config.jwt.using_dev_secret {
-            tracing::warn!(
-                "!!! GOTRUE_JWT_SECRET is not set: using the public development secret. Anyone can mint valid \
-                 tokens for this server. Set GOTRUE_JWT_SECRET before exposing it. !!!"
-            );
-        }
-        let state = AppState::new(config, pool, external_url)?;
+        let state = AppState::new(config, pool, external_url, &secret)?;
         Ok(Application {
             listener,
             state,
@@ -78,17 +79,15 @@ impl Application {
             dev_cluster,
         } = self;
         let cleanup = Cleanup::start(state.db.clone());
-        let app = crate::api::app(state);
-        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = state.config.http.clone();
+        http::serve(listener, crate::api::app(state), limits, shutdown).await;
         // Before the private cluster goes, or the task would log a failed statement.
         cleanup.stop().await;
         if let Some(mut cluster) = dev_cluster {
             // pg_ctl blocks; keep it off the async executor.
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 

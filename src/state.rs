@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use secrecy::SecretString;
 use sqlx::PgPool;
 use url::Url;
 
@@ -38,9 +39,10 @@ pub struct Shared {
 }
 
 impl AppState {
-    pub fn new(config: Config, db: PgPool, external_url: Url) -> anyhow::Result<AppState> {
-        let jwt = JwtKeys::new(&config.jwt.secret);
-        let refresh_key = RefreshKey::derive(&config.jwt.secret);
+    /// `jwt_secret` is the one `startup::jwt_secret` chose.
+    pub fn new(config: Config, db: PgPool, external_url: Url, jwt_secret: &SecretString) -> anyhow::Result<AppState> {
+        let jwt = JwtKeys::new(jwt_secret);
+        let refresh_key = RefreshKey::derive(jwt_secret);
         let hasher = Hasher::new(&config.password)?;
         let hot = HotPool::new(
             (*db.connect_options()).clone(),
