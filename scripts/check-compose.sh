@@ -5,6 +5,8 @@
 #      at a service that does not exist.
 #   2. `check-jsonschema --builtin-schema vendor.compose-spec` (PyPI; its schema is bundled, so
 #      it runs offline). Catches unknown or misspelt keys that v1 silently accepts.
+#   3. Security properties (issue #14): without GOTRUE_JWT_SECRET in the environment the file
+#      does not resolve (no default secret), and every published port is bound to 127.0.0.1.
 #
 # Usage: bash scripts/check-compose.sh [FILE]          (default: docker-compose.yml)
 # Env:   LATCHKEY_COMPOSE_SCHEMA_CHECK=0  skip step 2.
@@ -33,18 +35,44 @@ as_root() {
     fi
 }
 
-compose_config() {
+# Runs `docker-compose <args>` (v1, or the v2 plugin), installing v1 when neither exists.
+compose() {
     if command -v docker-compose >/dev/null 2>&1; then
-        docker-compose -f "$FILE" config -q
+        docker-compose "$@"
     elif command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
-        docker compose -f "$FILE" config -q
+        docker compose "$@"
     else
-        note "installing docker-compose (Debian package) ..."
+        note "installing docker-compose (Debian package) ..." >&2
         as_root apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive \
             apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
-        docker-compose -f "$FILE" config -q
+        docker-compose "$@"
     fi
+}
+
+# A stand-in secret for resolving the file; never used by a server.
+PLACEHOLDER_SECRET=compose-check-placeholder-secret-of-48-characters
+
+compose_config() {
+    GOTRUE_JWT_SECRET=$PLACEHOLDER_SECRET compose -f "$FILE" config -q
+}
+
+check_security() {
+    local out
+    if out=$(unset GOTRUE_JWT_SECRET; compose -f "$FILE" config 2>&1); then
+        die "$FILE resolves without GOTRUE_JWT_SECRET: it must have no default secret"
+    fi
+    printf '%s\n' "$out" | grep -q GOTRUE_JWT_SECRET ||
+        die "without GOTRUE_JWT_SECRET, $FILE fails without naming it: $out"
+    note "no default JWT secret"
+    # Published ports, as the resolved file lists them (`- 127.0.0.1:9999:9999/tcp`).
+    local ports bad
+    ports=$(GOTRUE_JWT_SECRET="$PLACEHOLDER_SECRET" compose -f "$FILE" config |
+        awk '/^    ports:/ { inside = 1; next } inside && /^    - / { print $2; next } { inside = 0 }')
+    [ -n "$ports" ] || die "found no published ports in $FILE (has the layout of 'config' changed?)"
+    bad=$(printf '%s\n' "$ports" | grep -v '^127\.0\.0\.1:' || true)
+    [ -z "$bad" ] || die "ports published beyond 127.0.0.1 in $FILE: $(echo $bad)"
+    note "every published port is on 127.0.0.1: $(echo $ports)"
 }
 
 # Prints the path of a check-jsonschema executable, installing one if needed; prints nothing
@@ -74,6 +102,7 @@ find_check_jsonschema() {
 
 echo "    docker-compose config: $FILE"
 compose_config || die "docker-compose rejected $FILE"
+check_security
 
 if [ "${LATCHKEY_COMPOSE_SCHEMA_CHECK:-1}" = 0 ]; then
     note "compose-spec schema check skipped (LATCHKEY_COMPOSE_SCHEMA_CHECK=0)"
