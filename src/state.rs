@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use url::Url;
 
+use crate::api::client_ip::ClientIps;
 use crate::api::ratelimit::RateLimits;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
@@ -29,6 +30,8 @@ pub struct Shared {
     pub hasher: Hasher,
     /// Per-address limiters and the global email limiter.
     pub rate_limits: RateLimits,
+    /// Who the client is: the rule the limiter, the audit log and sessions share.
+    pub client_ips: ClientIps,
     /// `API_EXTERNAL_URL`, or the address the server bound to.
     pub external_url: Url,
     /// SMTP, or the log when no SMTP host is configured.
@@ -50,16 +53,8 @@ impl AppState {
             crate::db::ACQUIRE_TIMEOUT,
         );
         let rate_limits = RateLimits::new(&config.rate_limit, config.mailer_autoconfirm);
-        match (&config.rate_limit.enabled, &config.rate_limit.header) {
-            (false, _) => tracing::warn!("per-address rate limiting is off"),
-            (true, None) => tracing::info!(
-                "rate limiting by socket address; behind a proxy, set GOTRUE_RATE_LIMIT_HEADER \
-                 or every client shares the proxy's budget"
-            ),
-            (true, Some(header)) => {
-                tracing::info!(%header, "rate limiting by client address from header")
-            }
-        }
+        let client_ips = ClientIps::new(&config.rate_limit);
+        log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -73,10 +68,37 @@ impl AppState {
             refresh_key,
             hasher,
             rate_limits,
+            client_ips,
             external_url,
             mailer,
             http,
         })))
+    }
+}
+
+/// One start-up line on how clients are told apart.
+fn log_client_address_rule(config: &crate::config::RateLimitConfig) {
+    let trusted = || {
+        let ranges: Vec<String> = config.trusted_proxies.iter().map(ToString::to_string).collect();
+        ranges.join(",")
+    };
+    match (config.enabled, &config.header) {
+        (false, _) => tracing::warn!("per-address rate limiting is off"),
+        (true, None) => tracing::info!(
+            "rate limiting by socket address; behind a proxy, set GOTRUE_RATE_LIMIT_HEADER \
+             or every client shares the proxy's budget"
+        ),
+        (true, Some(header)) => tracing::info!(
+            %header,
+            trusted_proxies = %trusted(),
+            "rate limiting by client address from header, read only from LATCHKEY_TRUSTED_PROXIES"
+        ),
+    }
+    if config.enabled && !config.limit_loopback {
+        tracing::warn!(
+            "LATCHKEY_RATE_LIMIT_LOOPBACK=false: clients connecting from the loopback address are \
+             not rate-limited"
+        );
     }
 }
 

@@ -1,10 +1,8 @@
 //! Extractors that turn bad input into GoTrue errors instead of axum's plain-text rejections.
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
@@ -12,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::session::Client;
 use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
 
 /// Maximum request body (GoTrue: 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -116,30 +115,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// Who is calling: the client IP (first parseable `X-Forwarded-For` entry, else the socket
-/// address, as GoTrue records it for audit and sessions) and the user agent.
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+/// Who is calling, for the audit log and sessions: the client address by the same rule as the
+/// rate limiter (`api::client_ip`; GoTrue instead believes `X-Forwarded-For` from anyone, so
+/// any client could write any address into its audit trail) and the user agent.
+impl<S: Send + Sync> FromRequestParts<S> for Client
+where
+    AppState: FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').find_map(|part| part.trim().parse::<IpAddr>().ok()));
-        let socket = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let ip = state.client_ips.of(parts).map(|address| address.ip);
         let user_agent = parts
             .headers
             .get(USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(512).collect());
-        Ok(Client {
-            ip: forwarded.or(socket),
-            user_agent,
-        })
+        Ok(Client { ip, user_agent })
     }
 }
 

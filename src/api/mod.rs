@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth_user;
+pub mod client_ip;
 pub mod docs;
 pub mod external;
 pub mod extract;

@@ -1,31 +1,33 @@
 //! Rate limiting per client address, with GoTrue's endpoint groups and variables
 //! (the README's "Rate limits" section has the table).
 //!
-//! Two deliberate differences from GoTrue: limiting is on by default, keyed by the socket
-//! address (GoTrue limits only when `GOTRUE_RATE_LIMIT_HEADER` is set and present, so a
-//! default install has no limits at all); and IPv6 clients are keyed by their /64, because
-//! one client usually holds a whole /64 and could otherwise take a fresh budget per address.
+//! Deliberate differences from GoTrue: limiting is on by default, keyed by the socket address
+//! (GoTrue limits only when `GOTRUE_RATE_LIMIT_HEADER` is set and present, so a default
+//! install has no limits at all), and the header is believed only from trusted proxies
+//! (`api::client_ip`); IPv6 clients are keyed by their /64, because one client usually holds
+//! a whole /64 and could otherwise take a fresh budget per address; `GET /authorize` is
+//! limited (each call writes a flow-state row); and a `POST /verify` code also draws from a
+//! bucket per email or phone, so many client addresses cannot guess one account's code.
 //!
 //! The middleware matches on method and path with the `/auth/v1` prefix stripped, before
 //! routing, so `/auth/v1/token` and `/token` share one budget.
 
 mod limiters;
+mod probe;
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::Value;
 
 pub use limiters::{Group, RateLimits, Verdict};
 
-use crate::api::extract::{bearer_token, body_error};
+use crate::api::extract::bearer_token;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
@@ -39,6 +41,9 @@ enum Route {
     Groups(&'static [Group]),
     /// `POST /signup`: anonymous or not depends on the body.
     Signup,
+    /// `POST /verify`: `GOTRUE_RATE_LIMIT_VERIFY`, and the bucket of the account a code is
+    /// tried against, found in the body.
+    VerifyCode,
 }
 
 /// Password-style sign-ins also draw from TOKEN_REFRESH, which in GoTrue covers every
@@ -53,6 +58,7 @@ const OTP: &[Group] = &[Group::Otp];
 /// Sign-ups with an email or phone: GoTrue's OTP limiter, plus the sign-up cap.
 const SIGN_UP: &[Group] = &[Group::SignInSignUps, Group::Otp];
 const ANONYMOUS_SIGN_UP: &[Group] = &[Group::AnonymousUsers];
+const AUTHORIZE: &[Group] = &[Group::Authorize];
 
 /// The middleware: refuses a request over its group's budget with `429
 /// over_request_rate_limit`, and labels allowed ones with `RateLimit-*` headers.
@@ -68,42 +74,70 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     if is_admin(&state, &parts) {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let socket = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    let header = state.config.rate_limit.header.as_ref();
-    // No address only happens for in-process callers without `ConnectInfo`.
-    let Some(key) = client_key(&parts.headers, socket, header) else {
-        return next.run(Request::from_parts(parts, body)).await;
-    };
-    if key.is_loopback() && !state.config.rate_limit.limit_loopback {
+    let client = client_key(&state, &parts);
+    // The per-account bucket applies whoever asks, so only a route without one may skip.
+    if client.is_none() && route != Route::VerifyCode {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let (groups, request) = match route {
-        Route::Groups(groups) => (groups, Request::from_parts(parts, body)),
-        Route::Signup => match signup_groups(parts, body).await {
-            Ok(found) => found,
-            Err(err) => return err.into_response(),
-        },
+    let (groups, account, request) = match classify(route, parts, body).await {
+        Ok(found) => found,
+        Err(err) => return err.into_response(),
     };
-    match state.rate_limits.check(groups, key) {
-        Ok(verdict) => {
-            let mut response = next.run(request).await;
-            if let Some(verdict) = verdict {
-                set_headers(response.headers_mut(), &verdict);
+    let mut shown = None;
+    if let Some(key) = client {
+        match state.rate_limits.check(groups, key) {
+            Ok(verdict) => shown = verdict,
+            Err(verdict) => {
+                tracing::info!(limiter = verdict.group.variable(), client = %key, "request rate limit reached");
+                return too_many_requests(&verdict);
             }
-            response
-        }
-        Err(verdict) => {
-            tracing::info!(
-                limiter = verdict.group.variable(),
-                client = %key,
-                "request rate limit reached"
-            );
-            too_many_requests(&verdict)
         }
     }
+    // Checked after the client's own budget, so a client refused there cannot drain an
+    // account's bucket. Its state is not shown on allowed responses: how much is left would
+    // tell a client whether others are trying codes for that account.
+    if let Some(account) = account
+        && let Err(verdict) = state.rate_limits.check_verify_per_account(account.key)
+    {
+        let domain = account.domain.as_deref().unwrap_or("-");
+        tracing::info!(limiter = verdict.group.variable(), domain, "request rate limit reached");
+        return too_many_requests(&verdict);
+    }
+    let mut response = next.run(request).await;
+    if let Some(verdict) = shown {
+        set_headers(response.headers_mut(), &verdict);
+    }
+    response
+}
+
+/// The client's groups and the account bucket, if any, reading the body where it decides
+/// them; hands the request back whole.
+async fn classify(
+    route: Route,
+    parts: Parts,
+    body: Body,
+) -> Result<(&'static [Group], Option<probe::Account>, Request), ApiError> {
+    Ok(match route {
+        Route::Groups(groups) => (groups, None, Request::from_parts(parts, body)),
+        Route::Signup => match probe::signup(parts, body).await? {
+            (true, request) => (ANONYMOUS_SIGN_UP, None, request),
+            (false, request) => (SIGN_UP, None, request),
+        },
+        Route::VerifyCode => {
+            let (account, request) = probe::verify_code(parts, body).await?;
+            (VERIFY, account, request)
+        }
+    })
+}
+
+/// The client's bucket key: its address (`api::client_ip`, shared with the audit log) with
+/// IPv6 cut to the /64. `None` for in-process callers without a socket, and for a loopback
+/// socket peer under `LATCHKEY_RATE_LIMIT_LOOPBACK=false`. Only the socket peer can be exempt:
+/// an address read from a header, even `127.0.0.1`, is limited like any other.
+fn client_key(state: &AppState, parts: &Parts) -> Option<IpAddr> {
+    let client = state.client_ips.of(parts)?;
+    let exempt = client.is_socket_peer && client.ip.is_loopback() && !state.config.rate_limit.limit_loopback;
+    (!exempt).then(|| bucket_of(client.ip))
 }
 
 /// For the mailer, before each email: GoTrue's global `GOTRUE_RATE_LIMIT_EMAIL_SENT`.
@@ -138,7 +172,10 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
         ("POST", "/refresh") => TOKEN,
         // axum answers HEAD with the GET handler: limit it too, or HEAD would try tokens
         // for free.
-        ("GET" | "HEAD" | "POST", "/verify") => VERIFY,
+        ("GET" | "HEAD", "/verify") => VERIFY,
+        ("POST", "/verify") => return Some(Route::VerifyCode),
+        // Not limited in GoTrue; each call writes a flow-state row (and HEAD runs GET).
+        ("GET" | "HEAD", "/authorize" | "/user/identities/authorize") => AUTHORIZE,
         ("POST", "/otp" | "/magiclink" | "/recover" | "/resend") | ("PUT", "/user") => OTP,
         ("POST", "/signup") => return Some(Route::Signup),
         _ => return None,
@@ -167,32 +204,6 @@ fn is_admin(state: &AppState, parts: &Parts) -> bool {
         .is_some_and(|role| state.config.jwt.admin_roles.contains(&role))
 }
 
-/// The bucket key: the first value of the configured header when there is one and it holds
-/// an address, else the socket address. Only the configured header is trusted; without the
-/// setting, forwarding headers are ignored, or anyone could claim a fresh address.
-pub fn client_key(headers: &HeaderMap, socket: Option<IpAddr>, trusted_header: Option<&HeaderName>) -> Option<IpAddr> {
-    let forwarded = trusted_header
-        .and_then(|name| headers.get(name))
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .and_then(parse_address);
-    forwarded.or(socket).map(bucket_of)
-}
-
-/// `203.0.113.7`, `2001:db8::1`, and the forms some proxies send: `203.0.113.7:4711`,
-/// `[2001:db8::1]:4711`, `[2001:db8::1]`.
-fn parse_address(raw: &str) -> Option<IpAddr> {
-    let raw = raw.trim();
-    raw.parse::<IpAddr>()
-        .ok()
-        .or_else(|| raw.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
-        .or_else(|| {
-            raw.strip_prefix('[')
-                .and_then(|rest| rest.strip_suffix(']'))
-                .and_then(|inner| inner.parse().ok())
-        })
-}
-
 /// IPv4 addresses (also when written IPv4-mapped, as dual-stack sockets report them) are
 /// their own bucket; IPv6 addresses share one per /64.
 fn bucket_of(ip: IpAddr) -> IpAddr {
@@ -202,35 +213,6 @@ fn bucket_of(ip: IpAddr) -> IpAddr {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
         },
-    }
-}
-
-#[derive(Deserialize)]
-struct SignupProbe {
-    email: Option<Value>,
-    phone: Option<Value>,
-}
-
-/// Reads the (at most 1 MiB) body of `POST /signup` to tell an anonymous sign-up (no email
-/// and no phone, as GoTrue decides) from one with an email or phone, and hands back the
-/// request with the body restored. A body that is not JSON counts as a normal sign-up; the
-/// handler answers it with `400 bad_json`.
-async fn signup_groups(parts: Parts, body: Body) -> Result<(&'static [Group], Request), ApiError> {
-    // The limit comes from the `DefaultBodyLimit` layer outside this one.
-    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
-        .await
-        .map_err(body_error)?;
-    let anonymous =
-        serde_json::from_slice::<SignupProbe>(&bytes).is_ok_and(|probe| is_blank(probe.email) && is_blank(probe.phone));
-    let groups = if anonymous { ANONYMOUS_SIGN_UP } else { SIGN_UP };
-    Ok((groups, Request::from_parts(parts, Body::from(bytes))))
-}
-
-fn is_blank(value: Option<Value>) -> bool {
-    match value {
-        None | Some(Value::Null) => true,
-        Some(Value::String(s)) => s.is_empty(),
-        Some(_) => false,
     }
 }
 
@@ -268,52 +250,8 @@ fn whole_seconds(duration: Duration) -> u64 {
 mod tests {
     use super::*;
 
-    fn header(name: &'static str) -> HeaderName {
-        HeaderName::from_static(name)
-    }
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (header(k), HeaderValue::from_str(v).unwrap()))
-            .collect()
-    }
-
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn the_socket_address_is_the_key_unless_a_header_is_configured() {
-        let spoofed = headers(&[("x-forwarded-for", "203.0.113.9")]);
-        let socket = Some(ip("192.0.2.1"));
-        assert_eq!(client_key(&spoofed, socket, None), socket);
-        let xff = header("x-forwarded-for");
-        assert_eq!(client_key(&spoofed, socket, Some(&xff)), Some(ip("203.0.113.9")));
-        // Configured but absent, or not an address: the socket address.
-        assert_eq!(client_key(&HeaderMap::new(), socket, Some(&xff)), socket);
-        let junk = headers(&[("x-forwarded-for", "unknown, 203.0.113.9")]);
-        assert_eq!(client_key(&junk, socket, Some(&xff)), socket);
-        // Another header than the configured one is not trusted.
-        let real_ip = headers(&[("x-real-ip", "203.0.113.9")]);
-        assert_eq!(client_key(&real_ip, socket, Some(&xff)), socket);
-        assert_eq!(client_key(&HeaderMap::new(), None, Some(&xff)), None);
-    }
-
-    #[test]
-    fn the_first_forwarded_value_counts_in_any_common_form() {
-        let xff = header("x-forwarded-for");
-        for (value, expected) in [
-            ("203.0.113.9, 10.0.0.1", "203.0.113.9"),
-            (" 203.0.113.9 ", "203.0.113.9"),
-            ("203.0.113.9:4711", "203.0.113.9"),
-            ("[2001:db8::1]:4711", "2001:db8::"),
-            ("[2001:db8::1]", "2001:db8::"),
-            ("::ffff:203.0.113.9", "203.0.113.9"),
-        ] {
-            let found = client_key(&headers(&[("x-forwarded-for", value)]), None, Some(&xff));
-            assert_eq!(found, Some(ip(expected)), "{value}");
-        }
     }
 
     #[test]
@@ -338,7 +276,7 @@ mod tests {
             assert_eq!(route(&post, path, None), Some(Route::Groups(TOKEN)));
         }
         assert_eq!(route(&Method::GET, "/verify", None), Some(Route::Groups(VERIFY)));
-        assert_eq!(route(&post, "/verify", None), Some(Route::Groups(VERIFY)));
+        assert_eq!(route(&post, "/verify", None), Some(Route::VerifyCode));
         assert_eq!(route(&Method::HEAD, "/verify", None), Some(Route::Groups(VERIFY)));
         for path in ["/otp", "/magiclink", "/recover", "/resend"] {
             assert_eq!(route(&post, path, None), Some(Route::Groups(OTP)), "{path}");
@@ -349,27 +287,21 @@ mod tests {
         assert_eq!(route(&Method::GET, "/user", None), None);
         assert_eq!(route(&Method::GET, "/health", None), None);
         assert_eq!(route(&Method::GET, "/token", None), None);
+        for path in ["/authorize", "/user/identities/authorize"] {
+            assert_eq!(
+                route(&Method::GET, path, None),
+                Some(Route::Groups(AUTHORIZE)),
+                "{path}"
+            );
+            assert_eq!(
+                route(&Method::HEAD, path, None),
+                Some(Route::Groups(AUTHORIZE)),
+                "{path}"
+            );
+        }
+        assert_eq!(route(&Method::GET, "/callback", None), None);
         assert_eq!(unprefixed("/auth/v1"), "/auth/v1");
         assert_eq!(unprefixed("/auth/v1x/token"), "/auth/v1x/token");
-    }
-
-    #[tokio::test]
-    async fn anonymous_sign_ups_are_told_apart_by_the_body() {
-        let cases: [(&str, &[Group]); 6] = [
-            (r#"{"data": {"a": 1}}"#, ANONYMOUS_SIGN_UP),
-            (r#"{"email": "", "phone": null}"#, ANONYMOUS_SIGN_UP),
-            (r#"{"email": "a@example.com", "password": "x"}"#, SIGN_UP),
-            (r#"{"phone": "+15555550100"}"#, SIGN_UP),
-            (r#"{"email": 12}"#, SIGN_UP),
-            ("{not json", SIGN_UP),
-        ];
-        for (body, expected) in cases {
-            let (parts, body_in) = Request::new(Body::from(body)).into_parts();
-            let (groups, request) = signup_groups(parts, body_in).await.unwrap();
-            assert_eq!(groups, expected, "{body}");
-            let kept = axum::body::to_bytes(request.into_body(), usize::MAX).await.unwrap();
-            assert_eq!(kept, body.as_bytes(), "the handler still gets the body");
-        }
     }
 
     #[test]

@@ -50,6 +50,24 @@ pub struct SignupParams {
     pub code_challenge_method: Option<String>,
 }
 
+impl SignupParams {
+    /// The email and phone as a sign-up uses them: trimmed, and `None` when blank. Neither
+    /// means an anonymous sign-in. The rate limiter asks this same function which budget a
+    /// sign-up draws from, so `{"email": " "}` cannot be a normal sign-up to the limiter and
+    /// an anonymous one to the handler. (GoTrue does not trim: there `" "` is an email that
+    /// fails validation.)
+    pub fn email_and_phone(&self) -> (Option<&str>, Option<&str>) {
+        fn given(value: Option<&str>) -> Option<&str> {
+            value.map(str::trim).filter(|v| !v.is_empty())
+        }
+        (given(self.email.as_deref()), given(self.phone.as_deref()))
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.email_and_phone() == (None, None)
+    }
+}
+
 /// Sign up with email and password, or sign in anonymously (no email, no phone).
 ///
 /// With `GOTRUE_MAILER_AUTOCONFIRM` (or anonymously) the answer is a session; otherwise the
@@ -83,8 +101,7 @@ pub async fn post_signup(
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )?;
-    let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let (email, phone) = params.email_and_phone();
     let data = params.data.clone().filter(|d| !d.is_null());
     if data.as_ref().is_some_and(|d| !d.is_object()) {
         return Err(ApiError::validation("data must be a JSON object"));

@@ -235,6 +235,30 @@ pub struct VerifyParams {
     pub redirect_to: Option<String>,
 }
 
+/// The account a `POST /verify` code is tried against, spelled as the handler looks it up:
+/// `email:` and the normalised email, or `phone:` and the phone's digits. `None` without a
+/// code, or when the email is invalid (the handler refuses such a request before any lookup).
+/// The rate limiter keys its per-account bucket on this.
+pub fn code_account(params: &VerifyParams) -> Option<String> {
+    given(&params.token)?;
+    if let Some(raw) = given(&params.email) {
+        return accounts::normalize_email(&raw)
+            .ok()
+            .map(|email| format!("email:{email}"));
+    }
+    let digits: String = given(&params.phone)?.chars().filter(char::is_ascii_digit).collect();
+    (!digits.is_empty()).then(|| format!("phone:{digits}"))
+}
+
+/// A parameter as the handler reads it: trimmed, `None` when blank.
+fn given(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
 /// Verify a code from a mail (`{type, email, token}`) or a link's hash (`{type, token_hash}`)
 /// and get a session.
 #[utoipa::path(
@@ -252,11 +276,10 @@ pub async fn post_verify(
     client: Client,
     Json(params): Json<VerifyParams>,
 ) -> ApiResult<Response> {
-    let present = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    let (token, token_hash) = (present(&params.token), present(&params.token_hash));
-    let (email, phone) = (present(&params.email), present(&params.phone));
+    let (token, token_hash) = (given(&params.token), given(&params.token_hash));
+    let (email, phone) = (given(&params.email), given(&params.phone));
     let verify_type =
-        present(&params.verify_type).ok_or_else(|| ApiError::validation("Verify requires a verification type"))?;
+        given(&params.verify_type).ok_or_else(|| ApiError::validation("Verify requires a verification type"))?;
     if token.is_some() == token_hash.is_some() {
         return Err(ApiError::validation("Verify requires either a token or a token hash"));
     }
@@ -284,7 +307,7 @@ pub async fn post_verify(
             }
         },
         (None, Some(hash)) => {
-            if email.is_some() || phone.is_some() || present(&params.redirect_to).is_some() {
+            if email.is_some() || phone.is_some() || given(&params.redirect_to).is_some() {
                 return Err(ApiError::validation("Only the token_hash and type should be provided"));
             }
             Presented::Hash(hash)

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use axum::http::HeaderName;
+use ipnet::IpNet;
 
 use super::{ConfigError, Env, parse_duration};
 
@@ -12,6 +13,9 @@ const ONE_HOUR: Duration = Duration::from_secs(60 * 60);
 /// GoTrue's bucket size for most per-address limiters (tollbooth `SetBurst(30)`), whatever
 /// the configured rate.
 const GOTRUE_BURST: u32 = 30;
+/// `LATCHKEY_TRUSTED_PROXIES` when unset: loopback and the private ranges, where a reverse
+/// proxy in front of Latchkey usually lives (same host, Docker network, VPC).
+const DEFAULT_TRUSTED_PROXIES: &str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7";
 
 /// A token bucket: up to `burst` requests at once, refilled at `events` per `per`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,17 +38,25 @@ pub struct RateLimitConfig {
     /// `LATCHKEY_RATE_LIMIT_ENABLED`: per-address limiting, on by default (GoTrue limits
     /// only when it is told which header carries the client address).
     pub enabled: bool,
-    /// `LATCHKEY_RATE_LIMIT_LOOPBACK`: also limit clients on the loopback address (off by
-    /// default: a local process, a test suite or a reverse proxy on the same host is one
-    /// address for many clients; behind a local proxy, set `GOTRUE_RATE_LIMIT_HEADER`).
+    /// `LATCHKEY_RATE_LIMIT_LOOPBACK`: limit clients whose socket address is loopback (on by
+    /// default; `false` exempts them from the per-address buckets, never an address read
+    /// from a header).
     pub limit_loopback: bool,
-    /// `GOTRUE_RATE_LIMIT_HEADER`: the one header trusted to carry the client address.
+    /// `GOTRUE_RATE_LIMIT_HEADER`: the one header trusted to carry the client address, and
+    /// only on requests from `trusted_proxies`.
     pub header: Option<HeaderName>,
+    /// `LATCHKEY_TRUSTED_PROXIES`: the peers whose `header` is believed.
+    pub trusted_proxies: Vec<IpNet>,
     pub token_refresh: Rate,
     pub verify: Rate,
     pub otp: Rate,
     pub sign_in_sign_ups: Rate,
     pub anonymous_users: Rate,
+    /// `LATCHKEY_RATE_LIMIT_AUTHORIZE`: `GET /authorize` and `/user/identities/authorize`.
+    pub authorize: Rate,
+    /// `LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS`: `POST /verify` with a code, per email or
+    /// phone, whatever the client address.
+    pub verify_per_address: Rate,
     /// Global, not per address.
     pub email_sent: Rate,
     /// Global; read for compatibility, not used until SMS exists.
@@ -75,8 +87,9 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
     let otp = per_address(&["GOTRUE_RATE_LIMIT_OTP", "RATE_LIMIT_OTP"], 30.0)?;
     Ok(RateLimitConfig {
         enabled: env.bool_or(&["LATCHKEY_RATE_LIMIT_ENABLED"], true)?,
-        limit_loopback: env.bool_or(&["LATCHKEY_RATE_LIMIT_LOOPBACK"], false)?,
+        limit_loopback: env.bool_or(&["LATCHKEY_RATE_LIMIT_LOOPBACK"], true)?,
         header: header(env)?,
+        trusted_proxies: trusted_proxies(env)?,
         token_refresh: per_address(&["GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "RATE_LIMIT_TOKEN_REFRESH"], 150.0)?,
         verify: per_address(&["GOTRUE_RATE_LIMIT_VERIFY", "RATE_LIMIT_VERIFY"], 30.0)?,
         // The Supabase CLI turns its `sign_in_sign_ups` setting into GOTRUE_RATE_LIMIT_OTP,
@@ -90,6 +103,18 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
         anonymous_users: rate(
             env,
             &["GOTRUE_RATE_LIMIT_ANONYMOUS_USERS", "RATE_LIMIT_ANONYMOUS_USERS"],
+            30.0,
+            &PER_HOUR_BURST_N,
+            false,
+        )?,
+        // Not in GoTrue, which does not limit /authorize at all; each call writes a flow-state
+        // row, so it gets the default of GoTrue's nearest limiter (SSO: 30 per 5 minutes).
+        authorize: per_address(&["LATCHKEY_RATE_LIMIT_AUTHORIZE"], 30.0)?,
+        // Not in GoTrue. 30 an hour is plenty for a person typing a code and leaves a botnet
+        // 30 guesses per address an hour, whatever the number of client addresses.
+        verify_per_address: rate(
+            env,
+            &["LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS"],
             30.0,
             &PER_HOUR_BURST_N,
             false,
@@ -132,6 +157,28 @@ fn header(env: &Env) -> Result<Option<HeaderName>, ConfigError> {
             var,
             message: format!("{value:?} is not an HTTP header name"),
         })
+}
+
+/// A comma-separated list of CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or single addresses.
+fn trusted_proxies(env: &Env) -> Result<Vec<IpNet>, ConfigError> {
+    let var = "LATCHKEY_TRUSTED_PROXIES";
+    let raw = env
+        .get(&[var])
+        .map_or_else(|| DEFAULT_TRUSTED_PROXIES.to_owned(), |(_, v)| v);
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError {
+                    var: var.into(),
+                    message: format!("{entry:?} is not an IP address or CIDR range (like 10.0.0.0/8)"),
+                })
+        })
+        .collect()
 }
 
 fn rate(env: &Env, names: &[&str], default: f64, plain: &PlainForm, allow_zero: bool) -> Result<Rate, ConfigError> {
@@ -217,7 +264,23 @@ mod tests {
     fn defaults_are_gotrues() {
         let c = config(&[]).unwrap();
         assert!(c.enabled);
+        assert!(
+            c.limit_loopback,
+            "loopback clients are limited unless the operator opts out"
+        );
         assert!(c.header.is_none());
+        let trusted: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            trusted,
+            [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7"
+            ]
+        );
         let five_min = |events, burst| Rate {
             events,
             per: FIVE_MINUTES,
@@ -233,6 +296,8 @@ mod tests {
             burst: 30,
         };
         assert_eq!(c.anonymous_users, hourly);
+        assert_eq!(c.verify_per_address, hourly);
+        assert_eq!(c.authorize, five_min(30.0, 30));
         assert_eq!(c.email_sent, hourly);
         assert_eq!(c.sms_sent, hourly);
         assert_eq!(c.prune_interval, Duration::from_secs(60));
@@ -292,6 +357,33 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_take_ranges_and_single_addresses() {
+        let c = config(&[
+            (
+                "LATCHKEY_TRUSTED_PROXIES",
+                " 192.0.2.1 , 198.51.100.0/24,2001:db8::/32,, ::1",
+            ),
+            ("LATCHKEY_RATE_LIMIT_LOOPBACK", "false"),
+            ("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "5"),
+            ("LATCHKEY_RATE_LIMIT_AUTHORIZE", "3/1m"),
+        ])
+        .unwrap();
+        let trusted: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(trusted, ["192.0.2.1/32", "198.51.100.0/24", "2001:db8::/32", "::1/128"]);
+        assert!(!c.limit_loopback);
+        // A plain number is per hour, bucket of N, as for anonymous sign-ups.
+        assert_eq!(
+            c.verify_per_address,
+            Rate {
+                events: 5.0,
+                per: ONE_HOUR,
+                burst: 5
+            }
+        );
+        assert_eq!(c.authorize.burst, 3);
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (var, value) in [
             ("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "lots"),
@@ -305,6 +397,12 @@ mod tests {
             ("GOTRUE_RATE_LIMIT_HEADER", "bad header"),
             ("LATCHKEY_RATE_LIMIT_ENABLED", "sometimes"),
             ("LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL", "0"),
+            ("LATCHKEY_RATE_LIMIT_AUTHORIZE", "0"),
+            ("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "none"),
+            ("LATCHKEY_RATE_LIMIT_LOOPBACK", "maybe"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
+            ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("LATCHKEY_TRUSTED_PROXIES", "::1/129"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{value}: {err}");

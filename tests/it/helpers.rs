@@ -73,8 +73,6 @@ pub fn base_vars(database_url: &str) -> HashMap<String, String> {
         ("GOTRUE_SITE_URL", "http://localhost:3000"),
         ("GOTRUE_MAILER_AUTOCONFIRM", "true"),
         ("GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED", "true"),
-        // Tests send from 127.0.0.1 and should see the limits a remote client sees.
-        ("LATCHKEY_RATE_LIMIT_LOOPBACK", "true"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))

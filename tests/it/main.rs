@@ -22,6 +22,7 @@ mod oauth;
 mod oauth_linking;
 mod openapi;
 mod ratelimit;
+mod ratelimit_trust;
 mod rls;
 mod sessions;
 mod slow_clients;

@@ -275,6 +275,9 @@ fn rate_limited_operations_document_429_with_retry_after() {
         ("/refresh", "post"),
         ("/signup", "post"),
         ("/user", "put"),
+        ("/verify", "post"),
+        ("/authorize", "get"),
+        ("/user/identities/authorize", "get"),
     ] {
         let response = resolve(&doc, &responses(path, method)["429"]).clone();
         assert!(

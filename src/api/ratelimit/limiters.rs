@@ -1,6 +1,7 @@
 //! The limiters themselves: one governor keyed limiter per endpoint group, the global email
 //! limiter, and the pruning that keeps memory bounded. No HTTP here.
 
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -11,11 +12,13 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::config::{Rate, RateLimitConfig};
 
-/// The endpoint groups, each with its own bucket per client address.
+/// The endpoint groups, each with its own bucket per client address, and the one bucket
+/// keyed by account instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
     TokenRefresh,
@@ -23,15 +26,20 @@ pub enum Group {
     Otp,
     SignInSignUps,
     AnonymousUsers,
+    Authorize,
+    /// Keyed by the email or phone a `POST /verify` code is tried against.
+    VerifyPerAccount,
 }
 
 impl Group {
-    pub const ALL: [Group; 5] = [
+    /// The groups keyed by client address.
+    pub const PER_CLIENT: [Group; 6] = [
         Group::TokenRefresh,
         Group::Verify,
         Group::Otp,
         Group::SignInSignUps,
         Group::AnonymousUsers,
+        Group::Authorize,
     ];
 
     /// The variable that sets this group's rate, to name it in logs.
@@ -42,6 +50,8 @@ impl Group {
             Group::Otp => "GOTRUE_RATE_LIMIT_OTP",
             Group::SignInSignUps => "GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS",
             Group::AnonymousUsers => "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS",
+            Group::Authorize => "LATCHKEY_RATE_LIMIT_AUTHORIZE",
+            Group::VerifyPerAccount => "LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS",
         }
     }
 
@@ -52,7 +62,24 @@ impl Group {
             Group::Otp => config.otp,
             Group::SignInSignUps => config.sign_in_sign_ups,
             Group::AnonymousUsers => config.anonymous_users,
+            Group::Authorize => config.authorize,
+            Group::VerifyPerAccount => config.verify_per_address,
         }
+    }
+}
+
+/// An email or phone as a bucket key: the first 128 bits of its SHA-256, so every key has the
+/// same small size whatever was sent, and the maps hold no addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AccountKey([u8; 16]);
+
+impl AccountKey {
+    /// `account` must already be normalised (one spelling per account).
+    pub fn new(account: &str) -> AccountKey {
+        let digest = Sha256::digest(account.as_bytes());
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
+        AccountKey(key)
     }
 }
 
@@ -69,13 +96,13 @@ pub struct Verdict {
     pub retry_after: Option<Duration>,
 }
 
-type KeyedLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
+type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
-struct GroupLimiter {
+struct GroupLimiter<K: Hash + Eq + Clone> {
     group: Group,
     limit: u32,
     interval: Duration,
-    limiter: KeyedLimiter,
+    limiter: KeyedLimiter<K>,
 }
 
 /// Map size (all groups together) at which a prune is started without waiting for the
@@ -90,7 +117,9 @@ const SIZE_CHECK_EVERY: u64 = 1024;
 pub struct RateLimits(Arc<Inner>);
 
 struct Inner {
-    groups: Vec<GroupLimiter>,
+    groups: Vec<GroupLimiter<IpAddr>>,
+    /// `None` only if its rate were zero, which the configuration refuses.
+    verify_per_account: Option<GroupLimiter<AccountKey>>,
     /// `None` when `GOTRUE_RATE_LIMIT_EMAIL_SENT=0`: no mail at all.
     email_sent: Option<DefaultDirectRateLimiter>,
     /// GoTrue does not count mail against the limit when autoconfirm is on.
@@ -115,22 +144,13 @@ impl RateLimits {
     }
 
     fn with_prune_at(config: &RateLimitConfig, mailer_autoconfirm: bool, prune_at: usize) -> RateLimits {
-        let groups = Group::ALL
+        let groups = Group::PER_CLIENT
             .into_iter()
-            .filter_map(|group| {
-                let rate = group.rate(config);
-                let (quota, interval, limit) = quota(rate)?;
-                let limiter = RateLimiter::keyed(quota).with_middleware();
-                Some(GroupLimiter {
-                    group,
-                    limit,
-                    interval,
-                    limiter,
-                })
-            })
+            .filter_map(|group| GroupLimiter::new(group, config))
             .collect();
         let inner = Arc::new(Inner {
             groups,
+            verify_per_account: GroupLimiter::new(Group::VerifyPerAccount, config),
             email_sent: quota(config.email_sent).map(|(q, ..)| RateLimiter::direct(q)),
             email_unlimited: mailer_autoconfirm,
             checks: AtomicU64::new(0),
@@ -165,6 +185,13 @@ impl RateLimits {
         Ok(tightest)
     }
 
+    /// Takes one request from the bucket of the account a `POST /verify` code is tried
+    /// against.
+    pub fn check_verify_per_account(&self, key: AccountKey) -> Result<Option<Verdict>, Verdict> {
+        self.note_check();
+        self.0.verify_per_account.as_ref().map(|l| l.check(&key)).transpose()
+    }
+
     /// For the mailer, before each email: GoTrue's global `GOTRUE_RATE_LIMIT_EMAIL_SENT`.
     /// `Err` carries how long until another email may go out (`None`: never, the limit is 0).
     pub fn check_email_sent(&self) -> Result<(), Option<Duration>> {
@@ -181,7 +208,7 @@ impl RateLimits {
 
     /// Keys held across all groups (for tests and the size trigger).
     pub fn len(&self) -> usize {
-        self.0.groups.iter().map(|l| l.limiter.len()).sum()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -204,14 +231,21 @@ impl RateLimits {
 }
 
 impl Inner {
+    fn len(&self) -> usize {
+        let accounts = self.verify_per_account.as_ref().map_or(0, GroupLimiter::len);
+        self.groups.iter().map(GroupLimiter::len).sum::<usize>() + accounts
+    }
+
     fn prune(&self) {
         for limiter in &self.groups {
-            limiter.limiter.retain_recent();
-            limiter.limiter.shrink_to_fit();
+            limiter.prune();
+        }
+        if let Some(limiter) = &self.verify_per_account {
+            limiter.prune();
         }
         // Addresses that are all still active cannot be dropped; wait for the map to double
         // before trying again so a large live population does not cause a prune per check.
-        let left: usize = self.groups.iter().map(|l| l.limiter.len()).sum();
+        let left = self.len();
         self.prune_at
             .store(PRUNE_AT_KEYS.max(left.saturating_mul(2)), Ordering::Relaxed);
     }
@@ -224,8 +258,28 @@ impl Drop for Inner {
     }
 }
 
-impl GroupLimiter {
-    fn check(&self, key: &IpAddr) -> Result<Verdict, Verdict> {
+impl<K: Hash + Eq + Clone> GroupLimiter<K> {
+    /// `None` for a rate of zero.
+    fn new(group: Group, config: &RateLimitConfig) -> Option<GroupLimiter<K>> {
+        let (quota, interval, limit) = quota(group.rate(config))?;
+        Some(GroupLimiter {
+            group,
+            limit,
+            interval,
+            limiter: RateLimiter::keyed(quota).with_middleware(),
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    fn prune(&self) {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+    }
+
+    fn check(&self, key: &K) -> Result<Verdict, Verdict> {
         match self.limiter.check_key(key) {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
@@ -281,122 +335,4 @@ async fn prune_periodically(inner: Weak<Inner>, wake: Arc<Notify>, every: Durati
 }
 
 #[cfg(test)]
-mod tests {
-    use std::net::Ipv4Addr;
-
-    use super::*;
-    use crate::config::Config;
-
-    fn limits(pairs: &[(&str, &str)]) -> RateLimits {
-        let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let config = Config::from_vars(vars).unwrap();
-        RateLimits::new(&config.rate_limit, config.mailer_autoconfirm)
-    }
-
-    fn ip(n: u32) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::from(n))
-    }
-
-    #[test]
-    fn the_bucket_empties_and_reports_what_is_left() {
-        let limits = limits(&[("GOTRUE_RATE_LIMIT_VERIFY", "3/1h")]);
-        let verify = [Group::Verify];
-        let first = limits.check(&verify, ip(1)).unwrap().unwrap();
-        assert_eq!((first.limit, first.remaining), (3, 2));
-        assert_eq!(first.reset, Duration::from_secs(20 * 60));
-        limits.check(&verify, ip(1)).unwrap();
-        limits.check(&verify, ip(1)).unwrap();
-        let refused = limits.check(&verify, ip(1)).unwrap_err();
-        assert_eq!(refused.remaining, 0);
-        let wait = refused.retry_after.unwrap();
-        assert!(wait > Duration::from_secs(19 * 60) && wait <= Duration::from_secs(20 * 60));
-        // Another address, and another group, have their own buckets.
-        assert!(limits.check(&verify, ip(2)).is_ok());
-        assert!(limits.check(&[Group::Otp], ip(1)).is_ok());
-    }
-
-    #[test]
-    fn a_chain_stops_at_the_first_refusal_and_reports_the_tightest() {
-        let limits = limits(&[
-            ("GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS", "1/1h"),
-            ("GOTRUE_RATE_LIMIT_TOKEN_REFRESH", "5/1h"),
-        ]);
-        let chain = [Group::SignInSignUps, Group::TokenRefresh];
-        let ok = limits.check(&chain, ip(1)).unwrap().unwrap();
-        assert_eq!((ok.group, ok.remaining), (Group::SignInSignUps, 0));
-        let refused = limits.check(&chain, ip(1)).unwrap_err();
-        assert_eq!(refused.group, Group::SignInSignUps);
-        // The refusal did not take from TOKEN_REFRESH: 4 of 5 are left.
-        let refresh = limits.check(&[Group::TokenRefresh], ip(1)).unwrap().unwrap();
-        assert_eq!(refresh.remaining, 3);
-    }
-
-    #[test]
-    fn pruning_drops_idle_addresses_only() {
-        let limits = limits(&[
-            ("GOTRUE_RATE_LIMIT_VERIFY", "1000/10ms"),
-            ("GOTRUE_RATE_LIMIT_OTP", "1/1h"),
-        ]);
-        for n in 0..5_000 {
-            limits.check(&[Group::Verify], ip(n)).unwrap();
-        }
-        limits.check(&[Group::Otp], ip(7)).unwrap();
-        assert_eq!(limits.len(), 5_001);
-        std::thread::sleep(Duration::from_millis(30));
-        limits.prune();
-        // The verify buckets refilled and went; the empty OTP bucket must stay, or address 7
-        // would get a fresh request.
-        assert_eq!(limits.len(), 1);
-        assert!(limits.check(&[Group::Otp], ip(7)).is_err());
-    }
-
-    #[tokio::test]
-    async fn a_large_map_is_pruned_without_waiting_for_the_timer() {
-        let config = Config::from_vars(
-            [
-                ("GOTRUE_RATE_LIMIT_VERIFY", "1000/10ms"),
-                ("LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL", "1h"),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .into(),
-        )
-        .unwrap();
-        let limits = RateLimits::with_prune_at(&config.rate_limit, false, 1000);
-        for n in 0..SIZE_CHECK_EVERY as u32 {
-            limits.check(&[Group::Verify], ip(n)).unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        // This check looks at the size (1025 keys, over 1000) and wakes the pruning task.
-        limits.check(&[Group::Verify], ip(u32::MAX)).unwrap();
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while limits.len() > 1 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        // The idle 1024 went (the newest may have gone too, once idle).
-        assert!(limits.len() <= 1, "{} keys left", limits.len());
-    }
-
-    #[test]
-    fn email_limit_is_global_and_zero_blocks_everything() {
-        let limits = limits(&[
-            ("GOTRUE_RATE_LIMIT_EMAIL_SENT", "2"),
-            ("GOTRUE_MAILER_AUTOCONFIRM", "false"),
-        ]);
-        assert!(limits.check_email_sent().is_ok());
-        assert!(limits.check_email_sent().is_ok());
-        let wait = limits.check_email_sent().unwrap_err().unwrap();
-        assert!(wait > Duration::from_secs(29 * 60), "{wait:?}");
-
-        let blocked = super::tests::limits(&[("GOTRUE_RATE_LIMIT_EMAIL_SENT", "0")]);
-        assert_eq!(blocked.check_email_sent(), Err(None));
-        let autoconfirm = |value| {
-            super::tests::limits(&[
-                ("GOTRUE_RATE_LIMIT_EMAIL_SENT", value),
-                ("GOTRUE_MAILER_AUTOCONFIRM", "true"),
-            ])
-        };
-        assert_eq!(autoconfirm("0").check_email_sent(), Err(None));
-        let unlimited = autoconfirm("1");
-        assert!((0..5).all(|_| unlimited.check_email_sent().is_ok()));
-    }
-}
+mod tests;
