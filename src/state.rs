@@ -9,8 +9,9 @@ use url::Url;
 use crate::api::ratelimit::RateLimits;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
+use crate::auth::redirect::RedirectPolicy;
 use crate::auth::refresh::RefreshKey;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
 use crate::mail::Mailer;
 
@@ -26,6 +27,9 @@ pub struct Shared {
     pub jwt: JwtKeys,
     pub refresh_key: RefreshKey,
     pub hasher: Hasher,
+    /// Which `redirect_to` values may be followed: the site URL and the allow list,
+    /// compiled once here.
+    pub redirects: RedirectPolicy,
     /// Per-address limiters and the global email limiter.
     pub rate_limits: RateLimits,
     /// `API_EXTERNAL_URL`, or the address the server bound to.
@@ -42,6 +46,11 @@ impl AppState {
         let jwt = JwtKeys::new(&config.jwt.secret);
         let refresh_key = RefreshKey::derive(&config.jwt.secret);
         let hasher = Hasher::new(&config.password)?;
+        let redirects =
+            RedirectPolicy::new(config.site_url.clone(), &config.uri_allow_list).map_err(|err| ConfigError {
+                var: "GOTRUE_URI_ALLOW_LIST".into(),
+                message: err.to_string(),
+            })?;
         let hot = HotPool::new(
             (*db.connect_options()).clone(),
             crate::db::hot_pool_size(&config),
@@ -70,6 +79,7 @@ impl AppState {
             jwt,
             refresh_key,
             hasher,
+            redirects,
             rate_limits,
             external_url,
             mailer,
