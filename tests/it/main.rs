@@ -21,6 +21,7 @@ mod oauth;
 mod oauth_linking;
 mod openapi;
 mod ratelimit;
+mod redirects;
 mod rls;
 mod sessions;
 mod smtp_sink;
