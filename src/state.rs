@@ -11,8 +11,9 @@ use crate::api::client_ip::ClientIps;
 use crate::api::ratelimit::RateLimits;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
+use crate::auth::redirect::RedirectPolicy;
 use crate::auth::refresh::RefreshKey;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
 use crate::mail::Mailer;
 
@@ -28,6 +29,9 @@ pub struct Shared {
     pub jwt: JwtKeys,
     pub refresh_key: RefreshKey,
     pub hasher: Hasher,
+    /// Which `redirect_to` values may be followed: the site URL and the allow list,
+    /// compiled once here.
+    pub redirects: RedirectPolicy,
     /// Per-address limiters and the global email limiter.
     pub rate_limits: RateLimits,
     /// Who the client is: the rule the limiter, the audit log and sessions share.
@@ -47,6 +51,11 @@ impl AppState {
         let jwt = JwtKeys::new(jwt_secret);
         let refresh_key = RefreshKey::derive(jwt_secret);
         let hasher = Hasher::new(&config.password)?;
+        let redirects =
+            RedirectPolicy::new(config.site_url.clone(), &config.uri_allow_list).map_err(|err| ConfigError {
+                var: "GOTRUE_URI_ALLOW_LIST".into(),
+                message: err.to_string(),
+            })?;
         let hot = HotPool::new(
             (*db.connect_options()).clone(),
             crate::db::hot_pool_size(&config),
@@ -67,6 +76,7 @@ impl AppState {
             jwt,
             refresh_key,
             hasher,
+            redirects,
             rate_limits,
             client_ips,
             external_url,

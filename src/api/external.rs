@@ -199,17 +199,18 @@ async fn callback(state: &AppState, client: &Client, params: CallbackParams) -> 
             return (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response();
         }
     };
+    // The referrer was judged by `/authorize`; it is judged again here against today's
+    // policy (a flow may predate a change of the allow list, or of Latchkey), so every
+    // Location below is built from a judged URL, the operator's redirect URL or the site URL.
+    let referrer: String = state.redirects.choose([flow.referrer.as_deref()]).into();
     let redirect_to = match &state.config.external.redirect_url {
         Some(url) => url.to_string(),
-        None => flow
-            .referrer
-            .clone()
-            .unwrap_or_else(|| state.config.site_url.to_string()),
+        None => referrer.clone(),
     };
     let location = if let Some(error) = params.error.as_deref().filter(|e| !e.is_empty()) {
         provider_error_location(&redirect_to, error, params.error_description.as_deref().unwrap_or(""))
     } else {
-        match finish(state, client, &flow, params.code.as_deref().unwrap_or("")).await {
+        match finish(state, client, &flow, params.code.as_deref().unwrap_or(""), &referrer).await {
             Ok(Finished::Code(code)) => with_query(&redirect_to, &[("code", &code)]),
             Ok(Finished::Session(fragment)) => with_fragment(&redirect_to, &fragment),
             Err(err) => error_location(&redirect_to, &err),
@@ -271,7 +272,14 @@ enum Finished {
     Session(String),
 }
 
-async fn finish(state: &AppState, client: &Client, flow: &FlowStateRow, code: &str) -> ApiResult<Finished> {
+/// `redirect_to` is where confirmation mails sent on the way (a new identity's email) lead.
+async fn finish(
+    state: &AppState,
+    client: &Client,
+    flow: &FlowStateRow,
+    code: &str,
+    redirect_to: &str,
+) -> ApiResult<Finished> {
     if code.is_empty() {
         return Err(ApiError::bad_request(
             ErrorCode::BadOauthCallback,
@@ -285,7 +293,6 @@ async fn finish(state: &AppState, client: &Client, flow: &FlowStateRow, code: &s
         .provider(provider)
         .ok_or_else(|| oauth::unsupported(provider))?;
     let (tokens, profile) = oauth::complete(&state.http, provider, config, &redirect_uri(state, config), code).await?;
-    let redirect_to = flow.referrer.as_deref().unwrap_or(state.config.site_url.as_str());
     let mut tx = state.db.begin().await?;
     let ip = client.ip_string();
     let resolved = match flow.linking_target_id {

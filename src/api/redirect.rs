@@ -1,15 +1,15 @@
 //! The `redirect_to` of a request (GoTrue's `GetReferrer`): the `redirect_to` header, else the
-//! `redirect_to` query parameter, else the `Referer` header — the first one that passes
-//! `auth::redirect::is_allowed` — else the site URL.
+//! `redirect_to` query parameter, else the `Referer` header — the first one that the
+//! start-up's `RedirectPolicy` allows — else the site URL.
 
 use axum::extract::FromRequestParts;
 use axum::http::header::REFERER;
 use axum::http::request::Parts;
 
-use crate::auth::redirect;
 use crate::state::AppState;
 
-/// A validated redirect target; never an address outside the site and the allow list.
+/// A judged redirect target, re-serialised from its parsed form; never an address outside
+/// the site and the allow list.
 #[derive(Debug, Clone)]
 pub struct RedirectTo(pub String);
 
@@ -24,10 +24,7 @@ impl FromRequestParts<AppState> for RedirectTo {
                 .map(|(_, value)| value.into_owned())
         });
         let referer = header(REFERER.as_str());
-        Ok(RedirectTo(redirect::choose(
-            [explicit.as_deref(), referer.as_deref()],
-            &state.config.site_url,
-            &state.config.uri_allow_list,
-        )))
+        let chosen = state.redirects.choose([explicit.as_deref(), referer.as_deref()]);
+        Ok(RedirectTo(chosen.into()))
     }
 }

@@ -23,6 +23,7 @@ mod oauth_linking;
 mod openapi;
 mod ratelimit;
 mod ratelimit_trust;
+mod redirects;
 mod rls;
 mod sessions;
 mod slow_clients;

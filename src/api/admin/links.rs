@@ -15,7 +15,6 @@ use crate::api::types::UserResponse;
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::password::{self, MAX_PASSWORD_BYTES};
-use crate::auth::redirect;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::identities;
@@ -159,8 +158,8 @@ pub async fn generate_link(
     let redirect_to = params
         .redirect_to
         .as_deref()
-        .filter(|r| redirect::is_allowed(r, &state.config.site_url, &state.config.uri_allow_list))
-        .map_or(referrer, str::to_owned);
+        .and_then(|r| state.redirects.judge(r))
+        .map_or(referrer, String::from);
     let mut link_type = params.link_type.clone().unwrap_or_default();
     let mut password = params.password.clone();
     let mut tx = state.db.begin().await?;
