@@ -20,6 +20,7 @@ mod hot_pool;
 mod oauth;
 mod oauth_linking;
 mod openapi;
+mod otp_attempts;
 mod ratelimit;
 mod rls;
 mod sessions;
