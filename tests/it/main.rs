@@ -21,6 +21,7 @@ mod oauth;
 mod oauth_linking;
 mod openapi;
 mod otp_attempts;
+mod otp_nonce;
 mod ratelimit;
 mod rls;
 mod sessions;

@@ -1,7 +1,7 @@
 //! One-time codes cannot be guessed or used twice: a burst of verifications of one valid
 //! token yields one session, wrong codes are counted per token (and the count survives the
-//! failed request), and a code dies after `LATCHKEY_OTP_MAX_ATTEMPTS` wrong guesses. The same
-//! for the reauthentication nonce of `PUT /user`.
+//! failed request), and a code dies after `LATCHKEY_OTP_MAX_ATTEMPTS` wrong guesses. The
+//! reauthentication nonce of `PUT /user`: `otp_nonce`.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use crate::email::{confirmed_user, fragment, location, mail_app};
+use crate::email::{fragment, location};
 use crate::helpers::{TestApp, assert_error, random_email};
 
 /// Bursts of requests from one address must not meet the per-address limits here, and 20 of
 /// them must be able to run at once (each holds a database connection).
-const BURST_SETTINGS: [(&str, &str); 3] = [
+pub const BURST_SETTINGS: [(&str, &str); 3] = [
     ("GOTRUE_RATE_LIMIT_VERIFY", "100000"),
     ("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "100000"),
     ("GOTRUE_DB_MAX_POOL_SIZE", "64"),
@@ -68,7 +68,7 @@ async fn magic_link(app: &TestApp, email: &str) -> (String, String) {
 }
 
 /// A six-digit code that is not `right`.
-fn wrong_code(right: &str, n: u32) -> String {
+pub fn wrong_code(right: &str, n: u32) -> String {
     let candidate = format!("{:06}", (right.parse::<u32>().unwrap() + 1 + n) % 1_000_000);
     assert_ne!(candidate, right);
     candidate
@@ -88,7 +88,7 @@ async fn session_count(app: &TestApp, user_id: Uuid) -> i64 {
 }
 
 /// The failure count of the user's token of one kind; `None` when there is no such token.
-async fn failed_attempts(app: &TestApp, user_id: Uuid, token_type: &str) -> Option<i32> {
+pub async fn failed_attempts(app: &TestApp, user_id: Uuid, token_type: &str) -> Option<i32> {
     sqlx::query_scalar("select failed_attempts from _auth_one_time_tokens where user_id = $1 and token_type = $2")
         .bind(user_id)
         .bind(token_type)
@@ -100,7 +100,7 @@ async fn failed_attempts(app: &TestApp, user_id: Uuid, token_type: &str) -> Opti
 /// Runs `requests` while the test holds the user's row, until `waiters` database sessions wait
 /// for a row lock (or 5 s pass, well within the 10 s a request may take): then every request has looked its token up before any can
 /// finish, the widest race window there is.
-async fn with_user_row_held<T>(app: &TestApp, user_id: Uuid, waiters: i64, requests: impl Future<Output = T>) -> T {
+pub async fn with_user_row_held<T>(app: &TestApp, user_id: Uuid, waiters: i64, requests: impl Future<Output = T>) -> T {
     let mut holder = app.db().await;
     let mut held = holder.begin().await.unwrap();
     sqlx::query("select 1 from _auth_users where id = $1 for update")
@@ -347,98 +347,6 @@ async fn the_attempt_limit_is_configurable() {
     )
     .await;
     assert_eq!(verify_code(&app, "email", &email, &code).await.status(), 200);
-}
-
-/// A user whose session is older than a day, so that a password change needs the nonce.
-async fn reauthentication_app() -> (TestApp, crate::smtp_sink::SmtpSink, String, String, Uuid) {
-    let mut vars = vec![("GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION", "true")];
-    vars.extend_from_slice(&BURST_SETTINGS);
-    let (app, sink) = mail_app(&vars).await;
-    let email = random_email();
-    let tokens = confirmed_user(&app, &sink, &email, "secret-pw").await;
-    let access = tokens["access_token"].clone();
-    let user_id: Uuid =
-        sqlx::query_scalar("update _auth_sessions set created_at = now() - interval '25 hours' returning user_id")
-            .fetch_one(&mut app.db().await)
-            .await
-            .unwrap();
-    (app, sink, email, access, user_id)
-}
-
-async fn request_nonce(app: &TestApp, sink: &crate::smtp_sink::SmtpSink, email: &str, access: &str) -> String {
-    let before = sink.to(email).len();
-    assert_eq!(app.get_auth("/reauthenticate", access).await.status(), 200);
-    let mail = sink.last_to(email).await;
-    assert_eq!(sink.to(email).len(), before + 1, "a new mail");
-    mail.code()
-}
-
-/// `PUT /user` with a new password and a nonce; `with_data` also sets some user metadata.
-async fn change_password(
-    app: &TestApp,
-    access: &str,
-    password: &str,
-    nonce: &str,
-    with_data: bool,
-) -> reqwest::Response {
-    let mut body = json!({"password": password, "nonce": nonce});
-    if with_data {
-        body["data"] = json!({"touched": true});
-    }
-    app.put_json_auth("/user", access, &body).await
-}
-
-#[tokio::test]
-async fn five_wrong_nonces_kill_the_nonce() {
-    let (app, sink, email, access, user_id) = reauthentication_app().await;
-    let nonce = request_nonce(&app, &sink, &email, &access).await;
-    for n in 0..5 {
-        let response = change_password(&app, &access, "second-pw", &wrong_code(&nonce, n), true).await;
-        assert_error(response, 422, "reauthentication_not_valid").await;
-        let expected = (n < 4).then_some(n as i32 + 1);
-        assert_eq!(failed_attempts(&app, user_id, "reauthentication_token").await, expected);
-    }
-    let response = change_password(&app, &access, "second-pw", &nonce, true).await;
-    assert_error(response, 422, "reauthentication_not_valid").await;
-    // Nothing of the refused updates was kept.
-    assert_eq!(app.sign_in(&email, "secret-pw").await.status(), 200);
-    let me: Value = app.get_auth("/user", &access).await.json().await.unwrap();
-    assert!(me["user_metadata"].get("touched").is_none(), "{me}");
-
-    // Four wrong guesses at a new nonce leave the right one working.
-    let nonce = request_nonce(&app, &sink, &email, &access).await;
-    for n in 0..4 {
-        let response = change_password(&app, &access, "second-pw", &wrong_code(&nonce, n), true).await;
-        assert_error(response, 422, "reauthentication_not_valid").await;
-    }
-    assert_eq!(
-        change_password(&app, &access, "second-pw", &nonce, true).await.status(),
-        200
-    );
-    assert_eq!(app.sign_in(&email, "second-pw").await.status(), 200);
-}
-
-#[tokio::test]
-async fn twenty_password_changes_with_one_nonce_at_once_use_it_once() {
-    let (app, sink, email, access, user_id) = reauthentication_app().await;
-    let nonce = request_nonce(&app, &sink, &email, &access).await;
-    let passwords: Vec<String> = (0..20).map(|n| format!("new-password-{n}")).collect();
-    let burst = join_all(
-        passwords
-            .iter()
-            .map(|password| change_password(&app, &access, password, &nonce, false)),
-    );
-    let responses = with_user_row_held(&app, user_id, 20, burst).await;
-    let mut accepted = Vec::new();
-    for (password, response) in passwords.iter().zip(responses) {
-        if response.status() == 200 {
-            accepted.push(password);
-        } else {
-            assert_error(response, 422, "reauthentication_not_valid").await;
-        }
-    }
-    assert_eq!(accepted.len(), 1, "{accepted:?}");
-    assert_eq!(app.sign_in(&email, accepted[0]).await.status(), 200);
 }
 
 /// A wrong guess never waits for a token that another transaction holds (a verification or a
