@@ -302,6 +302,30 @@ async fn wrong_codes_are_counted_per_token_type_and_the_count_persists() {
     assert_eq!(verify_code(&app, "signup", &upper, &confirmation).await.status(), 200);
 }
 
+/// A new code is a new secret: the guesses at the one it replaces do not count against it.
+#[tokio::test]
+async fn a_new_code_starts_with_no_failed_attempts() {
+    let app = otp_app(&[]).await;
+    let email = random_email();
+    let signup = json!({"type": "signup", "email": email, "password": "secret-pw"});
+    let first = admin_post(&app, "/admin/generate_link", signup.clone()).await;
+    let user_id: Uuid = first["id"].as_str().unwrap().parse().unwrap();
+    let code = first["email_otp"].as_str().unwrap();
+    for n in 0..3 {
+        assert_error(
+            verify_code(&app, "signup", &email, &wrong_code(code, n)).await,
+            403,
+            "otp_expired",
+        )
+        .await;
+    }
+    assert_eq!(failed_attempts(&app, user_id, "confirmation_token").await, Some(3));
+    let second = admin_post(&app, "/admin/generate_link", signup).await;
+    assert_eq!(failed_attempts(&app, user_id, "confirmation_token").await, Some(0));
+    let code = second["email_otp"].as_str().unwrap();
+    assert_eq!(verify_code(&app, "signup", &email, code).await.status(), 200);
+}
+
 #[tokio::test]
 async fn twenty_wrong_codes_at_once_kill_the_code() {
     let app = otp_app(&[]).await;
