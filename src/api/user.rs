@@ -84,7 +84,7 @@ pub struct UpdateUserParams {
         (status = 400, description = "Invalid input, or reauthentication_needed", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or app_metadata without admin rights", body = crate::api::ErrorBody),
-        (status = 422, description = "Same or weak password, email taken, reauthentication_not_valid", body = crate::api::ErrorBody),
+        (status = 422, description = "Same or weak password, email taken, reauthentication_not_valid (also once LATCHKEY_OTP_MAX_ATTEMPTS wrong nonces killed the nonce)", body = crate::api::ErrorBody),
         (status = 429, description = "over_email_send_rate_limit (email change requested too soon)", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
@@ -130,21 +130,21 @@ pub async fn put_user(
         None => None,
     };
 
+    // The nonce is checked before the update's transaction, so that a wrong one stays counted
+    // while the update fails and leaves nothing behind.
+    let nonce = match &new_password_hash {
+        Some(_) => reauthentication_nonce(&state, &auth, params.nonce.as_deref()).await?,
+        None => None,
+    };
+
     let mut tx = state.db.begin().await?;
     let mut user = auth.user.clone();
     if let Some(data) = params.data.as_ref().filter(|d| d.is_object()) {
         user = users::merge_user_metadata(&mut *tx, user.id, data).await?;
     }
     if let Some(hash) = &new_password_hash {
-        if needs_reauthentication(&state, &auth).await? {
-            let nonce = params.nonce.as_deref().map(str::trim).unwrap_or("");
-            if nonce.is_empty() {
-                return Err(ApiError::bad_request(
-                    ErrorCode::ReauthenticationNeeded,
-                    "Password update requires reauthentication",
-                ));
-            }
-            email_verify::verify_nonce(&mut tx, &state, &user, nonce).await?;
+        if let Some(nonce) = nonce {
+            email_verify::use_nonce(&mut tx, &state, nonce).await?;
         }
         user = users::set_password(&mut *tx, user.id, hash).await?;
         // Links and codes mailed before the change (a recovery link above all) stop working.
@@ -184,6 +184,25 @@ pub async fn put_user(
     let identities = identities::for_user(&mut *tx, user.id).await?;
     tx.commit().await?;
     Ok(axum::Json(UserResponse::new(user, identities)))
+}
+
+/// The checked reauthentication nonce, when a password change needs one.
+async fn reauthentication_nonce(
+    state: &AppState,
+    auth: &AuthUser,
+    nonce: Option<&str>,
+) -> ApiResult<Option<email_verify::CheckedNonce>> {
+    if !needs_reauthentication(state, auth).await? {
+        return Ok(None);
+    }
+    let nonce = nonce.map(str::trim).unwrap_or("");
+    if nonce.is_empty() {
+        return Err(ApiError::bad_request(
+            ErrorCode::ReauthenticationNeeded,
+            "Password update requires reauthentication",
+        ));
+    }
+    Ok(Some(email_verify::check_nonce(state, &auth.user, nonce).await?))
 }
 
 /// GoTrue's `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION` rule: a password

@@ -100,9 +100,9 @@ async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token
     let verify_type = VerifyType::parse(verify_type)
         .filter(|t| *t != VerifyType::Email)
         .ok_or_else(|| ApiError::validation("Unsupported verification type"))?;
+    let found = email_verify::find(state, verify_type, Presented::Hash(token)).await?;
     let mut tx = state.db.begin().await?;
-    let outcome =
-        email_verify::verify(&mut tx, state, verify_type, Presented::Hash(token), &client.ip_string()).await?;
+    let outcome = email_verify::verify(&mut tx, state, found, &client.ip_string()).await?;
     let followed = match outcome {
         Outcome::EmailChangeFirstLeg => Followed::FirstLeg,
         Outcome::Verified {
@@ -267,7 +267,7 @@ fn given(value: &Option<String>) -> Option<String> {
     responses(
         (status = 200, description = "A session; or, for the first of two email-change confirmations, {msg, code}", body = SessionResponse),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 403, description = "otp_expired: the token is invalid, used or expired", body = crate::api::ErrorBody),
+        (status = 403, description = "otp_expired: the token is invalid, used or expired, or its code died after LATCHKEY_OTP_MAX_ATTEMPTS wrong ones", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -324,8 +324,10 @@ pub async fn post_verify(
         other => VerifyType::parse(other).ok_or_else(|| ApiError::validation("Unsupported verification type"))?,
     };
 
+    // Before the transaction: a wrong code is counted even though this request fails.
+    let found = email_verify::find(&state, verify_type, presented).await?;
     let mut tx = state.db.begin().await?;
-    match email_verify::verify(&mut tx, &state, verify_type, presented, &client.ip_string()).await? {
+    match email_verify::verify(&mut tx, &state, found, &client.ip_string()).await? {
         Outcome::EmailChangeFirstLeg => {
             tx.commit().await?;
             Ok(axum::Json(json!({ "msg": SINGLE_CONFIRMATION_ACCEPTED, "code": "200" })).into_response())

@@ -259,6 +259,9 @@ pub async fn generate(
     address: &str,
     redirect_to: &str,
 ) -> ApiResult<Sent> {
+    // The user before its token, the order every writer of tokens and `/verify` keep, so a
+    // verification running at the same time cannot deadlock with this.
+    users::lock(&mut *conn, user.id).await?;
     let length = state.config.mailer.otp_length;
     let (otp, token_hash) = issue(&mut *conn, user, token_type, address, false, length).await?;
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;

@@ -1,6 +1,15 @@
 //! Consuming email tokens (`/verify`, the reauthentication nonce): find the token by the hash a
 //! link carries or by recomputing it from a typed-in code, check that it is current and not
 //! expired, apply its effect, and clear the user's one-time tokens so each works once.
+//!
+//! Two steps, because a wrong code must be counted although the request fails: [`find`] checks
+//! a typed-in code in a short transaction of its own, committed whatever the outcome, where
+//! a wrong code counts against the address's tokens (`LATCHKEY_OTP_MAX_ATTEMPTS`); then
+//! [`verify`], in the caller's transaction, locks the user and the token (which must still be
+//! there) and applies the effect. The nonce of `PUT /user` goes the same way
+//! ([`check_nonce`], [`use_nonce`]). GoTrue counts no attempts and takes no lock on the token;
+//! Latchkey does both, so a code cannot be guessed and a burst of verifications of one token
+//! gives one session.
 
 use chrono::Utc;
 use serde_json::json;
@@ -90,24 +99,76 @@ fn invalid(presented: Presented<'_>) -> ApiError {
     ApiError::forbidden(ErrorCode::OtpExpired, message)
 }
 
-pub async fn verify(
-    conn: &mut PgConnection,
-    state: &AppState,
-    vtype: VerifyType,
-    presented: Presented<'_>,
-    ip: &str,
-) -> ApiResult<Outcome> {
+/// A token a client presented, found by [`find`] for [`verify`].
+#[derive(Debug)]
+pub struct Found<'a> {
+    row: OneTimeTokenRow,
+    presented: Presented<'a>,
+}
+
+/// Finds the token a client presented, before the verification's transaction. A typed-in code
+/// is checked in a transaction of its own (see [`find_by_code`]), so that a wrong one stays
+/// counted.
+pub async fn find<'a>(state: &AppState, vtype: VerifyType, presented: Presented<'a>) -> ApiResult<Found<'a>> {
     let types = vtype.token_types();
     let row = match presented {
-        Presented::Hash(hash) => one_time_tokens::find_by_hash(&mut *conn, hash, types).await?,
-        Presented::Code { email, code } => one_time_tokens::find_by_address(&mut *conn, email, types)
-            .await?
-            .into_iter()
-            .find(|row| otp::otp_matches(&row.token_hash, email, code)),
+        // A link's hash is 56 hex digits of SHA-224 over the address and the code: it cannot
+        // be guessed, and a wrong one names no token to count it against.
+        Presented::Hash(hash) => one_time_tokens::find_by_hash(&state.db, hash, types).await?,
+        Presented::Code { email, code } => find_by_code(state, email, code, types).await?,
     };
     let row = row.ok_or_else(|| invalid(presented))?;
+    Ok(Found { row, presented })
+}
+
+/// The token of `types` sent to `email` whose code is `code`. Guesses for one address are
+/// checked one at a time; a wrong one counts against every token of `types` sent there, and
+/// kills those that reach the limit. Committed whatever the outcome.
+async fn find_by_code(
+    state: &AppState,
+    email: &str,
+    code: &str,
+    types: &[TokenType],
+) -> ApiResult<Option<OneTimeTokenRow>> {
+    let mut tx = state.db.begin().await?;
+    one_time_tokens::lock_guessing(&mut *tx, email).await?;
+    let found = one_time_tokens::find_by_address(&mut *tx, email, types)
+        .await?
+        .into_iter()
+        .find(|row| otp::otp_matches(&row.token_hash, email, code));
+    if found.is_none() {
+        let max = state.config.mailer.otp_max_attempts;
+        let died = one_time_tokens::count_failure_at_address(&mut *tx, email, types, max).await?;
+        log_died(died);
+    }
+    tx.commit().await?;
+    Ok(found)
+}
+
+fn log_died(tokens: i64) {
+    if tokens > 0 {
+        tracing::info!(tokens, "one-time code died after too many wrong guesses");
+    }
+}
+
+/// Locks the token's user, then the token, if it is still live. In that order, as everywhere
+/// else (`email::send` locks the user, then writes its tokens), so the two cannot deadlock.
+/// Of concurrent verifications of one token the first gets it; the others wait for the user
+/// and then find the token used.
+async fn lock_for_use(conn: &mut PgConnection, state: &AppState, row: &OneTimeTokenRow) -> ApiResult<Option<UserRow>> {
+    let Some(user) = users::lock(&mut *conn, row.user_id).await? else {
+        return Ok(None);
+    };
+    let max = state.config.mailer.otp_max_attempts;
+    let live = one_time_tokens::lock_live(&mut *conn, row.id, &row.token_hash, max).await?;
+    Ok(live.then_some(user))
+}
+
+/// Uses a token found by [`find`], inside the caller's transaction.
+pub async fn verify(conn: &mut PgConnection, state: &AppState, found: Found<'_>, ip: &str) -> ApiResult<Outcome> {
+    let Found { row, presented } = found;
     let kind = row.kind().ok_or_else(|| invalid(presented))?;
-    let user = users::lock(&mut *conn, row.user_id)
+    let user = lock_for_use(conn, state, &row)
         .await?
         .ok_or_else(|| invalid(presented))?;
     if user.is_banned(Utc::now()) {
@@ -235,19 +296,42 @@ pub async fn apply_email_change_now(
     Ok(changed)
 }
 
-/// The `nonce` of `PUT /user` (GoTrue's `verifyReauthentication`): the code mailed by
-/// `GET /reauthenticate`, for the current address, unexpired. Used once.
-pub async fn verify_nonce(conn: &mut PgConnection, state: &AppState, user: &UserRow, nonce: &str) -> ApiResult<()> {
-    let not_valid = || ApiError::unprocessable(ErrorCode::ReauthenticationNotValid, "Nonce has expired or is invalid");
-    let row = one_time_tokens::find_for_user(&mut *conn, user.id, TokenType::Reauthentication)
-        .await?
-        .ok_or_else(not_valid)?;
-    let email = user.email_or_empty();
-    if !is_current(&row, TokenType::Reauthentication, user)
-        || is_expired(state, TokenType::Reauthentication, user)
-        || !otp::otp_matches(&row.token_hash, email, nonce.trim())
-    {
-        return Err(not_valid());
+/// A reauthentication nonce whose code matched, for [`use_nonce`].
+#[derive(Debug)]
+pub struct CheckedNonce(OneTimeTokenRow);
+
+fn nonce_not_valid() -> ApiError {
+    ApiError::unprocessable(ErrorCode::ReauthenticationNotValid, "Nonce has expired or is invalid")
+}
+
+/// Checks the `nonce` of `PUT /user` (GoTrue's `verifyReauthentication`), the code mailed by
+/// `GET /reauthenticate`, before the update's transaction and like a typed-in code in [`find`]:
+/// guesses one at a time, a wrong one counted against the nonce (which dies at the limit),
+/// committed whatever the outcome.
+pub async fn check_nonce(state: &AppState, user: &UserRow, nonce: &str) -> ApiResult<CheckedNonce> {
+    let mut tx = state.db.begin().await?;
+    one_time_tokens::lock_guessing(&mut *tx, &user.id.to_string()).await?;
+    let row = one_time_tokens::find_for_user(&mut *tx, user.id, TokenType::Reauthentication).await?;
+    let Some(row) = row else {
+        return Err(nonce_not_valid());
+    };
+    let matched = otp::otp_matches(&row.token_hash, user.email_or_empty(), nonce.trim());
+    if !matched {
+        let max = state.config.mailer.otp_max_attempts;
+        let died = one_time_tokens::count_failure_for_user(&mut *tx, user.id, TokenType::Reauthentication, max).await?;
+        log_died(died);
+    }
+    tx.commit().await?;
+    matched.then_some(CheckedNonce(row)).ok_or_else(nonce_not_valid)
+}
+
+/// Uses a nonce checked by [`check_nonce`] inside the update's transaction: it must still be
+/// live, for the current address, and unexpired. Used once.
+pub async fn use_nonce(conn: &mut PgConnection, state: &AppState, nonce: CheckedNonce) -> ApiResult<()> {
+    let CheckedNonce(row) = nonce;
+    let user = lock_for_use(conn, state, &row).await?.ok_or_else(nonce_not_valid)?;
+    if !is_current(&row, TokenType::Reauthentication, &user) || is_expired(state, TokenType::Reauthentication, &user) {
+        return Err(nonce_not_valid());
     }
     one_time_tokens::delete(&mut *conn, user.id, TokenType::Reauthentication).await?;
     Ok(())

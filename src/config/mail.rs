@@ -20,6 +20,9 @@ pub struct MailerConfig {
     pub otp_exp: Duration,
     /// `GOTRUE_MAILER_OTP_LENGTH` (6 to 10 digits).
     pub otp_length: usize,
+    /// `LATCHKEY_OTP_MAX_ATTEMPTS` (at least 1, default 5): wrong codes typed in for a
+    /// one-time token (or the reauthentication nonce) before it dies. Not in GoTrue.
+    pub otp_max_attempts: i32,
     /// `GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED`.
     pub magic_link_enabled: bool,
     /// `GOTRUE_MAILER_SUBJECTS_*` overrides.
@@ -71,6 +74,15 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
             message: "must be positive".into(),
         });
     }
+    // Stored as a Postgres `integer`, hence the i32.
+    let otp_max_attempts: u32 = env.parse_or(&["LATCHKEY_OTP_MAX_ATTEMPTS"], 5u32)?;
+    let otp_max_attempts = i32::try_from(otp_max_attempts)
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| ConfigError {
+            var: "LATCHKEY_OTP_MAX_ATTEMPTS".into(),
+            message: format!("{otp_max_attempts} is out of range (1 to {})", i32::MAX),
+        })?;
     let mut subjects = HashMap::new();
     let mut templates = HashMap::new();
     for kind in EmailKind::ALL {
@@ -92,8 +104,34 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
         secure_email_change_enabled: env.bool_or(&["GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED"], true)?,
         otp_exp,
         otp_length,
+        otp_max_attempts,
         magic_link_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED"], true)?,
         subjects,
         templates,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::Config;
+
+    fn with(var: &str, value: &str) -> Result<Config, super::ConfigError> {
+        Config::from_vars(HashMap::from([(var.to_owned(), value.to_owned())]))
+    }
+
+    #[test]
+    fn otp_attempts_default_to_five_and_must_be_positive() {
+        let config = Config::from_vars(HashMap::new()).unwrap();
+        assert_eq!(config.mailer.otp_max_attempts, 5);
+        assert_eq!(
+            with("LATCHKEY_OTP_MAX_ATTEMPTS", "2").unwrap().mailer.otp_max_attempts,
+            2
+        );
+        for bad in ["0", "-1", "many", "2147483648"] {
+            let err = with("LATCHKEY_OTP_MAX_ATTEMPTS", bad).unwrap_err();
+            assert_eq!(err.var, "LATCHKEY_OTP_MAX_ATTEMPTS", "{bad}: {err}");
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! `_auth_one_time_tokens`: at most one live token per user and kind; stored as the hash
-//! an email link carries (see `auth::otp`).
+//! an email link carries (see `auth::otp`), with the number of wrong codes typed in for it.
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -70,6 +70,7 @@ pub async fn upsert(
     sqlx::query(
         "insert into _auth_one_time_tokens (user_id, token_type, token_hash, relates_to) values ($1, $2, $3, lower($4)) \
          on conflict (user_id, token_type) do update set token_hash = excluded.token_hash, \
+             failed_attempts = 0, \
              relates_to = excluded.relates_to, created_at = now(), updated_at = now()",
     )
     .bind(user_id)
@@ -146,4 +147,90 @@ pub async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx
         .execute(db)
         .await?
         .rows_affected())
+}
+
+/// The class (first key) of the advisory locks taken by [`lock_guessing`], so that they cannot
+/// meet another use of advisory locks in the database ("LKOT").
+const GUESSING_LOCK_CLASS: i32 = 0x4c4b_4f54;
+
+/// Serialises the checking of typed-in codes for one `key` (an address; a user id for the
+/// reauthentication nonce) until the transaction ends: each guess is compared with the tokens
+/// as the guesses before it left them, so a burst of concurrent guesses cannot try more codes
+/// than the attempt limit allows. Only the short code-checking transactions take this lock,
+/// and they wait for no row lock while holding it (see [`count_failure_at_address`]), so it
+/// cannot close a deadlock with the row locks of other transactions.
+pub async fn lock_guessing(db: impl PgExecutor<'_>, key: &str) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock($1, hashtext(lower($2)))")
+        .bind(GUESSING_LOCK_CLASS)
+        .bind(key)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Counts a wrong code against every token of `types` sent to `address`; a token whose count
+/// reaches `max_attempts` is deleted instead. Rows another transaction holds (a verification
+/// or a new code in progress, which end them) are skipped rather than waited for, so the
+/// caller never waits for a row lock while it holds [`lock_guessing`]. Returns the number of
+/// tokens deleted. (Postgres runs both data-modifying parts of the statement in full, whether
+/// or not the final select reads them.)
+pub async fn count_failure_at_address(
+    db: impl PgExecutor<'_>,
+    address: &str,
+    types: &[TokenType],
+    max_attempts: i32,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "with hit as ( \
+             select id, failed_attempts + 1 >= $3 as dead from _auth_one_time_tokens \
+             where relates_to = lower($1) and token_type = any($2) for update skip locked), \
+         deleted as (delete from _auth_one_time_tokens where id in (select id from hit where dead) returning id), \
+         counted as (update _auth_one_time_tokens set failed_attempts = failed_attempts + 1, updated_at = now() \
+             where id in (select id from hit where not dead)) \
+         select count(*) from deleted",
+    )
+    .bind(address)
+    .bind(names(types))
+    .bind(max_attempts)
+    .fetch_one(db)
+    .await
+}
+
+/// [`count_failure_at_address`] for the user's token of one kind (the reauthentication nonce).
+pub async fn count_failure_for_user(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    token_type: TokenType,
+    max_attempts: i32,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "with hit as ( \
+             select id, failed_attempts + 1 >= $3 as dead from _auth_one_time_tokens \
+             where user_id = $1 and token_type = $2 for update skip locked), \
+         deleted as (delete from _auth_one_time_tokens where id in (select id from hit where dead) returning id), \
+         counted as (update _auth_one_time_tokens set failed_attempts = failed_attempts + 1, updated_at = now() \
+             where id in (select id from hit where not dead)) \
+         select count(*) from deleted",
+    )
+    .bind(user_id)
+    .bind(token_type.as_str())
+    .bind(max_attempts)
+    .fetch_one(db)
+    .await
+}
+
+/// Locks a token found earlier, for the verification that uses it, if it is still live: not
+/// used (deleted), not replaced by a newer code, and under the attempt limit. Of concurrent
+/// verifications of one token, the first holds this lock until it commits, having deleted the
+/// token; the others then find nothing.
+pub async fn lock_live(db: impl PgExecutor<'_>, id: Uuid, token_hash: &str, max_attempts: i32) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "select 1 from _auth_one_time_tokens where id = $1 and token_hash = $2 and failed_attempts < $3 for update",
+    )
+    .bind(id)
+    .bind(token_hash)
+    .bind(max_attempts)
+    .fetch_optional(db)
+    .await?
+    .is_some())
 }

@@ -260,6 +260,7 @@ mod tests {
             secure_email_change_enabled: true,
             otp_exp: std::time::Duration::from_secs(60),
             otp_length: 6,
+            otp_max_attempts: 5,
             magic_link_enabled: true,
             subjects: HashMap::new(),
             templates: HashMap::new(),

@@ -21,6 +21,8 @@ mod jwt_secret;
 mod oauth;
 mod oauth_linking;
 mod openapi;
+mod otp_attempts;
+mod otp_nonce;
 mod ratelimit;
 mod ratelimit_trust;
 mod redirects;
