@@ -16,6 +16,7 @@ mod email_verify;
 mod fake_providers;
 mod foundation;
 mod fuzz_regressions;
+mod google_keys;
 mod hardening;
 mod helpers;
 mod hot_pool;
