@@ -10,6 +10,7 @@ use crate::api::ratelimit::RateLimits;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
 use crate::auth::refresh::RefreshKey;
+use crate::auth::send_timing::SendTiming;
 use crate::config::Config;
 use crate::db::hot::HotPool;
 use crate::mail::Mailer;
@@ -35,6 +36,9 @@ pub struct Shared {
     /// For calls to OAuth providers: no redirects followed (the OAuth 2 security advice for
     /// token requests), GoTrue's 10 s timeout.
     pub http: reqwest::Client,
+    /// Recent durations of `/recover` and `/resend` sends, to time the answers that send
+    /// nothing the same.
+    pub send_timing: SendTiming,
 }
 
 impl AppState {
@@ -74,6 +78,7 @@ impl AppState {
             external_url,
             mailer,
             http,
+            send_timing: SendTiming::default(),
         })))
     }
 }

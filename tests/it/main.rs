@@ -25,6 +25,7 @@ mod oauth_linking;
 mod openapi;
 mod password_limits;
 mod ratelimit;
+mod recover_enumeration;
 mod rls;
 mod sessions;
 mod smtp_sink;
