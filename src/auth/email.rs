@@ -264,12 +264,8 @@ pub async fn send_if_due(
     if otp::wait_before_resend(action.last_sent(&user), now, state.config.smtp_max_frequency).is_some() {
         return Ok(None);
     }
-    // The row stays locked: nothing can send in between.
-    let out = Outgoing {
-        check_frequency: false,
-        ..out.clone()
-    };
-    send(conn, state, user_id, action, &out).await.map(Some)
+    // The row stays locked until the caller's transaction ends: nothing can send in between.
+    send(conn, state, user_id, action, out).await.map(Some)
 }
 
 /// Issues a token for `action` without mailing it (the admin `generate_link` API): the code,

@@ -24,7 +24,7 @@ pub const MAX_NEW_PASSWORD_BYTES: usize = 72;
 pub const MAX_PRESENTED_PASSWORD_BYTES: usize = 1024;
 
 /// The highest bcrypt cost verified. Each step doubles the work: cost 10 (GoTrue's) takes
-/// tens of milliseconds, 14 about a second, 31 (the format's maximum) days.
+/// about a tenth of a second, 14 more than a second, 31 (the format's maximum) days.
 pub const MAX_BCRYPT_COST: u32 = 14;
 
 /// The lowest cost the bcrypt crate computes.
