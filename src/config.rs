@@ -64,6 +64,10 @@ pub struct Config {
     /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION`: a password change from a
     /// session older than 24 hours needs the `nonce` sent by `GET /reauthenticate`.
     pub update_password_require_reauthentication: bool,
+    /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD`: a password change through
+    /// `PUT /user` needs `current_password` (not for users without one, nor from a session
+    /// started by an emailed link or code).
+    pub update_password_require_current_password: bool,
     /// `GOTRUE_EXTERNAL_GITHUB_*`, `GOTRUE_EXTERNAL_GOOGLE_*`: upstream OAuth providers.
     pub external: ExternalConfig,
     /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`.
@@ -195,6 +199,8 @@ impl Config {
                 .max(Duration::from_secs(300)),
             update_password_require_reauthentication: env
                 .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION"], false)?,
+            update_password_require_current_password: env
+                .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD"], false)?,
             external: external::from_env(&env)?,
             manual_linking_enabled: env.bool_or(&["GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"], false)?,
         };

@@ -13,6 +13,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::password::Hasher;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::refresh::RefreshKey;
+use crate::auth::send_timing::SendTiming;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
 use crate::mail::Mailer;
@@ -43,6 +44,9 @@ pub struct Shared {
     /// For calls to OAuth providers: no redirects followed (the OAuth 2 security advice for
     /// token requests), GoTrue's 10 s timeout.
     pub http: reqwest::Client,
+    /// Recent durations of `/recover` and `/resend` sends, to time the answers that send
+    /// nothing the same.
+    pub send_timing: SendTiming,
 }
 
 impl AppState {
@@ -82,6 +86,7 @@ impl AppState {
             external_url,
             mailer,
             http,
+            send_timing: SendTiming::default(),
         })))
     }
 }

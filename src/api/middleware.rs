@@ -98,8 +98,14 @@ pub fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     ApiError::internal("handler panicked").into_response()
 }
 
-/// GoTrue's CORS rules (any origin, credentials allowed) plus the headers supabase-js sends
-/// (`apikey`, `x-client-info`) that GoTrue leaves to its gateway.
+/// Any origin may call the API, with the headers supabase-js sends (`apikey`, `x-client-info`,
+/// which GoTrue leaves to its gateway), but never with credentials. GoTrue (rs/cors with no
+/// origin list) answers `Access-Control-Allow-Origin: *` together with
+/// `Access-Control-Allow-Credentials: true`, a pair browsers treat as "no credentials";
+/// Latchkey sends the `*` alone. No route reads cookies or HTTP authentication and supabase-js
+/// sends its tokens in headers, so credentials are never needed, while reflecting any origin
+/// with credentials allowed (as Latchkey did) would let every web page make credentialed
+/// calls and read the answers.
 pub fn cors() -> CorsLayer {
     let allowed = [
         "accept",
@@ -115,8 +121,7 @@ pub fn cors() -> CorsLayer {
         "redirect_to",
     ];
     CorsLayer::new()
-        .allow_origin(AllowOrigin::mirror_request())
-        .allow_credentials(true)
+        .allow_origin(AllowOrigin::any())
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers(allowed.map(HeaderName::from_static))
         .expose_headers(

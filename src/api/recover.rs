@@ -1,10 +1,19 @@
 //! `POST /recover` (password-reset mail) and `POST /resend` (the signup confirmation or the
-//! email-change mails again). Both answer `{}` whether or not the address has an account, so
-//! they cannot be used to find out which addresses are registered.
+//! email-change mails again). Neither may tell anyone whether an address has an account, so
+//! once the input is valid, every address gets the same answer in the same time:
+//!
+//! - `200 {}`, whether a mail went out or not: unknown address, nothing pending, or a mail of
+//!   the kind sent within `GOTRUE_SMTP_MAX_FREQUENCY` (GoTrue answers that last case with a
+//!   429, which only a registered address can get; Latchkey sends nothing and says nothing);
+//! - `429 over_email_send_rate_limit` when the server-wide email budget
+//!   (`GOTRUE_RATE_LIMIT_EMAIL_SENT`) is spent: every request takes one unit of it, mail or
+//!   not, so the budget and the 429 do not depend on the address either;
+//! - an answer without a mail waits as long as a recent send took (`auth::send_timing`).
 
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,6 +23,7 @@ use crate::api::redirect::RedirectTo;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::pkce;
+use crate::auth::send_timing::Route;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::users;
@@ -45,7 +55,7 @@ pub struct RecoverParams {
     responses(
         (status = 200, description = "{}", body = Object),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit: the server's email budget is spent (for every address)", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -55,6 +65,7 @@ pub async fn post_recover(
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<RecoverParams>,
 ) -> ApiResult<axum::Json<Value>> {
+    let started = Instant::now();
     if !state.config.external_email_enabled {
         return Err(ApiError::bad_request(
             ErrorCode::EmailProviderDisabled,
@@ -70,23 +81,34 @@ pub async fn post_recover(
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )?;
+    let out = Outgoing {
+        redirect_to: &redirect_to,
+        pkce: challenge.as_ref(),
+        check_frequency: true,
+    };
+    let outcome = recover(&state, &client, &email, &out).await;
+    answer(&state, Route::Recover, started, outcome).await
+}
+
+async fn recover(state: &AppState, client: &Client, email: &str, out: &Outgoing<'_>) -> ApiResult<Outcome> {
     let mut tx = state.db.begin().await?;
-    let Some(user) = users::find_by_email(&mut *tx, &email).await? else {
-        return Ok(axum::Json(json!({})));
+    let Some(user) = users::find_by_email(&mut *tx, email).await? else {
+        return nothing_sent(state);
     };
     audit::insert(
         &mut *tx,
         audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
     )
     .await?;
-    let out = Outgoing {
-        redirect_to: &redirect_to,
-        pkce: challenge.as_ref(),
-        check_frequency: true,
-    };
-    email::send(&mut tx, &state, user.id, Action::Recovery, &out).await?;
+    if email::send_if_due(&mut tx, state, user.id, Action::Recovery, out)
+        .await?
+        .is_none()
+    {
+        // Dropping the transaction rolls back the audit entry.
+        return nothing_sent(state);
+    }
     tx.commit().await?;
-    Ok(axum::Json(json!({})))
+    Ok(Outcome::Sent)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -114,7 +136,7 @@ pub struct ResendParams {
     responses(
         (status = 200, description = "{}", body = Object),
         (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit: the server's email budget is spent (for every address)", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -123,6 +145,7 @@ pub async fn post_resend(
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<ResendParams>,
 ) -> ApiResult<axum::Json<Value>> {
+    let started = Instant::now();
     let action = match params.resend_type.as_deref().map(str::trim) {
         Some("signup") => Action::Confirmation,
         Some("email_change") => Action::EmailChange,
@@ -147,22 +170,60 @@ pub async fn post_resend(
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )?;
+    let out = Outgoing {
+        redirect_to: &redirect_to,
+        pkce: challenge.as_ref(),
+        check_frequency: true,
+    };
+    let outcome = resend(&state, &email, action, &out).await;
+    answer(&state, Route::Resend, started, outcome).await
+}
+
+async fn resend(state: &AppState, email: &str, action: Action, out: &Outgoing<'_>) -> ApiResult<Outcome> {
     let mut tx = state.db.begin().await?;
-    let Some(user) = users::find_by_email(&mut *tx, &email).await? else {
-        return Ok(axum::Json(json!({})));
+    let Some(user) = users::find_by_email(&mut *tx, email).await? else {
+        return nothing_sent(state);
     };
     let pending = match action {
         Action::Confirmation => user.email_confirmed_at.is_none(),
         _ => user.email_change.as_deref().is_some_and(|e| !e.is_empty()),
     };
-    if pending {
-        let out = Outgoing {
-            redirect_to: &redirect_to,
-            pkce: challenge.as_ref(),
-            check_frequency: true,
-        };
-        email::send(&mut tx, &state, user.id, action, &out).await?;
-        tx.commit().await?;
+    if !pending
+        || email::send_if_due(&mut tx, state, user.id, action, out)
+            .await?
+            .is_none()
+    {
+        return nothing_sent(state);
     }
-    Ok(axum::Json(json!({})))
+    tx.commit().await?;
+    Ok(Outcome::Sent)
+}
+
+/// Whether a request ended with a mail sent.
+enum Outcome {
+    Sent,
+    NothingSent,
+}
+
+/// A request that sends nothing takes a unit of the server's email budget all the same, so
+/// that `429 over_email_send_rate_limit` comes, or not, whoever the address belongs to. (A
+/// secure email change, two mails, takes two: the one difference left, for a rare case.)
+fn nothing_sent(state: &AppState) -> ApiResult<Outcome> {
+    crate::api::ratelimit::check_email_sent(state)?;
+    Ok(Outcome::NothingSent)
+}
+
+/// `{}`, or the error. A request that sent a mail records how long it took; any other answer
+/// from here on (nothing sent, or an error) first waits as long as a recent send took.
+async fn answer(
+    state: &AppState,
+    route: Route,
+    started: Instant,
+    outcome: ApiResult<Outcome>,
+) -> ApiResult<axum::Json<Value>> {
+    match outcome {
+        Ok(Outcome::Sent) => state.send_timing.record_send(route, started),
+        Ok(Outcome::NothingSent) | Err(_) => state.send_timing.wait_like_a_send(route, started).await,
+    }
+    outcome.map(|_| axum::Json(json!({})))
 }

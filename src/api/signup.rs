@@ -17,7 +17,7 @@ use crate::api::redirect::RedirectTo;
 use crate::api::types::{SessionResponse, UserResponse};
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action as MailAction, Outgoing};
-use crate::auth::password::{self, MAX_PASSWORD_BYTES};
+use crate::auth::password::{self, PasswordUse};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
 use crate::db::audit::{self, Action};
@@ -166,9 +166,7 @@ async fn sign_up_with_email(
     let password = password
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::validation("Signup requires a valid password"))?;
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::validation("Password cannot be longer than 72 characters"));
-    }
+    password::check_length(password, PasswordUse::New)?;
     if let Err(weak) = password::check_policy(&config.password, password) {
         return Err(ApiError::weak_password(weak.message, weak.reasons));
     }

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::api::extract::{Json, Query};
 use crate::api::types::{SessionResponse, WeakPasswordInfo};
 use crate::auth::accounts;
-use crate::auth::password::{self, Verification};
+use crate::auth::password::{self, PasswordUse, Verification};
 use crate::auth::session::{self, Client};
 use crate::db::users;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -116,6 +116,10 @@ async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -
 
 async fn password_grant(state: &AppState, client: &Client, params: TokenParams) -> ApiResult<Response> {
     let password = params.password.unwrap_or_default();
+    // Refused before any lookup or hashing, so the answer says nothing about the account.
+    // Up to the limit a stored bcrypt hash reads only the first 72 bytes (see
+    // `password::limits`).
+    password::check_length(&password, PasswordUse::Presented)?;
     let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let email = match (email, phone) {

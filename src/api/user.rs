@@ -13,7 +13,8 @@ use crate::api::redirect::RedirectTo;
 use crate::api::types::UserResponse;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action as MailAction, Outgoing};
-use crate::auth::password::{self, MAX_PASSWORD_BYTES, Verification};
+use crate::auth::jwt::AmrEntry;
+use crate::auth::password::{self, PasswordUse, Verification};
 use crate::auth::session::Client;
 use crate::auth::{email_verify, jwt, pkce};
 use crate::db::audit::{self, Action};
@@ -54,6 +55,8 @@ pub struct UpdateUserParams {
     pub email: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// Checked against the stored password when given; required for a password change when
+    /// `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD` is on.
     #[serde(default)]
     pub current_password: Option<String>,
     #[serde(default)]
@@ -81,7 +84,7 @@ pub struct UpdateUserParams {
     request_body = UpdateUserParams,
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
-        (status = 400, description = "Invalid input, or reauthentication_needed", body = crate::api::ErrorBody),
+        (status = 400, description = "Invalid input, reauthentication_needed, current_password_required, current_password_invalid", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or app_metadata without admin rights", body = crate::api::ErrorBody),
         (status = 422, description = "Same or weak password, email taken, reauthentication_not_valid (also once LATCHKEY_OTP_MAX_ATTEMPTS wrong nonces killed the nonce)", body = crate::api::ErrorBody),
@@ -118,9 +121,19 @@ pub async fn put_user(
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),
     )?;
-    let new_password_hash = match params.password.as_deref() {
-        Some(password) if !password.is_empty() => Some(check_new_password(&state, &auth.user, password).await?),
-        _ => None,
+    let new_password = params.password.as_deref().filter(|p| !p.is_empty());
+    let current_password = params.current_password.as_deref().filter(|p| !p.is_empty());
+    // Both lengths before any hashing.
+    if let Some(password) = new_password {
+        password::check_length(password, PasswordUse::New)?;
+    }
+    if let Some(password) = current_password {
+        password::check_length(password, PasswordUse::Presented)?;
+    }
+    check_current_password(&state, &auth, current_password, new_password.is_some()).await?;
+    let new_password_hash = match new_password {
+        Some(password) => Some(check_new_password(&state, &auth.user, password).await?),
+        None => None,
     };
     let new_email = match params.email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
         Some(raw) => {
@@ -218,11 +231,66 @@ async fn needs_reauthentication(state: &AppState, auth: &AuthUser) -> ApiResult<
     Ok(session.is_none_or(|s| chrono::Utc::now() > s.created_at + chrono::Duration::hours(24)))
 }
 
-/// Length, policy and "not the same as before"; returns the new hash.
-async fn check_new_password(state: &AppState, user: &UserRow, password: &str) -> ApiResult<String> {
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::validation("Password cannot be longer than 72 characters"));
+/// `current_password`: when given, it must be the user's password, whatever else the request
+/// changes (GoTrue checks it only when it requires it: Latchkey never ignores a wrong one).
+/// With `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD`, a password change needs
+/// it, as in GoTrue, unless the user has no password yet (signed up with OAuth, anonymously or
+/// by invitation) or the session was started from an emailed link or code (a recovery: the
+/// user has forgotten it). The check is a hash, run on the hashing threads.
+async fn check_current_password(
+    state: &AppState,
+    auth: &AuthUser,
+    current_password: Option<&str>,
+    changing_password: bool,
+) -> ApiResult<()> {
+    let stored = auth.user.encrypted_password.as_deref().filter(|s| !s.is_empty());
+    let Some(current_password) = current_password else {
+        if changing_password
+            && state.config.update_password_require_current_password
+            && stored.is_some()
+            && !is_recovery_session(state, auth).await?
+        {
+            return Err(ApiError::bad_request(
+                ErrorCode::CurrentPasswordRequired,
+                "Current password required when setting new password.",
+            ));
+        }
+        return Ok(());
+    };
+    // Without a stored password this checks against the dummy hash: never valid.
+    let verification = state
+        .hasher
+        .verify(current_password, stored)
+        .await
+        .map_err(ApiError::internal)?;
+    if !matches!(verification, Verification::Valid { .. }) {
+        // GoTrue's code; its message repeats the "required" one, ours says what is wrong.
+        return Err(ApiError::bad_request(
+            ErrorCode::CurrentPasswordInvalid,
+            "Current password is incorrect.",
+        ));
     }
+    Ok(())
+}
+
+/// GoTrue's `Session.IsRecovery`: the session was started by an emailed link or code (amr
+/// `otp`, `magiclink` or `recovery`).
+async fn is_recovery_session(state: &AppState, auth: &AuthUser) -> ApiResult<bool> {
+    let session = match auth.session_id {
+        Some(id) => sessions::find(&state.db, id).await?,
+        None => None,
+    };
+    let amr: Vec<AmrEntry> = session
+        .and_then(|s| serde_json::from_value(s.amr).ok())
+        .unwrap_or_default();
+    Ok(amr
+        .iter()
+        .any(|entry| matches!(entry.method.as_str(), "otp" | "magiclink" | "recovery")))
+}
+
+/// Policy and "not the same as before" (the length is checked by the caller); returns the
+/// new hash.
+async fn check_new_password(state: &AppState, user: &UserRow, password: &str) -> ApiResult<String> {
     if let Err(weak) = password::check_policy(&state.config.password, password) {
         return Err(ApiError::weak_password(weak.message, weak.reasons));
     }

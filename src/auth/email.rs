@@ -247,6 +247,27 @@ pub async fn send(
     })
 }
 
+/// [`send`] for `/recover` and `/resend`: when a mail of this kind went to the user within
+/// `GOTRUE_SMTP_MAX_FREQUENCY`, nothing is sent and the answer is `None` instead of GoTrue's
+/// 429, which would tell anyone that the address has an account.
+pub async fn send_if_due(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    action: Action,
+    out: &Outgoing<'_>,
+) -> ApiResult<Option<Sent>> {
+    let user = users::lock(&mut *conn, user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("user vanished while sending mail"))?;
+    let now = Utc::now();
+    if otp::wait_before_resend(action.last_sent(&user), now, state.config.smtp_max_frequency).is_some() {
+        return Ok(None);
+    }
+    // The row stays locked until the caller's transaction ends: nothing can send in between.
+    send(conn, state, user_id, action, out).await.map(Some)
+}
+
 /// Issues a token for `action` without mailing it (the admin `generate_link` API): the code,
 /// its hash and the link, as GoTrue returns them. `address` is the address the token belongs
 /// to (the new one for `email_change_new`).

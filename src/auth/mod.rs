@@ -12,5 +12,6 @@ pub mod password;
 pub mod pkce;
 pub mod redirect;
 pub mod refresh;
+pub mod send_timing;
 pub mod session;
 pub mod unlink;

@@ -22,13 +22,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::config::PasswordConfig;
 
-/// GoTrue's limit (bcrypt's), kept so clients see the same validation.
-pub const MAX_PASSWORD_BYTES: usize = 72;
+mod limits;
 
-/// Upper bounds for parameters of imported argon2 hashes, so a hostile hash cannot make a
-/// single verification allocate gigabytes.
-const MAX_IMPORTED_M_COST: u32 = 256 * 1024;
-const MAX_IMPORTED_T_COST: u32 = 16;
+pub use limits::{
+    MAX_BCRYPT_COST, MAX_NEW_PASSWORD_BYTES, MAX_PRESENTED_PASSWORD_BYTES, PasswordUse, bcrypt_cost,
+    check_imported_hash, check_length,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -195,6 +194,17 @@ fn hash_with_memory(params: &Params, memory: &mut Memory, password: &[u8]) -> Re
 
 fn verify_blocking(current: &Params, memory: &mut Memory, password: &str, stored: &str) -> Verification {
     if stored.starts_with("$2") {
+        // Only a hash put there by SQL can be this expensive (imports are checked): treat it
+        // as not matching rather than let sign-in attempts burn a hashing thread on it.
+        if let Some(cost) = bcrypt_cost(stored).filter(|cost| *cost > MAX_BCRYPT_COST) {
+            tracing::warn!(
+                cost,
+                max = MAX_BCRYPT_COST,
+                "a stored bcrypt hash is too expensive to verify; set a new password for its user"
+            );
+            return Verification::Invalid;
+        }
+        // bcrypt reads only the first 72 bytes of `password` (see `limits`).
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verification::Valid { needs_rehash: true },
             _ => Verification::Invalid,
@@ -206,7 +216,7 @@ fn verify_blocking(current: &Params, memory: &mut Memory, password: &str, stored
     let Ok(params) = Params::try_from(&hash) else {
         return Verification::Invalid;
     };
-    if params.m_cost() > MAX_IMPORTED_M_COST || params.t_cost() > MAX_IMPORTED_T_COST {
+    if !limits::argon2_params_allowed(&params) {
         return Verification::Invalid;
     }
     let algorithm = hash.algorithm.as_str();
@@ -404,6 +414,21 @@ mod tests {
             hasher.verify("pw-123456", Some(&argon2i)).await.unwrap(),
             Verification::Valid { needs_rehash: true }
         );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_above_the_cost_limit_never_verify() {
+        let hasher = Hasher::new(&config()).unwrap();
+        // A real hash of this password at cost 15 (about 2 s to verify; cost 31 would take
+        // a day and a half), made once with the bcrypt crate.
+        let cost_15 = "$2a$15$/6UdJyhtMLbQVsaVqLwAyORuYsg./gEjmtYKzDsrJNTUv7/ENp.b.";
+        let started = std::time::Instant::now();
+        assert_eq!(
+            hasher.verify("cost-fifteen-password", Some(cost_15)).await.unwrap(),
+            Verification::Invalid
+        );
+        // Refused without computing it (a generous bound: the computation takes seconds).
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[tokio::test]

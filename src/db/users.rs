@@ -382,8 +382,24 @@ pub async fn clear_phone(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<User
     .await
 }
 
+/// `%filter%` for `ilike ... escape '\'`: `%`, `_` and `\` in the filter match themselves.
+/// GoTrue passes them on as wildcards, so its `filter=%` lists everyone and `filter=_` matches
+/// any single character; an admin UI that forwards what a person typed should not do that.
+fn contains_pattern(filter: &str) -> String {
+    let mut pattern = String::with_capacity(filter.len() + 2);
+    pattern.push('%');
+    for c in filter.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// One page of users for the admin list, newest first unless `ascending`, optionally
-/// filtered by email or `full_name` (GoTrue's `filter`).
+/// filtered by a case-insensitive substring of the email or `full_name` (GoTrue's `filter`).
 pub async fn list(
     db: impl PgExecutor<'_>,
     filter: Option<&str>,
@@ -395,21 +411,21 @@ pub async fn list(
         concat!(
             "select ",
             user_columns!(),
-            " from _auth_users where $1::text is null or email ilike '%' || $1 || '%' \
-             or raw_user_meta_data ->> 'full_name' ilike '%' || $1 || '%' \
+            " from _auth_users where $1::text is null or email ilike $1 escape '\\' \
+             or raw_user_meta_data ->> 'full_name' ilike $1 escape '\\' \
              order by created_at asc, id limit $2 offset $3"
         )
     } else {
         concat!(
             "select ",
             user_columns!(),
-            " from _auth_users where $1::text is null or email ilike '%' || $1 || '%' \
-             or raw_user_meta_data ->> 'full_name' ilike '%' || $1 || '%' \
+            " from _auth_users where $1::text is null or email ilike $1 escape '\\' \
+             or raw_user_meta_data ->> 'full_name' ilike $1 escape '\\' \
              order by created_at desc, id limit $2 offset $3"
         )
     };
     sqlx::query_as(sql)
-        .bind(filter)
+        .bind(filter.map(contains_pattern))
         .bind(limit)
         .bind(offset)
         .fetch_all(db)
@@ -418,10 +434,10 @@ pub async fn list(
 
 pub async fn count(db: impl PgExecutor<'_>, filter: Option<&str>) -> sqlx::Result<i64> {
     sqlx::query_scalar(
-        "select count(*) from _auth_users where $1::text is null or email ilike '%' || $1 || '%' \
-         or raw_user_meta_data ->> 'full_name' ilike '%' || $1 || '%'",
+        "select count(*) from _auth_users where $1::text is null or email ilike $1 escape '\\' \
+         or raw_user_meta_data ->> 'full_name' ilike $1 escape '\\'",
     )
-    .bind(filter)
+    .bind(filter.map(contains_pattern))
     .fetch_one(db)
     .await
 }
@@ -524,4 +540,18 @@ pub async fn clear_password(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u
             .await?
             .rows_affected(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("ada"), "%ada%");
+        assert_eq!(contains_pattern("%"), r"%\%%");
+        assert_eq!(contains_pattern("a_b"), r"%a\_b%");
+        assert_eq!(contains_pattern(r"c:\x"), r"%c:\\x%");
+        assert_eq!(contains_pattern("é%"), r"%é\%%");
+    }
 }

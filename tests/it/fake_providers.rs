@@ -53,6 +53,8 @@ struct Inner {
     last_authorize: Vec<(String, String)>,
     /// Google: the `kid` of the signing key, in ID tokens and the JWKS (after `rotate_key`).
     kid: Option<String>,
+    /// Google: ID tokens name this `kid` instead, which the JWKS does not publish.
+    unpublished_kid: Option<String>,
     /// Google: how often the discovery document and the JWKS were fetched.
     discovery_requests: usize,
     jwks_requests: usize,
@@ -132,6 +134,11 @@ impl FakeProvider {
         self.inner.lock().unwrap().kid = Some(kid.to_owned());
     }
 
+    /// Google: names `kid`, a key the JWKS does not have, in the ID tokens from now on.
+    pub fn sign_with_unpublished_kid(&self, kid: &str) {
+        self.inner.lock().unwrap().unpublished_kid = Some(kid.to_owned());
+    }
+
     /// Google: (discovery document, JWKS) requests so far.
     pub fn metadata_requests(&self) -> (usize, usize) {
         let inner = self.inner.lock().unwrap();
@@ -208,7 +215,8 @@ async fn token(
         body["refresh_token"] = json!(format!("provider-refresh-{}", Uuid::new_v4().simple()));
         body["expires_in"] = json!(3599);
         if !inner.no_id_token {
-            let kid = inner.kid.clone().unwrap_or_else(|| FIRST_KID.to_owned());
+            let published = inner.kid.clone().unwrap_or_else(|| FIRST_KID.to_owned());
+            let kid = inner.unpublished_kid.clone().unwrap_or(published);
             body["id_token"] = json!(id_token(&fake.url, &user, &kid));
         }
     }

@@ -111,6 +111,11 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        SmtpSink::start_slow(Duration::ZERO).await
+    }
+
+    /// A sink that takes `delay` to accept each message, like a distant mail server.
+    pub async fn start_slow(delay: Duration) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind SMTP sink");
         let port = listener.local_addr().expect("sink address").port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -119,7 +124,7 @@ impl SmtpSink {
             while let Ok((socket, _)) = listener.accept().await {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let _ = serve(socket, store).await;
+                    let _ = serve(socket, store, delay).await;
                 });
             }
         });
@@ -153,7 +158,11 @@ impl SmtpSink {
     }
 }
 
-async fn serve(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Captured>>>) -> std::io::Result<()> {
+async fn serve(
+    socket: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<Captured>>>,
+    delay: Duration,
+) -> std::io::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink ESMTP ready\r\n").await?;
@@ -197,6 +206,7 @@ async fn serve(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<Captured>>>) 
                 to: std::mem::take(&mut to),
                 raw,
             });
+            tokio::time::sleep(delay).await;
             b"250 queued\r\n"
         } else if command.starts_with("QUIT") {
             write.write_all(b"221 bye\r\n").await?;

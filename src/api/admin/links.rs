@@ -14,7 +14,7 @@ use crate::api::redirect::RedirectTo;
 use crate::api::types::UserResponse;
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
-use crate::auth::password::{self, MAX_PASSWORD_BYTES};
+use crate::auth::password::{self, PasswordUse};
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::identities;
@@ -293,9 +293,7 @@ async fn signup_user(
             let password = password
                 .filter(|p| !p.is_empty())
                 .ok_or_else(|| ApiError::validation("Signup requires a valid password"))?;
-            if password.len() > MAX_PASSWORD_BYTES {
-                return Err(ApiError::validation("Password cannot be longer than 72 characters"));
-            }
+            password::check_length(password, PasswordUse::New)?;
             if let Err(weak) = password::check_policy(&state.config.password, password) {
                 return Err(ApiError::weak_password(weak.message, weak.reasons));
             }

@@ -2,7 +2,9 @@
 //! `jwks_uri` come from `<issuer>/.well-known/openid-configuration`. The issuer is
 //! `https://accounts.google.com` unless `GOTRUE_EXTERNAL_GOOGLE_URL` names another (GoTrue
 //! ignores that variable; Latchkey honours it for tests and self-hosted IdPs). The discovery
-//! document and the key set are cached for an hour (see [`CACHE_FOR`]).
+//! document and the key set are cached for an hour (see [`CACHE_FOR`]); an ID token naming a
+//! key the cached set lacks fetches the set again, at most once a minute (see
+//! [`REFETCH_AT_MOST_EVERY`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -38,9 +40,14 @@ fn issuer(config: &ProviderConfig) -> String {
 
 /// How long a discovery document or key set is used before it is fetched again. Google
 /// publishes new signing keys well before it signs with them, and an ID token whose key is not
-/// in the cached set fetches the set again at once, so an hour costs nothing in correctness
-/// and saves two or three requests to Google per sign-in.
+/// in the cached set fetches the set again, so an hour costs nothing in correctness and saves
+/// two or three requests to Google per sign-in.
 const CACHE_FOR: Duration = Duration::from_secs(3600);
+
+/// The shortest time between two fetches of one key set caused by an unknown `kid`: tokens
+/// naming random keys must not make every sign-in a request to Google. A real rotation is
+/// picked up by the first token that names the new key, or a minute after a flood of bad ones.
+const REFETCH_AT_MOST_EVERY: Duration = Duration::from_secs(60);
 
 /// Provider metadata by URL: public, the same for every flow, so it may live in process
 /// memory (unlike flow state, which is in Postgres). Failures are not cached.
@@ -77,6 +84,33 @@ impl<T> Cache<T> {
 
 static DISCOVERY: Cache<Discovery> = Cache::new();
 static JWKS: Cache<JwkSet> = Cache::new();
+static JWKS_REFETCHES: RefetchGate = RefetchGate::new();
+
+/// When each key set was last fetched because of an unknown `kid`.
+struct RefetchGate {
+    last: LazyLock<Mutex<HashMap<String, Instant>>>,
+}
+
+impl RefetchGate {
+    const fn new() -> Self {
+        RefetchGate {
+            last: LazyLock::new(Mutex::default),
+        }
+    }
+
+    /// Whether `url` may be fetched again now; if so, the fetch is counted from `now`, before
+    /// it starts, so that concurrent tokens with unknown keys cause one fetch, not one each
+    /// (and a failing fetch is not retried at once either).
+    fn try_claim(&self, url: &str, now: Instant) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.retain(|_, at| now.saturating_duration_since(*at) < REFETCH_AT_MOST_EVERY);
+        if last.contains_key(url) {
+            return false;
+        }
+        last.insert(url.to_owned(), now);
+        true
+    }
+}
 
 async fn fetch<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T, reqwest::Error> {
     http.get(url).send().await?.error_for_status()?.json().await
@@ -124,7 +158,9 @@ pub(super) async fn user(
             let mut jwks = key_set(http, &discovery.jwks_uri, false)
                 .await
                 .map_err(|e| e.to_string())?;
-            if kid.as_deref().is_some_and(|kid| jwks.find(kid).is_none()) {
+            if kid.as_deref().is_some_and(|kid| jwks.find(kid).is_none())
+                && JWKS_REFETCHES.try_claim(&discovery.jwks_uri, Instant::now())
+            {
                 // Signed with a key newer than the cached set: Google rotated its keys.
                 jwks = key_set(http, &discovery.jwks_uri, true)
                     .await
@@ -205,6 +241,24 @@ fn from_claims(issuer: &str, claims: &Value) -> ProviderUser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_refetch_a_key_set_at_most_once_a_minute() {
+        let gate = RefetchGate::new();
+        let start = Instant::now();
+        let at = |seconds: u64| start + Duration::from_secs(seconds);
+        assert!(gate.try_claim("https://a/certs", at(0)));
+        for second in [0, 1, 30, 59] {
+            assert!(!gate.try_claim("https://a/certs", at(second)), "{second} s");
+        }
+        // Each key set has its own minute.
+        assert!(gate.try_claim("https://b/certs", at(30)));
+        assert!(gate.try_claim("https://a/certs", at(60)));
+        assert!(!gate.try_claim("https://b/certs", at(89)));
+        assert!(gate.try_claim("https://b/certs", at(90)));
+        assert!(!gate.try_claim("https://a/certs", at(119)));
+        assert!(gate.try_claim("https://a/certs", at(120)));
+    }
 
     #[test]
     fn verified_flags_come_in_several_spellings() {
