@@ -14,8 +14,10 @@ use crate::api::redirect::RedirectTo;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::pkce;
+use crate::auth::proven_address;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
+use crate::db::one_time_tokens::Confirms;
 use crate::db::users;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -161,7 +163,12 @@ pub async fn post_resend(
             pkce: challenge.as_ref(),
             check_frequency: true,
         };
-        email::send(&mut tx, &state, user.id, action, &out).await?;
+        // The new link confirms what the one it replaces did.
+        let confirms = match action {
+            Action::Confirmation => proven_address::confirms_again(&mut tx, user.id).await?,
+            _ => Confirms::default(),
+        };
+        email::send_confirmation(&mut tx, &state, user.id, action, &out, &confirms).await?;
         tx.commit().await?;
     }
     Ok(axum::Json(json!({})))
