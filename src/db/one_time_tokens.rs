@@ -242,3 +242,22 @@ pub async fn delete_all_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx
         .await?
         .rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirms_never_prints_the_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let printed = format!(
+            "{:?}",
+            Confirms::Address {
+                password_hash: Some(hash.to_owned())
+            }
+        );
+        assert!(!printed.contains("argon2"), "{printed}");
+        assert_eq!(Confirms::default(), Confirms::Address { password_hash: None });
+        assert_eq!(Confirms::from_columns((true, None)), Confirms::Account);
+    }
+}
