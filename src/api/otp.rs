@@ -16,6 +16,7 @@ use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::pkce::{self, Challenge};
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
+use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, UserRow};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -160,7 +161,9 @@ async fn magic_link(
         }
         None => sign_up(&mut tx, state, client, &email, data, &challenge, redirect_to).await?,
         Some(user) if user.email_confirmed_at.is_none() => {
-            // Not confirmed yet: the confirmation mail is the sign-in link.
+            // Not confirmed yet: the confirmation mail is the sign-in link. It proves the
+            // address alone, so whatever someone else set on the account goes when it is
+            // followed (`auth::proven_address`), a password too.
             email::send(&mut tx, state, user.id, Action::Confirmation, &out(true)).await?;
             None
         }
@@ -221,7 +224,8 @@ async fn sign_up(
         pkce: challenge.as_ref(),
         check_frequency: false,
     };
-    email::send(&mut *tx, state, user.id, Action::Confirmation, &out).await?;
+    // The link confirms the account as this sign-up made it, metadata included.
+    email::send_confirmation(&mut *tx, state, user.id, Action::Confirmation, &out, &Confirms::Account).await?;
     Ok(None)
 }
 

@@ -23,9 +23,11 @@ use crate::api::redirect::RedirectTo;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::pkce;
+use crate::auth::proven_address;
 use crate::auth::send_timing::Route;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
+use crate::db::one_time_tokens::Confirms;
 use crate::db::users;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -100,7 +102,7 @@ async fn recover(state: &AppState, client: &Client, email: &str, out: &Outgoing<
         audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
     )
     .await?;
-    if email::send_if_due(&mut tx, state, user.id, Action::Recovery, out)
+    if email::send_if_due(&mut tx, state, user.id, Action::Recovery, out, &Confirms::default())
         .await?
         .is_none()
     {
@@ -188,10 +190,17 @@ async fn resend(state: &AppState, email: &str, action: Action, out: &Outgoing<'_
         Action::Confirmation => user.email_confirmed_at.is_none(),
         _ => user.email_change.as_deref().is_some_and(|e| !e.is_empty()),
     };
-    if !pending
-        || email::send_if_due(&mut tx, state, user.id, action, out)
-            .await?
-            .is_none()
+    if !pending {
+        return nothing_sent(state);
+    }
+    // The new link confirms what the one it replaces did.
+    let confirms = match action {
+        Action::Confirmation => proven_address::confirms_again(&mut tx, user.id).await?,
+        _ => Confirms::default(),
+    };
+    if email::send_if_due(&mut tx, state, user.id, action, out, &confirms)
+        .await?
+        .is_none()
     {
         return nothing_sent(state);
     }

@@ -21,6 +21,7 @@ use crate::auth::password::{self, PasswordUse};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
 use crate::db::audit::{self, Action};
+use crate::db::one_time_tokens::Confirms;
 use crate::db::users::UserRow;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -176,7 +177,7 @@ async fn sign_up_with_email(
     let existing = crate::db::users::find_by_email(&mut *conn, &email).await?;
     conn.release();
     if let Some(existing) = existing {
-        return repeated_signup(state, client, existing, data, mail).await;
+        return repeated_signup(state, client, existing, password, data, mail).await;
     }
 
     let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
@@ -205,7 +206,16 @@ async fn sign_up_with_email(
     if !confirmed {
         // Until the address is confirmed the user cannot sign in. The mail goes out inside
         // the transaction: if sending fails, the sign-up is rolled back and can be retried.
-        let sent = email::send(&mut tx, state, user.id, MailAction::Confirmation, &mail).await?;
+        // Its link confirms the account as this sign-up made it, password and metadata.
+        let sent = email::send_confirmation(
+            &mut tx,
+            state,
+            user.id,
+            MailAction::Confirmation,
+            &mail,
+            &Confirms::Account,
+        )
+        .await?;
         tx.commit().await?;
         conn.release();
         return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
@@ -223,9 +233,17 @@ async fn repeated_signup(
     state: &AppState,
     client: &Client,
     existing: UserRow,
+    password: &str,
     data: Option<Value>,
     mail: Outgoing<'_>,
 ) -> ApiResult<Response> {
+    let unconfirmed = !state.config.mailer_autoconfirm && existing.email_confirmed_at.is_none();
+    // Hashed before the transaction, as for a new account (hashing is slow).
+    let password_hash = if unconfirmed {
+        Some(state.hasher.hash(password).await.map_err(ApiError::internal)?)
+    } else {
+        None
+    };
     let mut tx = state.db.begin().await?;
     record(
         &mut tx,
@@ -242,14 +260,20 @@ async fn repeated_signup(
             "User already registered",
         ));
     }
-    if existing.email_confirmed_at.is_none() {
+    if unconfirmed {
         // Unconfirmed: GoTrue sends the confirmation again, no more often than
-        // GOTRUE_SMTP_MAX_FREQUENCY, and returns the user as stored.
+        // GOTRUE_SMTP_MAX_FREQUENCY, and returns the user as stored. Nothing changes until
+        // the link is followed: then the account is handed to the mailbox owner, with the
+        // password given here (`auth::proven_address`). Whoever signed up before never proved
+        // the address, so their password, identities and metadata go. GoTrue keeps the first
+        // password instead and drops this one: the owner would need a password reset.
         let mail = Outgoing {
             check_frequency: true,
             ..mail
         };
-        let sent = email::send(&mut tx, state, existing.id, MailAction::Confirmation, &mail).await?;
+        let confirms = Confirms::Address { password_hash };
+        let sent =
+            email::send_confirmation(&mut tx, state, existing.id, MailAction::Confirmation, &mail, &confirms).await?;
         let identities = crate::db::identities::for_user(&mut *tx, existing.id).await?;
         tx.commit().await?;
         return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());

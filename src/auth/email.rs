@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::auth::otp;
 use crate::auth::pkce::Challenge;
 use crate::db::flow_state::{self, NewFlowState};
-use crate::db::one_time_tokens::{self, TokenType};
+use crate::db::one_time_tokens::{self, Confirms, TokenType};
 use crate::db::users::{self, SentAt, UserRow};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::templates::{self, TemplateData};
@@ -129,13 +129,28 @@ pub struct Sent {
 }
 
 /// Issues a token for `action` and mails it. For `EmailChange` the new address must already
-/// be pending in `email_change`. Locks the user row for the rest of the transaction.
+/// be pending in `email_change`. Locks the user row for the rest of the transaction. A
+/// confirmation or invitation sent this way proves the address alone (see
+/// [`send_confirmation`]).
 pub async fn send(
     conn: &mut PgConnection,
     state: &AppState,
     user_id: Uuid,
     action: Action,
     out: &Outgoing<'_>,
+) -> ApiResult<Sent> {
+    send_confirmation(conn, state, user_id, action, out, &Confirms::default()).await
+}
+
+/// [`send`] for a confirmation or invitation whose link confirms `confirms` besides the
+/// address (`auth::proven_address`); for other actions `confirms` is ignored.
+pub async fn send_confirmation(
+    conn: &mut PgConnection,
+    state: &AppState,
+    user_id: Uuid,
+    action: Action,
+    out: &Outgoing<'_>,
+    confirms: &Confirms,
 ) -> ApiResult<Sent> {
     let user = users::lock(&mut *conn, user_id)
         .await?
@@ -179,6 +194,7 @@ pub async fn send(
             &new,
             pkce.is_some(),
             length,
+            confirms,
         )
         .await?;
         emails.push(render(
@@ -192,6 +208,7 @@ pub async fn send(
                 &current,
                 pkce.is_some(),
                 length,
+                confirms,
             )
             .await?;
             emails.push(render(
@@ -206,7 +223,16 @@ pub async fn send(
             return Err(ApiError::internal("email flow for a user without an email address"));
         }
         let pkce_token = pkce.is_some();
-        let (otp, hash) = issue(&mut *conn, &user, action.token_type(), &current, pkce_token, length).await?;
+        let (otp, hash) = issue(
+            &mut *conn,
+            &user,
+            action.token_type(),
+            &current,
+            pkce_token,
+            length,
+            confirms,
+        )
+        .await?;
         emails.push(render(state, action, &current, &current, "", &otp, &hash, out, &user));
         (otp, hash)
     };
@@ -256,6 +282,7 @@ pub async fn send_if_due(
     user_id: Uuid,
     action: Action,
     out: &Outgoing<'_>,
+    confirms: &Confirms,
 ) -> ApiResult<Option<Sent>> {
     let user = users::lock(&mut *conn, user_id)
         .await?
@@ -265,12 +292,14 @@ pub async fn send_if_due(
         return Ok(None);
     }
     // The row stays locked until the caller's transaction ends: nothing can send in between.
-    send(conn, state, user_id, action, out).await.map(Some)
+    send_confirmation(conn, state, user_id, action, out, confirms).await.map(Some)
 }
 
 /// Issues a token for `action` without mailing it (the admin `generate_link` API): the code,
 /// its hash and the link, as GoTrue returns them. `address` is the address the token belongs
-/// to (the new one for `email_change_new`).
+/// to (the new one for `email_change_new`); `confirms` is what a confirmation token confirms
+/// besides the address (ignored for other tokens).
+#[allow(clippy::too_many_arguments)]
 pub async fn generate(
     conn: &mut PgConnection,
     state: &AppState,
@@ -279,12 +308,13 @@ pub async fn generate(
     token_type: TokenType,
     address: &str,
     redirect_to: &str,
+    confirms: &Confirms,
 ) -> ApiResult<Sent> {
     // The user before its token, the order every writer of tokens and `/verify` keep, so a
     // verification running at the same time cannot deadlock with this.
     users::lock(&mut *conn, user.id).await?;
     let length = state.config.mailer.otp_length;
-    let (otp, token_hash) = issue(&mut *conn, user, token_type, address, false, length).await?;
+    let (otp, token_hash) = issue(&mut *conn, user, token_type, address, false, length, confirms).await?;
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
     let action_link = Some(verification_link(
         &state.external_url,
@@ -310,6 +340,8 @@ pub fn frequency_error(wait_seconds: i64) -> ApiError {
 }
 
 /// A new code for `address`, stored as its (flow-prefixed) hash. Returns (otp, stored hash).
+/// A confirmation token also records what it confirms: always written, so that a new token
+/// never inherits what the one it replaces confirmed.
 async fn issue(
     conn: &mut PgConnection,
     user: &UserRow,
@@ -317,10 +349,15 @@ async fn issue(
     address: &str,
     pkce: bool,
     length: usize,
+    confirms: &Confirms,
 ) -> ApiResult<(String, String)> {
     let code = otp::generate_otp(length);
     let hash = otp::with_flow_prefix(&otp::token_hash(address, &code), pkce);
-    one_time_tokens::upsert(&mut *conn, user.id, token_type, &hash, address).await?;
+    if token_type == TokenType::Confirmation {
+        one_time_tokens::upsert_confirmation(&mut *conn, user.id, &hash, address, confirms).await?;
+    } else {
+        one_time_tokens::upsert(&mut *conn, user.id, token_type, &hash, address).await?;
+    }
     Ok((code, hash))
 }
 

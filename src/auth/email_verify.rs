@@ -15,10 +15,10 @@ use chrono::Utc;
 use serde_json::json;
 use sqlx::PgConnection;
 
-use crate::auth::otp;
+use crate::auth::{otp, proven_address};
 use crate::db::audit::{self, Action};
 use crate::db::identities;
-use crate::db::one_time_tokens::{self, OneTimeTokenRow, TokenType};
+use crate::db::one_time_tokens::{self, Confirms, OneTimeTokenRow, TokenType};
 use crate::db::users::{self, UserRow};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -179,10 +179,10 @@ pub async fn verify(conn: &mut PgConnection, state: &AppState, found: Found<'_>,
     }
     let pkce = row.token_hash.starts_with(otp::PKCE_PREFIX);
     let (user, flow_methods): (UserRow, &'static [&'static str]) = match kind {
-        TokenType::Confirmation => (confirm(conn, &user, ip).await?, &["email/signup", "invite"]),
+        TokenType::Confirmation => (confirm(conn, &user, &row, ip).await?, &["email/signup", "invite"]),
         TokenType::Recovery => {
             let user = if user.email_confirmed_at.is_none() {
-                confirm(conn, &user, ip).await?
+                confirm(conn, &user, &row, ip).await?
             } else {
                 user
             };
@@ -223,12 +223,17 @@ fn is_expired(state: &AppState, kind: TokenType, user: &UserRow) -> bool {
     otp::is_expired(sent_at, Utc::now(), state.config.mailer.otp_exp)
 }
 
-/// GoTrue's `signupVerify` / `User.Confirm`.
-async fn confirm(conn: &mut PgConnection, user: &UserRow, ip: &str) -> ApiResult<UserRow> {
-    record(conn, user, Action::UserSignedUp, ip).await?;
-    let confirmed = users::confirm_email(&mut *conn, user.id).await?;
-    identities::mark_email_verified(&mut *conn, user.id, confirmed.email_or_empty()).await?;
-    Ok(confirmed)
+/// GoTrue's `signupVerify` / `User.Confirm`, and for an unconfirmed account whatever proving
+/// its address does to it (`auth::proven_address`). Only a confirmation token confirms more
+/// than the address; a magic link or recovery link proves the address alone.
+async fn confirm(conn: &mut PgConnection, user: &UserRow, token: &OneTimeTokenRow, ip: &str) -> ApiResult<UserRow> {
+    let confirms = match token.kind() {
+        Some(TokenType::Confirmation) => one_time_tokens::confirms_of(&mut *conn, token.id)
+            .await?
+            .unwrap_or_default(),
+        _ => Confirms::default(),
+    };
+    proven_address::confirm_by_mail(conn, user, confirms, ip).await
 }
 
 /// GoTrue's `emailChangeVerify`. `None` when this was the first of two confirmations.

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod otp;
 pub mod password;
 pub mod pkce;
+pub mod proven_address;
 pub mod redirect;
 pub mod refresh;
 pub mod send_timing;

@@ -158,6 +158,31 @@ pub async fn refresh_data(db: impl PgExecutor<'_>, id: Uuid, identity_data: &Val
     .await
 }
 
+/// The user's `email` identity (the oldest, should an import have left several), locked for
+/// the update that follows.
+pub async fn email_identity_for_update(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Option<IdentityRow>> {
+    sqlx::query_as(concat!(
+        "select ",
+        identity_columns!(),
+        " from _auth_identities where user_id = $1 and provider = 'email' order by created_at, id limit 1 for update"
+    ))
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Deletes every identity of a user but `keep`; returns the deleted ones.
+pub async fn delete_all_except(db: impl PgExecutor<'_>, user_id: Uuid, keep: Uuid) -> sqlx::Result<Vec<IdentityRow>> {
+    sqlx::query_as(concat!(
+        "delete from _auth_identities where user_id = $1 and id <> $2 returning ",
+        identity_columns!()
+    ))
+    .bind(user_id)
+    .bind(keep)
+    .fetch_all(db)
+    .await
+}
+
 /// Deletes one identity of a user; returns whether it existed.
 pub async fn delete_one(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> sqlx::Result<bool> {
     Ok(

@@ -59,7 +59,8 @@ fn names(types: &[TokenType]) -> Vec<&'static str> {
     types.iter().map(|t| t.as_str()).collect()
 }
 
-/// Stores a user's token of one kind, replacing the previous one.
+/// Stores a user's token of one kind, replacing the previous one. Confirmation tokens go
+/// through [`upsert_confirmation`], which also records what they confirm.
 pub async fn upsert(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
@@ -80,6 +81,101 @@ pub async fn upsert(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// What following a confirmation link approves besides the address (the columns
+/// `confirms_account` and `confirms_password_hash`; see `auth::proven_address`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Confirms {
+    /// Only that the address is the clicker's: the account is handed to them, and whatever
+    /// nobody proved goes. `password_hash` is the password the confirmation sets, if any.
+    Address { password_hash: Option<String> },
+    /// The account as it stands: the request that mailed the link made it so.
+    Account,
+}
+
+impl Default for Confirms {
+    /// The safe choice for a token whose sender did not say.
+    fn default() -> Self {
+        Confirms::Address { password_hash: None }
+    }
+}
+
+impl Confirms {
+    fn from_columns((account, password_hash): (bool, Option<String>)) -> Confirms {
+        if account {
+            Confirms::Account
+        } else {
+            Confirms::Address { password_hash }
+        }
+    }
+}
+
+/// Never prints the hash.
+impl std::fmt::Debug for Confirms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Confirms::Address { password_hash } => f
+                .debug_struct("Address")
+                .field("password", &password_hash.as_ref().map(|_| "<hash>"))
+                .finish(),
+            Confirms::Account => f.write_str("Account"),
+        }
+    }
+}
+
+/// Stores the user's confirmation token, replacing the previous one and what it confirmed.
+pub async fn upsert_confirmation(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    token_hash: &str,
+    relates_to: &str,
+    confirms: &Confirms,
+) -> sqlx::Result<()> {
+    let (account, password_hash) = match confirms {
+        Confirms::Address { password_hash } => (false, password_hash.as_deref()),
+        Confirms::Account => (true, None),
+    };
+    sqlx::query(
+        "insert into _auth_one_time_tokens (user_id, token_type, token_hash, relates_to, confirms_account, \
+             confirms_password_hash) values ($1, 'confirmation_token', $2, lower($3), $4, $5) \
+         on conflict (user_id, token_type) do update set token_hash = excluded.token_hash, \
+             failed_attempts = 0, \
+             relates_to = excluded.relates_to, confirms_account = excluded.confirms_account, \
+             confirms_password_hash = excluded.confirms_password_hash, created_at = now(), updated_at = now()",
+    )
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(relates_to)
+    .bind(account)
+    .bind(password_hash)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// What the confirmation token `token_id` confirms (`None`: no such token).
+pub async fn confirms_of(db: impl PgExecutor<'_>, token_id: Uuid) -> sqlx::Result<Option<Confirms>> {
+    let row: Option<(bool, Option<String>)> = sqlx::query_as(
+        "select confirms_account, confirms_password_hash from _auth_one_time_tokens \
+         where id = $1 and token_type = 'confirmation_token'",
+    )
+    .bind(token_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Confirms::from_columns))
+}
+
+/// What the user's pending confirmation token confirms (`None`: there is none).
+pub async fn pending_confirms(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Option<Confirms>> {
+    let row: Option<(bool, Option<String>)> = sqlx::query_as(
+        "select confirms_account, confirms_password_hash from _auth_one_time_tokens \
+         where user_id = $1 and token_type = 'confirmation_token'",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Confirms::from_columns))
 }
 
 /// The token an email link carries.
@@ -233,4 +329,23 @@ pub async fn lock_live(db: impl PgExecutor<'_>, id: Uuid, token_hash: &str, max_
     .fetch_optional(db)
     .await?
     .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirms_never_prints_the_password_hash() {
+        let hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+        let printed = format!(
+            "{:?}",
+            Confirms::Address {
+                password_hash: Some(hash.to_owned())
+            }
+        );
+        assert!(!printed.contains("argon2"), "{printed}");
+        assert_eq!(Confirms::default(), Confirms::Address { password_hash: None });
+        assert_eq!(Confirms::from_columns((true, None)), Confirms::Account);
+    }
 }

@@ -530,16 +530,27 @@ pub async fn phone_taken(db: impl PgExecutor<'_>, phone: &str, except: Uuid) -> 
         .await
 }
 
-/// Removes an unconfirmed user's password before a verified OAuth identity takes over the
-/// address: whoever set it never proved they own the mailbox (GoTrue's account-takeover defence).
-pub async fn clear_password(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
-    Ok(
-        sqlx::query("update _auth_users set encrypted_password = null, updated_at = now() where id = $1")
-            .bind(id)
-            .execute(db)
-            .await?
-            .rows_affected(),
-    )
+/// Hands an unconfirmed account to whoever proved its address (`auth::proven_address`): the
+/// address is confirmed, the password and `user_metadata` replaced, and the user is no longer
+/// anonymous.
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    password_hash: Option<&str>,
+    user_metadata: &Value,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set email_confirmed_at = coalesce(email_confirmed_at, now()), \
+             encrypted_password = $2, raw_user_meta_data = $3 || '{\"email_verified\": true}'::jsonb, \
+             is_anonymous = false, updated_at = now() \
+         where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(password_hash)
+    .bind(user_metadata)
+    .fetch_one(db)
+    .await
 }
 
 #[cfg(test)]

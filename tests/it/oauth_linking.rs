@@ -15,7 +15,7 @@ const PASSWORD: &str = "correct horse battery";
 
 /// Links `who` at `fake` (named `provider`) to the user of `token`, the way supabase-js
 /// `linkIdentity` does; returns where the browser ends up.
-async fn link(app: &TestApp, fake: &FakeProvider, provider: &str, token: &str, who: FakeUser) -> String {
+pub(crate) async fn link(app: &TestApp, fake: &FakeProvider, provider: &str, token: &str, who: FakeUser) -> String {
     fake.set_user(who);
     let response = app
         .request(
@@ -35,7 +35,7 @@ async fn link(app: &TestApp, fake: &FakeProvider, provider: &str, token: &str, w
     location(&app.client.get(&callback).send().await.unwrap(), 302)
 }
 
-async fn unlink(app: &TestApp, token: &str, identity_id: &str) -> Response {
+pub(crate) async fn unlink(app: &TestApp, token: &str, identity_id: &str) -> Response {
     app.request(Method::DELETE, &format!("/user/identities/{identity_id}"))
         .bearer_auth(token)
         .send()
@@ -43,7 +43,7 @@ async fn unlink(app: &TestApp, token: &str, identity_id: &str) -> Response {
         .unwrap()
 }
 
-fn identity_id(user: &Value, provider: &str) -> String {
+pub(crate) fn identity_id(user: &Value, provider: &str) -> String {
     user["identities"]
         .as_array()
         .unwrap()

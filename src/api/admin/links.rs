@@ -15,10 +15,11 @@ use crate::api::types::UserResponse;
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::password::{self, PasswordUse};
+use crate::auth::proven_address;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::identities;
-use crate::db::one_time_tokens::TokenType;
+use crate::db::one_time_tokens::{Confirms, TokenType};
 use crate::db::users::{self, UserRow};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -63,13 +64,13 @@ pub async fn post_invite(
 ) -> ApiResult<axum::Json<UserResponse>> {
     let email = accounts::normalize_email(params.email.as_deref().unwrap_or(""))?;
     let mut tx = state.db.begin().await?;
-    let user = invitee(&mut tx, &state, &email, params.data).await?;
+    let (user, confirms) = invitee(&mut tx, &state, &email, params.data).await?;
     let out = Outgoing {
         redirect_to: &redirect_to,
         pkce: None,
         check_frequency: false,
     };
-    let sent = email::send(&mut tx, &state, user.id, Action::Invite, &out).await?;
+    let sent = email::send_confirmation(&mut tx, &state, user.id, Action::Invite, &out, &confirms).await?;
     let traits = json!({ "user_id": user.id, "user_email": email });
     audit::insert(
         &mut *tx,
@@ -81,18 +82,21 @@ pub async fn post_invite(
     Ok(axum::Json(UserResponse::new(sent.user, identities)))
 }
 
-/// The invited account: a new unconfirmed one, or the existing one while still unconfirmed.
+/// The invited account: a new unconfirmed one, or the existing one while still unconfirmed;
+/// with what accepting the invitation confirms. An admin made a new account, so it is
+/// confirmed as it is; an existing one may hold what anyone put there, so accepting proves
+/// the address alone (`auth::proven_address`).
 async fn invitee(
     conn: &mut sqlx::PgConnection,
     state: &AppState,
     email: &str,
     data: Option<Value>,
-) -> ApiResult<UserRow> {
+) -> ApiResult<(UserRow, Confirms)> {
     match users::find_by_email(&mut *conn, email).await? {
         Some(user) if user.email_confirmed_at.is_some() => {
             Err(ApiError::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS))
         }
-        Some(user) => Ok(user),
+        Some(user) => Ok((user, Confirms::default())),
         None => {
             let account = NewEmailAccount {
                 email,
@@ -100,7 +104,8 @@ async fn invitee(
                 user_metadata: data.filter(Value::is_object).unwrap_or_else(|| json!({})),
                 confirmed: false,
             };
-            Ok(accounts::create_email_user(&mut *conn, &state.config, account).await?.0)
+            let user = accounts::create_email_user(&mut *conn, &state.config, account).await?.0;
+            Ok((user, Confirms::Account))
         }
     }
 }
@@ -202,11 +207,12 @@ pub async fn generate_link(
                 TokenType::Recovery,
                 &email,
                 &redirect_to,
+                &Confirms::default(),
             )
             .await?
         }
         "invite" => {
-            let user = invitee(&mut tx, &state, &email, params.data.clone()).await?;
+            let (user, confirms) = invitee(&mut tx, &state, &email, params.data.clone()).await?;
             let traits = json!({ "user_id": user.id, "user_email": email });
             audit::insert(&mut *tx, admin.audit_entry(AuditAction::UserInvited, traits, &ip)).await?;
             email::generate(
@@ -217,11 +223,12 @@ pub async fn generate_link(
                 TokenType::Confirmation,
                 &email,
                 &redirect_to,
+                &confirms,
             )
             .await?
         }
         "signup" => {
-            let user = signup_user(
+            let (user, confirms) = signup_user(
                 &mut tx,
                 &state,
                 existing,
@@ -238,6 +245,7 @@ pub async fn generate_link(
                 TokenType::Confirmation,
                 &email,
                 &redirect_to,
+                &confirms,
             )
             .await?
         }
@@ -271,7 +279,10 @@ pub async fn generate_link(
     }))
 }
 
-/// A `signup` link: for an unconfirmed user (metadata updated) or a new one with a password.
+/// A `signup` link: for an unconfirmed user (metadata updated) or a new one with a password;
+/// with what following it confirms. A new account is the admin's making, confirmed as it is;
+/// for an existing one the link confirms what the pending confirmation did
+/// (`auth::proven_address`).
 async fn signup_user(
     conn: &mut sqlx::PgConnection,
     state: &AppState,
@@ -279,16 +290,20 @@ async fn signup_user(
     email: &str,
     password: Option<&str>,
     data: Option<Value>,
-) -> ApiResult<UserRow> {
+) -> ApiResult<(UserRow, Confirms)> {
     let data = data.filter(Value::is_object);
     match existing {
         Some(user) if user.email_confirmed_at.is_some() => {
             Err(ApiError::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS))
         }
-        Some(user) => match data {
-            Some(data) => Ok(users::merge_user_metadata(&mut *conn, user.id, &data).await?),
-            None => Ok(user),
-        },
+        Some(user) => {
+            let confirms = proven_address::confirms_again(&mut *conn, user.id).await?;
+            let user = match data {
+                Some(data) => users::merge_user_metadata(&mut *conn, user.id, &data).await?,
+                None => user,
+            };
+            Ok((user, confirms))
+        }
         None => {
             let password = password
                 .filter(|p| !p.is_empty())
@@ -304,7 +319,8 @@ async fn signup_user(
                 user_metadata: data.unwrap_or_else(|| json!({})),
                 confirmed: false,
             };
-            Ok(accounts::create_email_user(&mut *conn, &state.config, account).await?.0)
+            let user = accounts::create_email_user(&mut *conn, &state.config, account).await?.0;
+            Ok((user, Confirms::Account))
         }
     }
 }
@@ -349,6 +365,7 @@ async fn email_change_link(
         token_type,
         &address,
         redirect_to,
+        &Confirms::default(),
     )
     .await
 }

@@ -3,6 +3,9 @@
 //! identity to the account holding that email; anything else makes a new account, never
 //! taking an address that already belongs to someone.
 //!
+//! An account whose address nobody had proven becomes the account of whoever a provider now
+//! vouches for, and keeps nothing its earlier holders added (`auth::proven_address`).
+//!
 //! One deliberate difference: GoTrue counts every provider email as verified when
 //! `GOTRUE_MAILER_AUTOCONFIRM` is on. That lets anyone who controls an OAuth account with an
 //! unverified address take over the matching Latchkey account, so Latchkey only believes the
@@ -15,7 +18,9 @@ use uuid::Uuid;
 use super::ProviderUser;
 use crate::auth::email::{self, Outgoing};
 use crate::auth::identity_email;
+use crate::auth::proven_address::{self, Proof};
 use crate::db::audit::{self, Action};
+use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, NewUser, UserRow};
 use crate::db::{identities, is_unique_violation};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -52,7 +57,7 @@ pub async fn resolve(
         return Err(ApiError::internal("provider returned no subject"));
     }
     if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
-        identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
+        let identity = identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
         let mut user = users::merge_user_metadata(&mut *conn, identity.user_id, &profile.identity_data).await?;
         if user.email.is_some() && user.email_confirmed_at.is_none() {
             let vouched = profile.email_verified && profile.email.as_deref() == user.email.as_deref();
@@ -60,7 +65,10 @@ pub async fn resolve(
                 // Still waiting for the confirmation mail sent when the account was made.
                 return Ok(needs_verification(provider));
             }
-            user = users::confirm_email(&mut *conn, user.id).await?;
+            // The provider now vouches for the address: the account is this identity's, and
+            // nothing unproven on it survives (issue #14).
+            user =
+                proven_address::claim_account_for_proven_address(conn, &user, Proof::Provider(&identity), ip).await?;
         }
         return Ok(Resolved::SignedIn(Box::new(user)));
     }
@@ -68,18 +76,25 @@ pub async fn resolve(
         Some(email) => users::find_by_email(&mut *conn, email).await?,
         None => None,
     };
+    // Locked: a confirmation or another callback for the address must not interleave with
+    // what follows. (Deleted meanwhile: the address is free again.)
+    let existing = match existing {
+        Some(user) => users::lock(&mut *conn, user.id).await?,
+        None => None,
+    };
     match existing {
         // The provider vouches for the address: the identity joins the account.
         Some(user) if profile.email_verified => {
-            if user.email_confirmed_at.is_none() {
-                // Whoever set this account's password never proved the mailbox is theirs.
-                users::clear_password(&mut *conn, user.id).await?;
-                users::confirm_email(&mut *conn, user.id).await?;
-            }
             let identity =
                 identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
-            users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
-            let user = refresh_providers(conn, user.id).await?;
+            let user = if user.email_confirmed_at.is_none() {
+                // Nobody had proven the address before: the account is now this identity's,
+                // and whatever its earlier holders added goes, password included (issue #14).
+                proven_address::claim_account_for_proven_address(conn, &user, Proof::Provider(&identity), ip).await?
+            } else {
+                users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
+                refresh_providers(conn, user.id).await?
+            };
             // Audited like manual linking (GoTrue's automatic LinkAccount does the same).
             audit::insert(
                 &mut *conn,
@@ -95,7 +110,10 @@ pub async fn resolve(
         None => {
             let user = create(conn, state, provider, profile, profile.email.as_deref()).await?;
             if user.email.is_some() && user.email_confirmed_at.is_none() {
-                send_confirmation(conn, state, user.id, redirect_to).await?;
+                // The link proves the address alone: the unverified identity that asked for
+                // it does not survive it (issue #14; GoTrue keeps it). Its owner links it again
+                // once signed in, or verifies the address at the provider first.
+                send_confirmation(conn, state, user.id, redirect_to, Confirms::default()).await?;
                 return Ok(needs_verification(provider));
             }
             Ok(Resolved::SignedIn(Box::new(user)))
@@ -185,7 +203,9 @@ async fn email_from_new_identity(
         return Ok(None);
     }
     if !profile.email_verified {
-        send_confirmation(conn, state, user.id, redirect_to).await?;
+        // The signed-in holder put the address on their own account: following the link
+        // confirms it and changes nothing else.
+        send_confirmation(conn, state, user.id, redirect_to, Confirms::Account).await?;
         return Ok(Some(ApiError::unprocessable(
             ErrorCode::EmailNotConfirmed,
             format!("Unverified email with {provider}. A confirmation email has been sent to your {provider} email"),
@@ -198,12 +218,14 @@ async fn email_from_new_identity(
     Ok(None)
 }
 
-/// Mails the confirmation link of an address a provider has not verified.
+/// Mails the confirmation link of an address a provider has not verified; `confirms` is what
+/// the link confirms besides the address.
 async fn send_confirmation(
     conn: &mut PgConnection,
     state: &AppState,
     user_id: Uuid,
     redirect_to: &str,
+    confirms: Confirms,
 ) -> ApiResult<()> {
     let out = Outgoing {
         redirect_to,
@@ -212,7 +234,9 @@ async fn send_confirmation(
     // Boxed as `dyn Send`: rustc cannot otherwise prove the nested future `Send` for every
     // lifetime (rust-lang/rust#102211) once it sits inside the callback.
     let sending: std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<email::Sent>> + Send + '_>> =
-        Box::pin(email::send(conn, state, user_id, email::Action::Confirmation, &out));
+        Box::pin(async move {
+            email::send_confirmation(conn, state, user_id, email::Action::Confirmation, &out, &confirms).await
+        });
     sending.await?;
     Ok(())
 }
