@@ -292,7 +292,9 @@ pub async fn send_if_due(
         return Ok(None);
     }
     // The row stays locked until the caller's transaction ends: nothing can send in between.
-    send_confirmation(conn, state, user_id, action, out, confirms).await.map(Some)
+    send_confirmation(conn, state, user_id, action, out, confirms)
+        .await
+        .map(Some)
 }
 
 /// Issues a token for `action` without mailing it (the admin `generate_link` API): the code,
