@@ -81,3 +81,56 @@ async fn nul_characters_in_query_parameters_are_a_validation_error() {
         assert_error(response, 400, "validation_failed").await;
     }
 }
+
+/// Extreme floats in metadata (seed 44711731): Postgres keeps `-1.7976931348623157e308` as an
+/// exact 309-digit numeric and prints it that way; serde_json's fast float parsing rounded
+/// that to infinity ("number out of range") when the row was read back, a 500. serde_json's
+/// `float_roundtrip` parses it exactly.
+#[tokio::test]
+async fn extreme_floats_in_metadata_round_trip() {
+    let app = TestApp::spawn().await;
+    let data = json!({ "min": -1.797_693_134_862_315_7e308, "big": -1.423_415_051_584_526_9e172, "tiny": 6.524_215_729_015_589e-286 });
+    let response = app.post_json("/auth/v1/signup", &json!({ "data": data })).await;
+    assert_eq!(response.status(), 200);
+    let session: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(session["user"]["user_metadata"], data);
+    let token = session["access_token"].as_str().unwrap();
+    let user: serde_json::Value = app.get_auth("/auth/v1/user", token).await.json().await.unwrap();
+    assert_eq!(user["user_metadata"], data);
+}
+
+/// `PUT /admin/users/{id}` checks that the new address is free before it writes; another
+/// transaction taking the address in between made the write hit the unique index, a 500
+/// (seed 44711731). Now it is the same 422 as the check's.
+#[tokio::test]
+async fn an_admin_update_that_loses_the_race_for_an_address_is_a_422() {
+    use sqlx::Connection;
+    let app = TestApp::spawn().await;
+    let admin = app.api_key("service_role");
+    let first = app.sign_up(&random_email(), "a-long-password").await;
+    let second = app.sign_up(&random_email(), "a-long-password").await;
+    let wanted = random_email();
+
+    // Another transaction takes the address and holds it, uncommitted: the check cannot see it.
+    let mut other = app.db().await;
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("update _auth_users set email = $1 where id = $2::uuid")
+        .bind(&wanted)
+        .bind(second["user"]["id"].as_str().unwrap())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let path = format!("/auth/v1/admin/users/{}", first["user"]["id"].as_str().unwrap());
+    let update = app
+        .request(Method::PUT, &path)
+        .bearer_auth(&admin)
+        .json(&json!({ "email": wanted }))
+        .send();
+    let commit = async {
+        // Long enough for the update to pass its check and wait on the index.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tx.commit().await.unwrap();
+    };
+    let (response, ()) = tokio::join!(update, commit);
+    assert_error(response.unwrap(), 422, "email_exists").await;
+}

@@ -280,7 +280,23 @@ pub async fn update_user_by_id(
         confirm_phone: params.phone_confirm,
         banned_until,
     };
-    let mut updated = users::apply_admin_changes(&mut *tx, user.id, &changes).await?;
+    // The checks above read before this write: a concurrent update can still take the address
+    // or number first, and the unique index then says so.
+    let mut updated = match users::apply_admin_changes(&mut *tx, user.id, &changes).await {
+        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
+            return Err(ApiError::unprocessable(
+                ErrorCode::EmailExists,
+                "A user with this email address has already been registered",
+            ));
+        }
+        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_phone_key") => {
+            return Err(ApiError::unprocessable(
+                ErrorCode::PhoneExists,
+                "A user with this phone number has already been registered",
+            ));
+        }
+        other => other?,
+    };
     if let Some(email) = &email {
         identities::set_email(&mut *tx, user.id, email, updated.email_confirmed_at.is_some()).await?;
     }
