@@ -1,17 +1,10 @@
-//! One error type for the whole API, rendered the way GoTrue renders its errors.
-//!
-//! Handlers return `ApiError`; `IntoResponse` produces the legacy body
-//! (`{code, error_code, msg}`) and stashes the parts in a response extension so that the
-//! `render_api_version` middleware can rewrite it into the 2024-01-01 format
-//! (`{code, message}`) when the client asked for it with `X-Supabase-Api-Version`.
+//! The one error type of Latchkey's use cases: GoTrue's error code, its message and the kind
+//! of failure. It knows nothing of HTTP; `api::error` turns the kind into a status and renders
+//! GoTrue's two JSON formats.
 
 use std::borrow::Cow;
 
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
-
-pub type ApiResult<T> = Result<T, ApiError>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 macro_rules! error_codes {
     ($($variant:ident => $text:literal,)*) => {
@@ -82,62 +75,100 @@ error_codes! {
     ManualLinkingDisabled => "manual_linking_disabled",
 }
 
-/// The parts of an error that the version-aware renderer needs.
-#[derive(Debug, Clone)]
-pub struct ErrorParts {
-    pub status: StatusCode,
-    pub code: ErrorCode,
-    pub message: Cow<'static, str>,
-    pub weak_password_reasons: Option<Vec<&'static str>>,
-    /// Set for GoTrue's OAuth-style errors (`{"error", "error_description"}`), which keep
-    /// that shape whatever the API version.
-    pub oauth_error: Option<&'static str>,
+/// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API
+/// layer gives each its HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// The request is malformed or names something that cannot be used (400).
+    BadRequest,
+    /// No credentials where they are needed (401).
+    Unauthorized,
+    /// Credentials that do not allow this (403).
+    Forbidden,
+    NotFound,
+    /// The route exists, not with this method (405).
+    MethodNotAllowed,
+    Conflict,
+    /// The request body is over the limit (413).
+    PayloadTooLarge,
+    /// Well-formed, but refused by a rule (422).
+    Unprocessable,
+    TooManyRequests,
+    /// A bug or an unexpected failure (500); the message is generic, the cause is logged.
+    Internal,
+    /// The database or the mail server cannot serve now; retryable (503).
+    Unavailable,
+    /// The request took longer than `GOTRUE_API_MAX_REQUEST_DURATION` (504).
+    Timeout,
 }
 
-#[derive(Debug)]
-pub struct ApiError {
-    parts: ErrorParts,
-    /// The underlying cause of a 5xx, logged once when the response is built.
+impl Kind {
+    /// Failures of the server rather than of the request.
+    pub fn is_server_error(self) -> bool {
+        matches!(self, Kind::Internal | Kind::Unavailable | Kind::Timeout)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Error {
+    kind: Kind,
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    weak_password_reasons: Option<Vec<&'static str>>,
+    /// Set for GoTrue's OAuth-style errors (`{"error", "error_description"}`), which keep
+    /// that shape whatever the API version.
+    oauth_error: Option<&'static str>,
+    /// The underlying cause of a server-side failure, for the log only.
     cause: Option<String>,
 }
 
-impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        ApiError {
-            parts: ErrorParts {
-                status,
-                code,
-                message: message.into(),
-                weak_password_reasons: None,
-                oauth_error: None,
-            },
+impl Error {
+    pub fn new(kind: Kind, code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Error {
+            kind,
+            code,
+            message: message.into(),
+            weak_password_reasons: None,
+            oauth_error: None,
             cause: None,
         }
     }
 
     pub fn bad_request(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+        Self::new(Kind::BadRequest, code, message)
     }
 
     pub fn unprocessable(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+        Self::new(Kind::Unprocessable, code, message)
     }
 
     pub fn forbidden(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
+        Self::new(Kind::Forbidden, code, message)
+    }
+
+    pub fn unauthorized(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::Unauthorized, code, message)
+    }
+
+    pub fn not_found(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::NotFound, code, message)
+    }
+
+    pub fn too_many_requests(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::TooManyRequests, code, message)
+    }
+
+    pub fn unavailable(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Kind::Unavailable, code, message)
     }
 
     pub fn validation(message: impl Into<Cow<'static, str>>) -> Self {
         Self::bad_request(ErrorCode::ValidationFailed, message)
     }
 
-    pub fn not_found(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
     pub fn weak_password(message: impl Into<Cow<'static, str>>, reasons: Vec<&'static str>) -> Self {
         let mut err = Self::unprocessable(ErrorCode::WeakPassword, message);
-        err.parts.weak_password_reasons = Some(reasons);
+        err.weak_password_reasons = Some(reasons);
         err
     }
 
@@ -145,14 +176,14 @@ impl ApiError {
     /// GoTrue answers some token-endpoint errors.
     pub fn oauth_invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         let mut err = Self::bad_request(ErrorCode::ValidationFailed, description);
-        err.parts.oauth_error = Some("invalid_request");
+        err.oauth_error = Some("invalid_request");
         err
     }
 
     /// A server-side failure: the client sees a generic message, the cause goes to the log.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         let mut err = Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            Kind::Internal,
             ErrorCode::UnexpectedFailure,
             "Unexpected failure, please check server logs for more information",
         );
@@ -160,16 +191,32 @@ impl ApiError {
         err
     }
 
-    pub fn status(&self) -> StatusCode {
-        self.parts.status
+    /// A server-side failure with GoTrue's own message for it (a provider that failed, say);
+    /// the cause goes to the log.
+    pub fn internal_with_message(message: impl Into<Cow<'static, str>>, cause: impl std::fmt::Display) -> Self {
+        let mut err = Self::new(Kind::Internal, ErrorCode::UnexpectedFailure, message);
+        err.cause = Some(cause.to_string());
+        err
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.parts.code
+        self.code
     }
 
     pub fn message(&self) -> &str {
-        &self.parts.message
+        &self.message
+    }
+
+    pub fn weak_password_reasons(&self) -> Option<&[&'static str]> {
+        self.weak_password_reasons.as_deref()
+    }
+
+    pub fn oauth_error(&self) -> Option<&'static str> {
+        self.oauth_error
     }
 
     /// The logged-only cause of a server-side failure.
@@ -178,19 +225,15 @@ impl ApiError {
     }
 }
 
-impl std::fmt::Display for ApiError {
+impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.parts.status.as_u16(),
-            self.parts.code.as_str(),
-            self.parts.message
-        )
+        write!(f, "{:?} {}: {}", self.kind, self.code.as_str(), self.message)
     }
 }
 
-impl From<sqlx::Error> for ApiError {
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Self {
         use sqlx::Error as E;
         match &err {
@@ -201,7 +244,7 @@ impl From<sqlx::Error> for ApiError {
             E::Database(db) if db.code().is_some_and(|code| is_unavailable_sqlstate(&code)) => {
                 database_unavailable(&err)
             }
-            _ => ApiError::internal(err),
+            _ => Error::internal(err),
         }
     }
 }
@@ -213,64 +256,12 @@ fn is_unavailable_sqlstate(code: &str) -> bool {
     code.starts_with("08") || code.starts_with("57P") || code == "53300" || code == "55000"
 }
 
-fn database_unavailable(err: &sqlx::Error) -> ApiError {
-    {
-        {
-            tracing::warn!(error = %err, "database unavailable");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::ServiceUnavailable,
-                "Database is unavailable, please retry after a moment.",
-            )
-        }
-    }
-}
-
-pub const ERROR_CODE_HEADER: HeaderName = HeaderName::from_static("x-sb-error-code");
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(code = self.parts.code.as_str(), cause = %cause, "request failed");
-        }
-        let mut response = (self.parts.status, axum::Json(legacy_body(&self.parts, None))).into_response();
-        if let Ok(value) = HeaderValue::from_str(self.parts.code.as_str()) {
-            response.headers_mut().insert(ERROR_CODE_HEADER, value);
-        }
-        response.extensions_mut().insert(self.parts);
-        response
-    }
-}
-
-/// `{"code": 400, "error_code": "...", "msg": "..."}` — GoTrue's original error format.
-pub fn legacy_body(parts: &ErrorParts, error_id: Option<&str>) -> serde_json::Value {
-    if let Some(error) = parts.oauth_error {
-        return json!({ "error": error, "error_description": parts.message });
-    }
-    let mut body = json!({
-        "code": parts.status.as_u16(),
-        "error_code": parts.code.as_str(),
-        "msg": parts.message,
-    });
-    if let Some(reasons) = &parts.weak_password_reasons {
-        body["weak_password"] = json!({ "reasons": reasons });
-    }
-    if let (Some(id), true) = (error_id, parts.status.is_server_error()) {
-        body["error_id"] = json!(id);
-    }
-    body
-}
-
-/// `{"code": "...", "message": "..."}` — the format of `X-Supabase-Api-Version: 2024-01-01`.
-pub fn versioned_body(parts: &ErrorParts) -> serde_json::Value {
-    if let Some(error) = parts.oauth_error {
-        return json!({ "error": error, "error_description": parts.message });
-    }
-    let mut body = json!({ "code": parts.code.as_str(), "message": parts.message });
-    if let Some(reasons) = &parts.weak_password_reasons {
-        body["weak_password"] = json!({ "reasons": reasons });
-    }
-    body
+fn database_unavailable(err: &sqlx::Error) -> Error {
+    tracing::warn!(error = %err, "database unavailable");
+    Error::unavailable(
+        ErrorCode::ServiceUnavailable,
+        "Database is unavailable, please retry after a moment.",
+    )
 }
 
 #[cfg(test)]
@@ -278,28 +269,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn legacy_body_has_numeric_code_and_error_code() {
-        let err = ApiError::bad_request(ErrorCode::InvalidCredentials, "Invalid login credentials");
-        let body = legacy_body(&err.parts, Some("req-1"));
-        assert_eq!(body["code"], 400);
-        assert_eq!(body["error_code"], "invalid_credentials");
-        assert_eq!(body["msg"], "Invalid login credentials");
-        assert!(body.get("error_id").is_none(), "error_id is only for 5xx");
-    }
-
-    #[test]
-    fn versioned_body_keeps_weak_password_reasons() {
-        let err = ApiError::weak_password("Password should be at least 6 characters.", vec!["length"]);
-        let body = versioned_body(&err.parts);
-        assert_eq!(body["code"], "weak_password");
-        assert_eq!(body["weak_password"]["reasons"][0], "length");
-    }
-
-    #[test]
     fn internal_errors_hide_the_cause() {
-        let err = ApiError::internal("connection string with password=hunter2");
+        let err = Error::internal("connection string with password=hunter2");
         assert!(!err.message().contains("hunter2"));
-        let body = legacy_body(&err.parts, Some("abc"));
-        assert_eq!(body["error_id"], "abc");
+        assert_eq!(err.cause(), Some("connection string with password=hunter2"));
+        assert!(err.kind().is_server_error());
+    }
+
+    #[test]
+    fn weak_passwords_carry_their_reasons() {
+        let err = Error::weak_password("Password should be at least 6 characters.", vec!["length"]);
+        assert_eq!(err.kind(), Kind::Unprocessable);
+        assert_eq!(err.weak_password_reasons(), Some(&["length"][..]));
     }
 }

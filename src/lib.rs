@@ -6,8 +6,8 @@ pub mod cleanup; // background removal of stale sessions, tokens and flow states
 pub mod config; // typed configuration from GoTrue's environment variables
 pub mod db; // all SQL
 pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests
-pub mod error; // ApiError rendering GoTrue's error JSON
+pub mod error; // the one error type, with GoTrue's error codes
 pub mod mail; // outgoing mail: SMTP or log, templates
+pub mod ratelimit; // rate-limit groups, the Limiter trait, the in-memory store
 pub mod rls; // run SQL as a token's role with its claims, the way PostgREST does
 pub mod startup; // build, bind, serve, shut down
-pub mod state; // shared application state

@@ -14,10 +14,10 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use url::Url;
 
+use crate::api::state::AppState;
 use crate::cleanup::Cleanup;
 use crate::config::Config;
 use crate::devdb::DevCluster;
-use crate::state::AppState;
 
 /// Where the zero-setup mode keeps its private PostgreSQL cluster.
 pub const DEV_DATA_DIR: &str = ".latchkey";

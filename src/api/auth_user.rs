@@ -2,16 +2,15 @@
 //! or an admin (`requireAdminCredentials`).
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
 use crate::api::extract::bearer_token;
+use crate::api::state::AppState;
 use crate::auth::jwt::{IncomingClaims, JwtError};
 use crate::db::identities::IdentityRow;
 use crate::db::users::{self, UserRow};
-use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Kind};
 
 /// A request made with a valid user access token: the token verifies, its user exists and
 /// is not banned, and its session (when it names one) still exists.
@@ -31,9 +30,9 @@ pub struct AuthUserWithIdentities {
 }
 
 impl FromRequestParts<AppState> for AuthUser {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session(&mut *conn, user_id, session_id).await?;
@@ -48,9 +47,9 @@ impl FromRequestParts<AppState> for AuthUser {
 }
 
 impl FromRequestParts<AppState> for AuthUserWithIdentities {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session_and_identities(&mut *conn, user_id, session_id).await?;
@@ -72,59 +71,59 @@ impl FromRequestParts<AppState> for AuthUserWithIdentities {
 }
 
 /// The verified claims with the user id (`sub`) and session id they name.
-fn token_subject(parts: &Parts, state: &AppState) -> Result<(IncomingClaims, Uuid, Option<Uuid>), ApiError> {
+fn token_subject(parts: &Parts, state: &AppState) -> Result<(IncomingClaims, Uuid, Option<Uuid>), Error> {
     let claims = verified_claims(parts, state)?;
     let sub = claims
         .sub
         .as_deref()
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::forbidden(ErrorCode::BadJwt, "invalid claim: missing sub claim"))?;
+        .ok_or_else(|| Error::forbidden(ErrorCode::BadJwt, "invalid claim: missing sub claim"))?;
     let user_id = Uuid::parse_str(sub)
-        .map_err(|_| ApiError::bad_request(ErrorCode::BadJwt, "invalid claim: sub claim must be a UUID"))?;
-    let session_id =
-        match claims.session_id.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(raw) => Some(Uuid::parse_str(raw).map_err(|_| {
-                ApiError::bad_request(ErrorCode::BadJwt, "invalid claim: session_id claim must be a UUID")
-            })?),
-        }
-        .filter(|id| !id.is_nil());
+        .map_err(|_| Error::bad_request(ErrorCode::BadJwt, "invalid claim: sub claim must be a UUID"))?;
+    let session_id = match claims.session_id.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            Uuid::parse_str(raw)
+                .map_err(|_| Error::bad_request(ErrorCode::BadJwt, "invalid claim: session_id claim must be a UUID"))?,
+        ),
+    }
+    .filter(|id| !id.is_nil());
     Ok((claims, user_id, session_id))
 }
 
 /// GoTrue's checks on what the database said: the user exists, the session (if named) is
 /// theirs and still exists, and the user is not banned.
-fn admit(found: Option<(UserRow, bool)>, session_id: Option<Uuid>) -> Result<UserRow, ApiError> {
-    let (user, session_exists) = found
-        .ok_or_else(|| ApiError::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
+fn admit(found: Option<(UserRow, bool)>, session_id: Option<Uuid>) -> Result<UserRow, Error> {
+    let (user, session_exists) =
+        found.ok_or_else(|| Error::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
     if session_id.is_some() && !session_exists {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             ErrorCode::SessionNotFound,
             "Session from session_id claim in JWT does not exist",
         ));
     }
     if user.is_banned(chrono::Utc::now()) {
-        return Err(ApiError::forbidden(ErrorCode::UserBanned, "User is banned"));
+        return Err(Error::forbidden(ErrorCode::UserBanned, "User is banned"));
     }
     Ok(user)
 }
 
 /// The verified claims of the request's bearer token (GoTrue's status codes: 401 without a
 /// token, 403 for one that does not verify).
-pub fn verified_claims(parts: &Parts, state: &AppState) -> Result<IncomingClaims, ApiError> {
+pub fn verified_claims(parts: &Parts, state: &AppState) -> Result<IncomingClaims, Error> {
     let token = bearer_token(parts).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
+        Error::new(
+            Kind::Unauthorized,
             ErrorCode::NoAuthorization,
             "This endpoint requires a valid Bearer token",
         )
     })?;
-    state.jwt.verify(token).map_err(|err| match err {
-        JwtError::Expired => ApiError::forbidden(
+    state.sessions.tokens().verify(token).map_err(|err| match err {
+        JwtError::Expired => Error::forbidden(
             ErrorCode::BadJwt,
             "invalid JWT: unable to parse or verify signature, token has invalid claims: token is expired",
         ),
-        JwtError::Invalid(reason) => ApiError::forbidden(
+        JwtError::Invalid(reason) => Error::forbidden(
             ErrorCode::BadJwt,
             format!("invalid JWT: unable to parse or verify signature, {reason}"),
         ),

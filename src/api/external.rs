@@ -16,14 +16,14 @@ use uuid::Uuid;
 
 use crate::api::extract::Query;
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::api::verify::{encode, error_pairs, with_fragment, with_query};
 use crate::auth::oauth::{self, link::Resolved};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
 use crate::config::ProviderConfig;
 use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -80,7 +80,7 @@ pub async fn get_authorize(
     State(state): State<AppState>,
     RedirectTo(redirect_to): RedirectTo,
     RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let url = start_flow(&state, query.as_deref(), &redirect_to, None).await?;
     Ok((StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response())
 }
@@ -92,7 +92,7 @@ pub async fn start_flow(
     query: Option<&str>,
     redirect_to: &str,
     linking_target: Option<Uuid>,
-) -> ApiResult<url::Url> {
+) -> Result<url::Url> {
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .into_owned()
         .collect();
@@ -220,7 +220,7 @@ async fn callback(state: &AppState, client: &Client, params: CallbackParams) -> 
 }
 
 /// The flow named by `state`, claimed for this callback (each state works once).
-async fn claim(state: &AppState, params: &CallbackParams) -> ApiResult<FlowStateRow> {
+async fn claim(state: &AppState, params: &CallbackParams) -> Result<FlowStateRow> {
     let raw = params.state.as_deref().unwrap_or("").trim();
     if raw.is_empty() {
         return Err(bad_state(ErrorCode::BadOauthCallback, "OAuth state parameter missing"));
@@ -242,18 +242,18 @@ async fn claim(state: &AppState, params: &CallbackParams) -> ApiResult<FlowState
     Ok(flow)
 }
 
-fn invalid_state() -> ApiError {
+fn invalid_state() -> Error {
     bad_state(ErrorCode::BadOauthState, "OAuth callback with invalid state")
 }
 
-fn bad_state(code: ErrorCode, message: &'static str) -> ApiError {
-    ApiError::bad_request(code, message)
+fn bad_state(code: ErrorCode, message: &'static str) -> Error {
+    Error::bad_request(code, message)
 }
 
 /// GoTrue's `redirectErrors`: unlike `/verify`, the callback puts the error in the query and
 /// the fragment whatever the flow, and always names it: `server_error` where the status has
 /// no OAuth name (a 422 such as `identity_already_exists`, say).
-fn error_location(redirect_to: &str, err: &ApiError) -> String {
+fn error_location(redirect_to: &str, err: &Error) -> String {
     let mut pairs = error_pairs(err, Some("server_error"));
     let base = with_query(redirect_to, &pairs);
     pairs.push(("sb", ""));
@@ -279,9 +279,9 @@ async fn finish(
     flow: &FlowStateRow,
     code: &str,
     redirect_to: &str,
-) -> ApiResult<Finished> {
+) -> Result<Finished> {
     if code.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::BadOauthCallback,
             "OAuth callback with missing authorization code",
         ));
@@ -296,8 +296,31 @@ async fn finish(
     let mut tx = state.db.begin().await?;
     let ip = client.ip_string();
     let resolved = match flow.linking_target_id {
-        Some(target) => oauth::link::link_to(&mut tx, state, target, provider, &profile, redirect_to, &ip).await?,
-        None => oauth::link::resolve(&mut tx, state, provider, &profile, redirect_to, &ip).await?,
+        Some(target) => {
+            oauth::link::link_to(
+                &mut tx,
+                &state.outbox,
+                &state.accounts,
+                target,
+                provider,
+                &profile,
+                redirect_to,
+                &ip,
+            )
+            .await?
+        }
+        None => {
+            oauth::link::resolve(
+                &mut tx,
+                &state.outbox,
+                &state.accounts,
+                provider,
+                &profile,
+                redirect_to,
+                &ip,
+            )
+            .await?
+        }
     };
     let user = match resolved {
         Resolved::SignedIn(user) => *user,
@@ -309,7 +332,7 @@ async fn finish(
         }
     };
     if user.is_banned(chrono::Utc::now()) {
-        return Err(ApiError::bad_request(ErrorCode::UserBanned, "User is banned"));
+        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
     let finished = if flow.code_challenge.is_some() {
         let flow = flow_state::complete_oauth(
@@ -323,7 +346,7 @@ async fn finish(
         Finished::Code(flow.auth_code)
     } else {
         flow_state::delete(&mut *tx, flow.id).await?;
-        let (session, _, _) = session::start(&mut tx, state, &user, "oauth", client).await?;
+        let (session, _, _) = session::start(&mut tx, &state.sessions, &user, "oauth", client).await?;
         Finished::Session(encode(&[
             ("access_token", &session.access_token),
             ("expires_at", &session.expires_at.to_string()),

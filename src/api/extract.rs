@@ -8,9 +8,9 @@ use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::api::state::AppState;
 use crate::auth::session::Client;
-use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Kind};
 
 /// Maximum request body (GoTrue: 1 MiB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -21,9 +21,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Json<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         parse_json(&bytes).map(Json)
     }
@@ -33,9 +33,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 pub struct OptionalJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
         let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
@@ -44,7 +44,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let parsed = serde_json::from_slice(bytes).map_err(json_error)?;
     // A JSON string can only hold NUL as the escape `\u0000`; without that text in the body
     // there is nothing to look for.
@@ -57,10 +57,10 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(parsed)
 }
 
-fn json_error(err: serde_json::Error) -> ApiError {
+fn json_error(err: serde_json::Error) -> Error {
     match err.classify() {
-        serde_json::error::Category::Data => ApiError::validation(format!("Invalid request body: {err}")),
-        _ => ApiError::bad_request(
+        serde_json::error::Category::Data => Error::validation(format!("Invalid request body: {err}")),
+        _ => Error::bad_request(
             ErrorCode::BadJson,
             format!("Could not parse request body as JSON: {err}"),
         ),
@@ -80,19 +80,19 @@ fn contains_nul(value: &serde_json::Value) -> bool {
     }
 }
 
-fn nul_error(what: &str) -> ApiError {
-    ApiError::validation(format!("{what} must not contain NUL characters"))
+fn nul_error(what: &str) -> Error {
+    Error::validation(format!("{what} must not contain NUL characters"))
 }
 
-pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
+pub(crate) fn body_error(rejection: BytesRejection) -> Error {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+        Error::new(
+            Kind::PayloadTooLarge,
             ErrorCode::RequestEntityTooLarge,
             "Request body too large",
         )
     } else {
-        ApiError::bad_request(ErrorCode::BadJson, "Could not read request body")
+        Error::bad_request(ErrorCode::BadJson, "Could not read request body")
     }
 }
 
@@ -100,9 +100,9 @@ pub(crate) fn body_error(rejection: BytesRejection) -> ApiError {
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
         let query = parts.uri.query().unwrap_or("");
         // `%00` decodes to NUL, which no query value can be stored or searched with (see
         // `contains_nul`).
@@ -111,7 +111,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         }
         serde_urlencoded::from_str(query)
             .map(Query)
-            .map_err(|err| ApiError::validation(format!("Invalid query parameters: {err}")))
+            .map_err(|err| Error::validation(format!("Invalid query parameters: {err}")))
     }
 }
 

@@ -13,10 +13,10 @@ use uuid::Uuid;
 use crate::api::auth_user::AuthUser;
 use crate::api::extract::RequestedAudience;
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::auth::session::Client;
 use crate::auth::{jwt, unlink};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,8 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_link_identity))
 }
 
-fn manual_linking_disabled() -> ApiError {
-    ApiError::not_found(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled")
+fn manual_linking_disabled() -> Error {
+    Error::not_found(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled")
 }
 
 /// Link another provider to the signed-in user (supabase-js `linkIdentity`): the same query
@@ -49,7 +49,7 @@ pub async fn get_link_identity(
     auth: AuthUser,
     RedirectTo(redirect_to): RedirectTo,
     RawQuery(query): RawQuery,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     if !state.config.manual_linking_enabled {
         return Err(manual_linking_disabled());
     }
@@ -83,19 +83,19 @@ pub async fn delete_identity(
     client: Client,
     RequestedAudience(audience): RequestedAudience,
     Path(identity_id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     if !state.config.manual_linking_enabled {
         return Err(manual_linking_disabled());
     }
     if !jwt::token_audience_matches(audience.as_deref(), auth.claims.aud.as_deref()) {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             ErrorCode::UnexpectedAudience,
             "Token audience doesn't match request audience",
         ));
     }
     // GoTrue answers 404 here, not 400 or 422.
     let identity_id = Uuid::parse_str(&identity_id)
-        .map_err(|_| ApiError::not_found(ErrorCode::ValidationFailed, "identity_id must be an UUID"))?;
+        .map_err(|_| Error::not_found(ErrorCode::ValidationFailed, "identity_id must be an UUID"))?;
     let mut tx = state.db.begin().await?;
     unlink::unlink(
         &mut tx,

@@ -11,12 +11,12 @@ use utoipa_axum::routes;
 
 use crate::api::auth_user::AuthUser;
 use crate::api::extract::{OptionalJson, Query};
+use crate::api::state::AppState;
 use crate::auth::refresh;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action};
 use crate::db::sessions;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::error::{Error, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(post_logout))
@@ -58,9 +58,9 @@ pub async fn post_logout(
     State(state): State<AppState>,
     Query(query): Query<LogoutQuery>,
     client: Client,
-    auth: Result<AuthUser, ApiError>,
+    auth: Result<AuthUser, Error>,
     OptionalJson(body): OptionalJson<LogoutBody>,
-) -> ApiResult<StatusCode> {
+) -> Result<StatusCode> {
     let auth = match (auth, body.refresh_token.as_deref().filter(|t| !t.is_empty())) {
         (Ok(auth), _) => auth,
         (Err(_), Some(token)) => return logout_by_refresh_token(&state, token).await,
@@ -70,7 +70,7 @@ pub async fn post_logout(
         "global" => Scope::Global,
         "local" => Scope::Local,
         "others" => Scope::Others,
-        _ => return Err(ApiError::validation("Unsupported logout scope")),
+        _ => return Err(Error::validation("Unsupported logout scope")),
     };
     let mut tx = state.db.begin().await?;
     match (scope, auth.session_id) {
@@ -93,7 +93,7 @@ pub async fn post_logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logout_by_refresh_token(state: &AppState, token: &str) -> ApiResult<StatusCode> {
+async fn logout_by_refresh_token(state: &AppState, token: &str) -> Result<StatusCode> {
     // Unknown tokens are not an error: the session is gone either way.
     if refresh::looks_valid(token) {
         sessions::delete_by_refresh_token(&state.db, &refresh::hash(token)).await?;

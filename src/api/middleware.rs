@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::error::{ApiError, ErrorCode, ErrorParts, legacy_body, versioned_body};
-use crate::state::AppState;
+use crate::api::error::{legacy_body, versioned_body};
+use crate::api::state::AppState;
+use crate::error::{Error, ErrorCode, Kind};
 
 pub const API_VERSION_HEADER: HeaderName = HeaderName::from_static("x-supabase-api-version");
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -20,7 +21,7 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 /// The first API version with the `{code, message}` error format.
 const API_VERSION_2024_01_01: &str = "2024-01-01";
 
-/// Renders `ApiError`s in the format the client asked for. Errors carry their parts in a
+/// Renders `Error`s in the format the client asked for. Errors carry their parts in a
 /// response extension; with `X-Supabase-Api-Version` ≥ 2024-01-01 the body is rewritten to
 /// `{code, message}` and the header is echoed (GoTrue echoes it only on errors).
 pub async fn render_errors(request: Request, next: Next) -> Response {
@@ -35,7 +36,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let response = next.run(request).await;
-    let Some(parts) = response.extensions().get::<ErrorParts>().cloned() else {
+    let Some(parts) = response.extensions().get::<Error>().cloned() else {
         return response;
     };
     let (mut head, _) = response.into_parts();
@@ -72,8 +73,8 @@ pub async fn timeout(State(state): State<AppState>, request: Request, next: Next
     let limit: Duration = state.config.max_request_duration;
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
+        Err(_) => Error::new(
+            Kind::Timeout,
             ErrorCode::RequestTimeout,
             "Processing this request timed out, please retry after a moment.",
         )
@@ -81,13 +82,13 @@ pub async fn timeout(State(state): State<AppState>, request: Request, next: Next
     }
 }
 
-pub async fn not_found() -> ApiError {
-    ApiError::not_found(ErrorCode::NotFound, "Not Found")
+pub async fn not_found() -> Error {
+    Error::not_found(ErrorCode::NotFound, "Not Found")
 }
 
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
+pub async fn method_not_allowed() -> Error {
+    Error::new(
+        Kind::MethodNotAllowed,
         ErrorCode::MethodNotAllowed,
         "Method Not Allowed",
     )
@@ -95,7 +96,7 @@ pub async fn method_not_allowed() -> ApiError {
 
 /// A panic becomes a logged 500 in GoTrue's format instead of a dropped connection.
 pub fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
-    ApiError::internal("handler panicked").into_response()
+    Error::internal("handler panicked").into_response()
 }
 
 /// Any origin may call the API, with the headers supabase-js sends (`apikey`, `x-client-info`,

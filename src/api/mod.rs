@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth_user;
 pub mod client_ip;
 pub mod docs;
+pub mod error;
 pub mod external;
 pub mod extract;
 pub mod health;
@@ -17,6 +18,7 @@ pub mod reauthenticate;
 pub mod recover;
 pub mod redirect;
 pub mod signup;
+pub mod state;
 pub mod token;
 pub mod types;
 pub mod user;
@@ -32,7 +34,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::state::AppState;
+use crate::api::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

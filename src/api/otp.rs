@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::pkce::{self, Challenge};
@@ -18,8 +19,7 @@ use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, UserRow};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -67,22 +67,22 @@ pub async fn post_otp(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<OtpParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
     let email = match (email, phone) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 "Only an email address or phone number should be provided",
             ));
         }
         (None, Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(Error::bad_request(
                 ErrorCode::PhoneProviderDisabled,
                 "Unsupported phone provider",
             ));
         }
-        (None, None) => return Err(ApiError::validation("An email address or phone number is required")),
+        (None, None) => return Err(Error::validation("An email address or phone number is required")),
         (Some(email), None) => email,
     };
     let create_user = params.create_user.unwrap_or(true);
@@ -106,10 +106,10 @@ pub async fn post_magiclink(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<OtpParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let email = params.email.as_deref().unwrap_or("").trim();
     if email.is_empty() {
-        return Err(ApiError::validation("Password recovery requires an email"));
+        return Err(Error::validation("Password recovery requires an email"));
     }
     magic_link(&state, &client, &redirect_to, email, &params, true).await
 }
@@ -121,16 +121,16 @@ async fn magic_link(
     raw_email: &str,
     params: &OtpParams,
     create_user: bool,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let config = &state.config;
     if !config.external_email_enabled {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::EmailProviderDisabled,
             "Email logins are disabled",
         ));
     }
     if !config.mailer.magic_link_enabled {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::EmailProviderDisabled,
             "Login with magic link is disabled",
         ));
@@ -142,7 +142,7 @@ async fn magic_link(
     )?;
     let data = params.data.clone().filter(|d| !d.is_null());
     if data.as_ref().is_some_and(|d| !d.is_object()) {
-        return Err(ApiError::validation("data must be a JSON object"));
+        return Err(Error::validation("data must be a JSON object"));
     }
     let out = |check_frequency| Outgoing {
         redirect_to,
@@ -154,7 +154,7 @@ async fn magic_link(
         // Unlike the other email endpoints this one says that the address is unknown: the
         // caller asked not to create users (GoTrue does the same).
         None if !create_user => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::OtpDisabled,
                 "Signups not allowed for otp",
             ));
@@ -164,14 +164,14 @@ async fn magic_link(
             // Not confirmed yet: the confirmation mail is the sign-in link. It proves the
             // address alone, so whatever someone else set on the account goes when it is
             // followed (`auth::proven_address`), a password too.
-            email::send(&mut tx, state, user.id, Action::Confirmation, &out(true)).await?;
+            email::send(&mut tx, &state.outbox, user.id, Action::Confirmation, &out(true)).await?;
             None
         }
         Some(user) => Some(user),
     };
     if let Some(user) = user {
         record(&mut tx, &user, client).await?;
-        email::send(&mut tx, state, user.id, Action::MagicLink, &out(true)).await?;
+        email::send(&mut tx, &state.outbox, user.id, Action::MagicLink, &out(true)).await?;
     }
     tx.commit().await?;
     Ok(axum::Json(json!({})))
@@ -187,17 +187,17 @@ async fn sign_up(
     data: Option<Value>,
     challenge: &Option<Challenge>,
     redirect_to: &str,
-) -> ApiResult<Option<UserRow>> {
+) -> Result<Option<UserRow>> {
     let config = &state.config;
     if config.disable_signup {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::SignupDisabled,
             "Signups not allowed for this instance",
         ));
     }
     let (user, _) = accounts::create_email_user(
         &mut *tx,
-        config,
+        &state.accounts,
         NewEmailAccount {
             email,
             password_hash: None,
@@ -225,11 +225,19 @@ async fn sign_up(
         check_frequency: false,
     };
     // The link confirms the account as this sign-up made it, metadata included.
-    email::send_confirmation(&mut *tx, state, user.id, Action::Confirmation, &out, &Confirms::Account).await?;
+    email::send_confirmation(
+        &mut *tx,
+        &state.outbox,
+        user.id,
+        Action::Confirmation,
+        &out,
+        &Confirms::Account,
+    )
+    .await?;
     Ok(None)
 }
 
-async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, client: &Client) -> ApiResult<()> {
+async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, client: &Client) -> Result<()> {
     audit::insert(
         &mut *tx,
         audit::Entry::by_user(user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),

@@ -12,7 +12,6 @@
 //! The middleware matches on method and path with the `/auth/v1` prefix stripped, before
 //! routing, so `/auth/v1/token` and `/token` share one budget.
 
-mod limiters;
 mod probe;
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -21,15 +20,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use limiters::{Group, RateLimits, Verdict};
-
 use crate::api::extract::bearer_token;
-use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use crate::api::state::AppState;
+use crate::error::{Error, ErrorCode};
+use crate::ratelimit::{Group, Verdict};
 
 pub const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 pub const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -85,7 +83,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     };
     let mut shown = None;
     if let Some(key) = client {
-        match state.rate_limits.check(groups, key) {
+        match state.limiter.check(groups, key).await {
             Ok(verdict) => shown = verdict,
             Err(verdict) => {
                 tracing::info!(limiter = verdict.group.variable(), client = %key, "request rate limit reached");
@@ -97,7 +95,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     // account's bucket. Its state is not shown on allowed responses: how much is left would
     // tell a client whether others are trying codes for that account.
     if let Some(account) = account
-        && let Err(verdict) = state.rate_limits.check_verify_per_account(account.key)
+        && let Err(verdict) = state.limiter.check_account(account.key).await
     {
         let domain = account.domain.as_deref().unwrap_or("-");
         tracing::info!(limiter = verdict.group.variable(), domain, "request rate limit reached");
@@ -116,7 +114,7 @@ async fn classify(
     route: Route,
     parts: Parts,
     body: Body,
-) -> Result<(&'static [Group], Option<probe::Account>, Request), ApiError> {
+) -> Result<(&'static [Group], Option<probe::Account>, Request), Error> {
     Ok(match route {
         Route::Groups(groups) => (groups, None, Request::from_parts(parts, body)),
         Route::Signup => match probe::signup(parts, body).await? {
@@ -138,17 +136,6 @@ fn client_key(state: &AppState, parts: &Parts) -> Option<IpAddr> {
     let client = state.client_ips.of(parts)?;
     let exempt = client.is_socket_peer && client.ip.is_loopback() && !state.config.rate_limit.limit_loopback;
     (!exempt).then(|| bucket_of(client.ip))
-}
-
-/// For the mailer, before each email: GoTrue's global `GOTRUE_RATE_LIMIT_EMAIL_SENT`.
-pub fn check_email_sent(state: &AppState) -> Result<(), ApiError> {
-    state.rate_limits.check_email_sent().map_err(|_| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::OverEmailSendRateLimit,
-            "email rate limit exceeded",
-        )
-    })
 }
 
 /// The path as the router sees it under either mount.
@@ -199,7 +186,7 @@ fn grant_type(query: Option<&str>) -> Option<String> {
 /// `GOTRUE_JWT_ADMIN_ROLES`) are never limited: servers act for many users.
 fn is_admin(state: &AppState, parts: &Parts) -> bool {
     bearer_token(parts)
-        .and_then(|token| state.jwt.verify(token).ok())
+        .and_then(|token| state.sessions.tokens().verify(token).ok())
         .and_then(|claims| claims.role)
         .is_some_and(|role| state.config.jwt.admin_roles.contains(&role))
 }
@@ -217,12 +204,8 @@ fn bucket_of(ip: IpAddr) -> IpAddr {
 }
 
 fn too_many_requests(verdict: &Verdict) -> Response {
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::OverRequestRateLimit,
-        "Request rate limit reached",
-    )
-    .into_response();
+    let mut response =
+        Error::too_many_requests(ErrorCode::OverRequestRateLimit, "Request rate limit reached").into_response();
     let headers = response.headers_mut();
     set_headers(headers, verdict);
     let retry_after = verdict.retry_after.unwrap_or(verdict.reset);

@@ -6,11 +6,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth_user::AuthUser;
+use crate::api::state::AppState;
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_reauthenticate))
@@ -31,17 +31,17 @@ pub async fn get_reauthenticate(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let user = &auth.user;
     if user.email_or_empty().is_empty() {
         return Err(if user.phone.as_deref().is_some_and(|p| !p.is_empty()) {
-            ApiError::bad_request(ErrorCode::PhoneProviderDisabled, "Unsupported phone provider")
+            Error::bad_request(ErrorCode::PhoneProviderDisabled, "Unsupported phone provider")
         } else {
-            ApiError::validation("Reauthentication requires the user to have an email or a phone number")
+            Error::validation("Reauthentication requires the user to have an email or a phone number")
         });
     }
     if user.email_confirmed_at.is_none() {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::EmailNotConfirmed,
             "Please verify your email first.",
         ));
@@ -61,7 +61,7 @@ pub async fn get_reauthenticate(
         check_frequency: true,
         ..Outgoing::default()
     };
-    email::send(&mut tx, &state, user.id, Action::Reauthentication, &out).await?;
+    email::send(&mut tx, &state.outbox, user.id, Action::Reauthentication, &out).await?;
     tx.commit().await?;
     Ok(axum::Json(json!({})))
 }

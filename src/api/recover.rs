@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 
 use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::pkce;
@@ -29,8 +30,7 @@ use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -66,17 +66,17 @@ pub async fn post_recover(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<RecoverParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let started = Instant::now();
     if !state.config.external_email_enabled {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::EmailProviderDisabled,
             "Email logins are disabled",
         ));
     }
     let raw = params.email.as_deref().map(str::trim).unwrap_or("");
     if raw.is_empty() {
-        return Err(ApiError::validation("Password recovery requires an email"));
+        return Err(Error::validation("Password recovery requires an email"));
     }
     let email = accounts::normalize_email(raw)?;
     let challenge = pkce::parse_params(
@@ -92,22 +92,29 @@ pub async fn post_recover(
     answer(&state, Route::Recover, started, outcome).await
 }
 
-async fn recover(state: &AppState, client: &Client, email: &str, out: &Outgoing<'_>) -> ApiResult<Outcome> {
+async fn recover(state: &AppState, client: &Client, email: &str, out: &Outgoing<'_>) -> Result<Outcome> {
     let mut tx = state.db.begin().await?;
     let Some(user) = users::find_by_email(&mut *tx, email).await? else {
-        return nothing_sent(state);
+        return nothing_sent(state).await;
     };
     audit::insert(
         &mut *tx,
         audit::Entry::by_user(&user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
     )
     .await?;
-    if email::send_if_due(&mut tx, state, user.id, Action::Recovery, out, &Confirms::default())
-        .await?
-        .is_none()
+    if email::send_if_due(
+        &mut tx,
+        &state.outbox,
+        user.id,
+        Action::Recovery,
+        out,
+        &Confirms::default(),
+    )
+    .await?
+    .is_none()
     {
         // Dropping the transaction rolls back the audit entry.
-        return nothing_sent(state);
+        return nothing_sent(state).await;
     }
     tx.commit().await?;
     Ok(Outcome::Sent)
@@ -146,26 +153,26 @@ pub async fn post_resend(
     State(state): State<AppState>,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<ResendParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let started = Instant::now();
     let action = match params.resend_type.as_deref().map(str::trim) {
         Some("signup") => Action::Confirmation,
         Some("email_change") => Action::EmailChange,
         Some("sms" | "phone_change") => {
-            return Err(ApiError::bad_request(
+            return Err(Error::bad_request(
                 ErrorCode::PhoneProviderDisabled,
                 "Unsupported phone provider",
             ));
         }
         _ => {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 "Missing one of these types: signup, email_change, sms, phone_change",
             ));
         }
     };
     let raw = params.email.as_deref().map(str::trim).unwrap_or("");
     if raw.is_empty() {
-        return Err(ApiError::validation("Type provided requires an email address"));
+        return Err(Error::validation("Type provided requires an email address"));
     }
     let email = accounts::normalize_email(raw)?;
     let challenge = pkce::parse_params(
@@ -181,28 +188,28 @@ pub async fn post_resend(
     answer(&state, Route::Resend, started, outcome).await
 }
 
-async fn resend(state: &AppState, email: &str, action: Action, out: &Outgoing<'_>) -> ApiResult<Outcome> {
+async fn resend(state: &AppState, email: &str, action: Action, out: &Outgoing<'_>) -> Result<Outcome> {
     let mut tx = state.db.begin().await?;
     let Some(user) = users::find_by_email(&mut *tx, email).await? else {
-        return nothing_sent(state);
+        return nothing_sent(state).await;
     };
     let pending = match action {
         Action::Confirmation => user.email_confirmed_at.is_none(),
         _ => user.email_change.as_deref().is_some_and(|e| !e.is_empty()),
     };
     if !pending {
-        return nothing_sent(state);
+        return nothing_sent(state).await;
     }
     // The new link confirms what the one it replaces did.
     let confirms = match action {
         Action::Confirmation => proven_address::confirms_again(&mut tx, user.id).await?,
         _ => Confirms::default(),
     };
-    if email::send_if_due(&mut tx, state, user.id, action, out, &confirms)
+    if email::send_if_due(&mut tx, &state.outbox, user.id, action, out, &confirms)
         .await?
         .is_none()
     {
-        return nothing_sent(state);
+        return nothing_sent(state).await;
     }
     tx.commit().await?;
     Ok(Outcome::Sent)
@@ -217,8 +224,8 @@ enum Outcome {
 /// A request that sends nothing takes a unit of the server's email budget all the same, so
 /// that `429 over_email_send_rate_limit` comes, or not, whoever the address belongs to. (A
 /// secure email change, two mails, takes two: the one difference left, for a rare case.)
-fn nothing_sent(state: &AppState) -> ApiResult<Outcome> {
-    crate::api::ratelimit::check_email_sent(state)?;
+async fn nothing_sent(state: &AppState) -> Result<Outcome> {
+    state.outbox.take_budget().await?;
     Ok(Outcome::NothingSent)
 }
 
@@ -228,8 +235,8 @@ async fn answer(
     state: &AppState,
     route: Route,
     started: Instant,
-    outcome: ApiResult<Outcome>,
-) -> ApiResult<axum::Json<Value>> {
+    outcome: Result<Outcome>,
+) -> Result<axum::Json<Value>> {
     match outcome {
         Ok(Outcome::Sent) => state.send_timing.record_send(route, started),
         Ok(Outcome::NothingSent) | Err(_) => state.send_timing.wait_like_a_send(route, started).await,

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::REFERER;
 use axum::http::request::Parts;
 
-use crate::state::AppState;
+use crate::api::state::AppState;
 
 /// A judged redirect target, re-serialised from its parsed form; never an address outside
 /// the site and the allow list.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, UserResponse};
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action as MailAction, Outgoing};
@@ -23,8 +24,7 @@ use crate::auth::session::{self, Client};
 use crate::db::audit::{self, Action};
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::UserRow;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(post_signup))
@@ -90,10 +90,10 @@ pub async fn post_signup(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<SignupParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let config = &state.config;
     if config.disable_signup {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::SignupDisabled,
             "Signups not allowed for this instance",
         ));
@@ -105,14 +105,14 @@ pub async fn post_signup(
     let (email, phone) = params.email_and_phone();
     let data = params.data.clone().filter(|d| !d.is_null());
     if data.as_ref().is_some_and(|d| !d.is_object()) {
-        return Err(ApiError::validation("data must be a JSON object"));
+        return Err(Error::validation("data must be a JSON object"));
     }
     match (email, phone) {
         (None, None) => sign_in_anonymously(&state, &client, data).await,
-        (Some(_), Some(_)) => Err(ApiError::validation(
+        (Some(_), Some(_)) => Err(Error::validation(
             "Only an email address or phone number should be provided on signup.",
         )),
-        (None, Some(_)) => Err(ApiError::bad_request(
+        (None, Some(_)) => Err(Error::bad_request(
             ErrorCode::PhoneProviderDisabled,
             "Phone signups are disabled",
         )),
@@ -127,15 +127,15 @@ pub async fn post_signup(
     }
 }
 
-async fn sign_in_anonymously(state: &AppState, client: &Client, data: Option<Value>) -> ApiResult<Response> {
+async fn sign_in_anonymously(state: &AppState, client: &Client, data: Option<Value>) -> Result<Response> {
     if !state.config.anonymous_users_enabled {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::AnonymousProviderDisabled,
             "Anonymous sign-ins are disabled",
         ));
     }
     let mut tx = state.db.begin().await?;
-    let user = accounts::create_anonymous_user(&mut tx, &state.config, data.unwrap_or_else(|| json!({}))).await?;
+    let user = accounts::create_anonymous_user(&mut tx, &state.accounts, data.unwrap_or_else(|| json!({}))).await?;
     record(
         &mut tx,
         &user,
@@ -144,7 +144,7 @@ async fn sign_in_anonymously(state: &AppState, client: &Client, data: Option<Val
         client,
     )
     .await?;
-    let (tokens, user, identities) = session::start(&mut tx, state, &user, "anonymous", client).await?;
+    let (tokens, user, identities) = session::start(&mut tx, &state.sessions, &user, "anonymous", client).await?;
     tx.commit().await?;
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
 }
@@ -156,20 +156,20 @@ async fn sign_up_with_email(
     password: Option<&str>,
     data: Option<Value>,
     mail: Outgoing<'_>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let config = &state.config;
     if !config.external_email_enabled {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::EmailProviderDisabled,
             "Email signups are disabled",
         ));
     }
     let password = password
         .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::validation("Signup requires a valid password"))?;
+        .ok_or_else(|| Error::validation("Signup requires a valid password"))?;
     password::check_length(password, PasswordUse::New)?;
     if let Err(weak) = password::check_policy(&config.password, password) {
-        return Err(ApiError::weak_password(weak.message, weak.reasons));
+        return Err(Error::weak_password(weak.message, weak.reasons));
     }
     let email = accounts::normalize_email(raw_email)?;
 
@@ -180,13 +180,13 @@ async fn sign_up_with_email(
         return repeated_signup(state, client, existing, password, data, mail).await;
     }
 
-    let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let hash = state.hasher.hash(password).await.map_err(Error::internal)?;
     let confirmed = config.mailer_autoconfirm;
     let mut conn = state.hot.acquire().await?;
     let mut tx = conn.begin().await?;
     let (user, identities) = accounts::create_email_user(
         &mut tx,
-        config,
+        &state.accounts,
         NewEmailAccount {
             email: &email,
             password_hash: Some(&hash),
@@ -209,7 +209,7 @@ async fn sign_up_with_email(
         // Its link confirms the account as this sign-up made it, password and metadata.
         let sent = email::send_confirmation(
             &mut tx,
-            state,
+            &state.outbox,
             user.id,
             MailAction::Confirmation,
             &mail,
@@ -220,7 +220,7 @@ async fn sign_up_with_email(
         conn.release();
         return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
     }
-    let (tokens, user, _) = session::start(&mut tx, state, &user, "password", client).await?;
+    let (tokens, user, _) = session::start(&mut tx, &state.sessions, &user, "password", client).await?;
     tx.commit().await?;
     conn.release();
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
@@ -236,11 +236,11 @@ async fn repeated_signup(
     password: &str,
     data: Option<Value>,
     mail: Outgoing<'_>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let unconfirmed = !state.config.mailer_autoconfirm && existing.email_confirmed_at.is_none();
     // Hashed before the transaction, as for a new account (hashing is slow).
     let password_hash = if unconfirmed {
-        Some(state.hasher.hash(password).await.map_err(ApiError::internal)?)
+        Some(state.hasher.hash(password).await.map_err(Error::internal)?)
     } else {
         None
     };
@@ -255,7 +255,7 @@ async fn repeated_signup(
     .await?;
     if state.config.mailer_autoconfirm {
         tx.commit().await?;
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::UserAlreadyExists,
             "User already registered",
         ));
@@ -272,8 +272,15 @@ async fn repeated_signup(
             ..mail
         };
         let confirms = Confirms::Address { password_hash };
-        let sent =
-            email::send_confirmation(&mut tx, state, existing.id, MailAction::Confirmation, &mail, &confirms).await?;
+        let sent = email::send_confirmation(
+            &mut tx,
+            &state.outbox,
+            existing.id,
+            MailAction::Confirmation,
+            &mail,
+            &confirms,
+        )
+        .await?;
         let identities = crate::db::identities::for_user(&mut *tx, existing.id).await?;
         tx.commit().await?;
         return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
@@ -311,7 +318,7 @@ async fn record(
     action: Action,
     traits: Value,
     client: &Client,
-) -> ApiResult<()> {
+) -> Result<()> {
     audit::insert(
         &mut *tx,
         audit::Entry::by_user(user, action, Some(traits), &client.ip_string()),

@@ -10,13 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::extract::{Json, Query};
+use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, WeakPasswordInfo};
 use crate::auth::accounts;
 use crate::auth::password::{self, PasswordUse, Verification};
 use crate::auth::session::{self, Client};
 use crate::db::users;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -69,13 +69,13 @@ pub async fn post_token(
     Query(query): Query<TokenQuery>,
     client: Client,
     Json(params): Json<TokenParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     match query.grant_type.as_deref().unwrap_or("") {
         "password" => password_grant(&state, &client, params).await,
         "refresh_token" => refresh_grant(&state, &client, params.refresh_token.as_deref()).await,
         "pkce" => pkce_grant(&state, &client, &params).await,
         // GoTrue answers unknown grants with invalid_credentials.
-        _ => Err(ApiError::bad_request(
+        _ => Err(Error::bad_request(
             ErrorCode::InvalidCredentials,
             "unsupported_grant_type",
         )),
@@ -101,20 +101,20 @@ pub async fn post_refresh(
     State(state): State<AppState>,
     client: Client,
     Json(params): Json<RefreshParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     refresh_grant(&state, &client, params.refresh_token.as_deref()).await
 }
 
-async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -> ApiResult<Response> {
+async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -> Result<Response> {
     let token = token
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::oauth_invalid_request("refresh_token required"))?;
-    let (tokens, user, identities) = session::refresh(state, token, client).await?;
+        .ok_or_else(|| Error::oauth_invalid_request("refresh_token required"))?;
+    let (tokens, user, identities) = session::refresh(&state.hot, &state.sessions, token, client).await?;
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
 }
 
-async fn password_grant(state: &AppState, client: &Client, params: TokenParams) -> ApiResult<Response> {
+async fn password_grant(state: &AppState, client: &Client, params: TokenParams) -> Result<Response> {
     let password = params.password.unwrap_or_default();
     // Refused before any lookup or hashing, so the answer says nothing about the account.
     // Up to the limit a stored bcrypt hash reads only the first 72 bytes (see
@@ -125,10 +125,10 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
     let email = match (email, phone) {
         (Some(email), _) => email,
         (None, Some(_)) => return Err(invalid_credentials()),
-        (None, None) => return Err(ApiError::validation("missing email or phone")),
+        (None, None) => return Err(Error::validation("missing email or phone")),
     };
     if !state.config.external_email_enabled {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::EmailProviderDisabled,
             "Email logins are disabled",
         ));
@@ -145,22 +145,15 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
         Err(_) => None,
     };
     let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
-    let verification = state
-        .hasher
-        .verify(&password, stored)
-        .await
-        .map_err(ApiError::internal)?;
+    let verification = state.hasher.verify(&password, stored).await.map_err(Error::internal)?;
     let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
         return Err(invalid_credentials());
     };
     if user.is_banned(chrono::Utc::now()) {
-        return Err(ApiError::bad_request(ErrorCode::UserBanned, "User is banned"));
+        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
     if user.email_confirmed_at.is_none() {
-        return Err(ApiError::bad_request(
-            ErrorCode::EmailNotConfirmed,
-            "Email not confirmed",
-        ));
+        return Err(Error::bad_request(ErrorCode::EmailNotConfirmed, "Email not confirmed"));
     }
     let weak_password = password::check_policy(&state.config.password, &password)
         .err()
@@ -170,19 +163,19 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
         });
 
     let new_hash = if needs_rehash {
-        Some(state.hasher.hash(&password).await.map_err(ApiError::internal)?)
+        Some(state.hasher.hash(&password).await.map_err(Error::internal)?)
     } else {
         None
     };
     let mut conn = state.hot.acquire().await?;
     let (tokens, user, identities) = match &new_hash {
         // Starting a session is one statement: no transaction needed around it.
-        None => session::start(&mut conn, state, &user, "password", client).await?,
+        None => session::start(&mut conn, &state.sessions, &user, "password", client).await?,
         Some(hash) => {
             // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
             let mut tx = conn.begin().await?;
             users::set_password(&mut *tx, user.id, hash).await?;
-            let started = session::start(&mut tx, state, &user, "password", client).await?;
+            let started = session::start(&mut tx, &state.sessions, &user, "password", client).await?;
             tx.commit().await?;
             started
         }
@@ -191,11 +184,12 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
     Ok(axum::Json(SessionResponse::new(tokens, user, identities, weak_password)).into_response())
 }
 
-async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> ApiResult<Response> {
+async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> Result<Response> {
     let mut tx = state.db.begin().await?;
     let exchanged = crate::auth::pkce::exchange(
         &mut tx,
-        state,
+        &state.sessions,
+        state.config.flow_state_expiry,
         params.auth_code.as_deref().unwrap_or(""),
         params.code_verifier.as_deref().unwrap_or(""),
         client,
@@ -212,6 +206,6 @@ async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> 
     Ok(axum::Json(response).into_response())
 }
 
-fn invalid_credentials() -> ApiError {
-    ApiError::bad_request(ErrorCode::InvalidCredentials, "Invalid login credentials")
+fn invalid_credentials() -> Error {
+    Error::bad_request(ErrorCode::InvalidCredentials, "Invalid login credentials")
 }

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 use crate::api::auth_user::{AuthUser, AuthUserWithIdentities};
 use crate::api::extract::{Json, RequestedAudience};
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::api::types::UserResponse;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action as MailAction, Outgoing};
@@ -20,8 +21,7 @@ use crate::auth::{email_verify, jwt, pkce};
 use crate::db::audit::{self, Action};
 use crate::db::users::UserRow;
 use crate::db::{identities, one_time_tokens, sessions, users};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_user, put_user))
@@ -41,9 +41,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn get_user(
     found: AuthUserWithIdentities,
     RequestedAudience(audience): RequestedAudience,
-) -> ApiResult<axum::Json<UserResponse>> {
+) -> Result<axum::Json<UserResponse>> {
     if !jwt::token_audience_matches(audience.as_deref(), found.auth.claims.aud.as_deref()) {
-        return Err(ApiError::validation("Token audience doesn't match request audience"));
+        return Err(Error::validation("Token audience doesn't match request audience"));
     }
     Ok(axum::Json(UserResponse::new(found.auth.user, found.identities)))
 }
@@ -98,10 +98,10 @@ pub async fn put_user(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<UpdateUserParams>,
-) -> ApiResult<axum::Json<UserResponse>> {
+) -> Result<axum::Json<UserResponse>> {
     let config = &state.config;
     if params.app_metadata.as_ref().is_some_and(|v| !v.is_null()) && !config.jwt.admin_roles.contains(&auth.user.role) {
-        return Err(ApiError::forbidden(
+        return Err(Error::forbidden(
             ErrorCode::NotAdmin,
             "Updating app_metadata requires admin privileges",
         ));
@@ -109,10 +109,10 @@ pub async fn put_user(
     if let Some(data) = params.data.as_ref().filter(|d| !d.is_null())
         && !data.is_object()
     {
-        return Err(ApiError::validation("data must be a JSON object"));
+        return Err(Error::validation("data must be a JSON object"));
     }
     if params.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::PhoneProviderDisabled,
             "Phone logins are disabled",
         ));
@@ -157,7 +157,7 @@ pub async fn put_user(
     }
     if let Some(hash) = &new_password_hash {
         if let Some(nonce) = nonce {
-            email_verify::use_nonce(&mut tx, &state, nonce).await?;
+            email_verify::use_nonce(&mut tx, &state.codes, nonce).await?;
         }
         user = users::set_password(&mut *tx, user.id, hash).await?;
         // Links and codes mailed before the change (a recovery link above all) stop working.
@@ -171,7 +171,7 @@ pub async fn put_user(
     }
     if let Some(email) = &new_email {
         if users::email_taken(&mut *tx, email, user.id).await? {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::EmailExists,
                 "A user with this email address has already been registered",
             ));
@@ -181,14 +181,14 @@ pub async fn put_user(
         // user with autoconfirm gets the address at once, as in GoTrue.
         user = users::set_email_change(&mut *tx, user.id, email).await?;
         if user.is_anonymous && config.mailer_autoconfirm {
-            user = email_verify::apply_email_change_now(&mut tx, &state, &user, &client.ip_string()).await?;
+            user = email_verify::apply_email_change_now(&mut tx, &state.codes, &user, &client.ip_string()).await?;
         } else {
             let out = Outgoing {
                 redirect_to: &redirect_to,
                 pkce: challenge.as_ref(),
                 check_frequency: true,
             };
-            user = email::send(&mut tx, &state, user.id, MailAction::EmailChange, &out)
+            user = email::send(&mut tx, &state.outbox, user.id, MailAction::EmailChange, &out)
                 .await?
                 .user;
         }
@@ -204,23 +204,23 @@ async fn reauthentication_nonce(
     state: &AppState,
     auth: &AuthUser,
     nonce: Option<&str>,
-) -> ApiResult<Option<email_verify::CheckedNonce>> {
+) -> Result<Option<email_verify::CheckedNonce>> {
     if !needs_reauthentication(state, auth).await? {
         return Ok(None);
     }
     let nonce = nonce.map(str::trim).unwrap_or("");
     if nonce.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::ReauthenticationNeeded,
             "Password update requires reauthentication",
         ));
     }
-    Ok(Some(email_verify::check_nonce(state, &auth.user, nonce).await?))
+    Ok(Some(email_verify::check_nonce(&state.codes, &auth.user, nonce).await?))
 }
 
 /// GoTrue's `GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION` rule: a password
 /// change needs the reauthentication nonce unless the session was started in the last 24 hours.
-async fn needs_reauthentication(state: &AppState, auth: &AuthUser) -> ApiResult<bool> {
+async fn needs_reauthentication(state: &AppState, auth: &AuthUser) -> Result<bool> {
     if !state.config.update_password_require_reauthentication {
         return Ok(false);
     }
@@ -242,7 +242,7 @@ async fn check_current_password(
     auth: &AuthUser,
     current_password: Option<&str>,
     changing_password: bool,
-) -> ApiResult<()> {
+) -> Result<()> {
     let stored = auth.user.encrypted_password.as_deref().filter(|s| !s.is_empty());
     let Some(current_password) = current_password else {
         if changing_password
@@ -250,7 +250,7 @@ async fn check_current_password(
             && stored.is_some()
             && !is_recovery_session(state, auth).await?
         {
-            return Err(ApiError::bad_request(
+            return Err(Error::bad_request(
                 ErrorCode::CurrentPasswordRequired,
                 "Current password required when setting new password.",
             ));
@@ -262,10 +262,10 @@ async fn check_current_password(
         .hasher
         .verify(current_password, stored)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(Error::internal)?;
     if !matches!(verification, Verification::Valid { .. }) {
         // GoTrue's code; its message repeats the "required" one, ours says what is wrong.
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::CurrentPasswordInvalid,
             "Current password is incorrect.",
         ));
@@ -275,7 +275,7 @@ async fn check_current_password(
 
 /// GoTrue's `Session.IsRecovery`: the session was started by an emailed link or code (amr
 /// `otp`, `magiclink` or `recovery`).
-async fn is_recovery_session(state: &AppState, auth: &AuthUser) -> ApiResult<bool> {
+async fn is_recovery_session(state: &AppState, auth: &AuthUser) -> Result<bool> {
     let session = match auth.session_id {
         Some(id) => sessions::find(&state.db, id).await?,
         None => None,
@@ -290,27 +290,27 @@ async fn is_recovery_session(state: &AppState, auth: &AuthUser) -> ApiResult<boo
 
 /// Policy and "not the same as before" (the length is checked by the caller); returns the
 /// new hash.
-async fn check_new_password(state: &AppState, user: &UserRow, password: &str) -> ApiResult<String> {
+async fn check_new_password(state: &AppState, user: &UserRow, password: &str) -> Result<String> {
     if let Err(weak) = password::check_policy(&state.config.password, password) {
-        return Err(ApiError::weak_password(weak.message, weak.reasons));
+        return Err(Error::weak_password(weak.message, weak.reasons));
     }
     if let Some(stored) = user.encrypted_password.as_deref().filter(|s| !s.is_empty()) {
         let same = state
             .hasher
             .verify(password, Some(stored))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         if matches!(same, Verification::Valid { .. }) {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::SamePassword,
                 "New password should be different from the old password.",
             ));
         }
     }
-    state.hasher.hash(password).await.map_err(ApiError::internal)
+    state.hasher.hash(password).await.map_err(Error::internal)
 }
 
-async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, action: Action, client: &Client) -> ApiResult<()> {
+async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, action: Action, client: &Client) -> Result<()> {
     audit::insert(
         &mut *tx,
         audit::Entry::by_user(user, action, Some(json!({})), &client.ip_string()),

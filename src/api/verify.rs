@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use crate::api::extract::{Json, Query};
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::api::types::SessionResponse;
 use crate::auth::accounts;
 use crate::auth::email_verify::{self, Outcome, Presented, VerifyType};
@@ -22,8 +23,7 @@ use crate::auth::otp::PKCE_PREFIX;
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
 use crate::db::identities;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_verify, post_verify))
@@ -60,14 +60,14 @@ pub async fn get_verify(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Query(query): Query<VerifyQuery>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let verify_type = query.verify_type.as_deref().unwrap_or("").trim();
     if verify_type.is_empty() {
-        return Err(ApiError::validation("Verify requires a verification type"));
+        return Err(Error::validation("Verify requires a verification type"));
     }
     let token = query.token.as_deref().unwrap_or("").trim();
     if token.is_empty() {
-        return Err(ApiError::validation("Verify requires a token or a token hash"));
+        return Err(Error::validation("Verify requires a token or a token hash"));
     }
     let is_pkce = token.starts_with(PKCE_PREFIX);
     let location = match follow_link(&state, &client, verify_type, token).await {
@@ -96,13 +96,13 @@ enum Followed {
 }
 
 /// Everything a link does, in one transaction: nothing is kept if any step fails.
-async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token: &str) -> ApiResult<Followed> {
+async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token: &str) -> Result<Followed> {
     let verify_type = VerifyType::parse(verify_type)
         .filter(|t| *t != VerifyType::Email)
-        .ok_or_else(|| ApiError::validation("Unsupported verification type"))?;
-    let found = email_verify::find(state, verify_type, Presented::Hash(token)).await?;
+        .ok_or_else(|| Error::validation("Unsupported verification type"))?;
+    let found = email_verify::find(&state.codes, verify_type, Presented::Hash(token)).await?;
     let mut tx = state.db.begin().await?;
-    let outcome = email_verify::verify(&mut tx, state, found, &client.ip_string()).await?;
+    let outcome = email_verify::verify(&mut tx, &state.codes, found, &client.ip_string()).await?;
     let followed = match outcome {
         Outcome::EmailChangeFirstLeg => Followed::FirstLeg,
         Outcome::Verified {
@@ -111,7 +111,7 @@ async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token
             flow_methods,
         } => Followed::Code(pkce::issue_code(&mut tx, user.id, flow_methods).await?),
         Outcome::Verified { user, .. } => {
-            let (tokens, _, _) = session::start(&mut tx, state, &user, "otp", client).await?;
+            let (tokens, _, _) = session::start(&mut tx, &state.sessions, &user, "otp", client).await?;
             Followed::Session(encode(&[
                 ("access_token", &tokens.access_token),
                 ("expires_at", &tokens.expires_at.to_string()),
@@ -171,7 +171,7 @@ pub(crate) fn with_query(base: &str, set: &[(&str, &str)]) -> String {
 }
 
 /// GoTrue's `prepErrorRedirectURL`: the error in the fragment (and the query for PKCE).
-pub(crate) fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -> String {
+pub(crate) fn error_location(redirect_to: &str, err: &Error, is_pkce: bool) -> String {
     let mut pairs = error_pairs(err, None);
     let base = if is_pkce {
         with_query(redirect_to, &pairs)
@@ -185,8 +185,8 @@ pub(crate) fn error_location(redirect_to: &str, err: &ApiError, is_pkce: bool) -
 /// `error` (the OAuth name GoTrue gives the error, else `fallback`, else left out),
 /// `error_code` and `error_description` of an error that ends in a redirect. A 5xx is logged
 /// here, its one log line.
-pub(crate) fn error_pairs<'e>(err: &'e ApiError, fallback: Option<&'static str>) -> Vec<(&'static str, &'e str)> {
-    if err.status().is_server_error() {
+pub(crate) fn error_pairs<'e>(err: &'e Error, fallback: Option<&'static str>) -> Vec<(&'static str, &'e str)> {
+    if err.kind().is_server_error() {
         tracing::error!(
             code = err.code().as_str(),
             cause = err.cause().unwrap_or(""),
@@ -197,7 +197,7 @@ pub(crate) fn error_pairs<'e>(err: &'e ApiError, fallback: Option<&'static str>)
         err.code(),
         ErrorCode::SignupDisabled | ErrorCode::UserBanned | ErrorCode::ProviderEmailNeedsVerification
     );
-    let oauth_error = match err.status().as_u16() {
+    let oauth_error = match crate::api::error::status(err.kind()).as_u16() {
         _ if denied => Some("access_denied"),
         400 => Some("invalid_request"),
         401 => Some("unauthorized_client"),
@@ -275,66 +275,66 @@ pub async fn post_verify(
     State(state): State<AppState>,
     client: Client,
     Json(params): Json<VerifyParams>,
-) -> ApiResult<Response> {
+) -> Result<Response> {
     let (token, token_hash) = (given(&params.token), given(&params.token_hash));
     let (email, phone) = (given(&params.email), given(&params.phone));
     let verify_type =
-        given(&params.verify_type).ok_or_else(|| ApiError::validation("Verify requires a verification type"))?;
+        given(&params.verify_type).ok_or_else(|| Error::validation("Verify requires a verification type"))?;
     if token.is_some() == token_hash.is_some() {
-        return Err(ApiError::validation("Verify requires either a token or a token hash"));
+        return Err(Error::validation("Verify requires either a token or a token hash"));
     }
     let normalized;
     let presented = match (&token, &token_hash) {
         (Some(code), None) => match (&email, &phone) {
             (Some(raw), None) => {
                 normalized = accounts::normalize_email(raw)
-                    .map_err(|_| ApiError::unprocessable(ErrorCode::ValidationFailed, "Invalid email format"))?;
+                    .map_err(|_| Error::unprocessable(ErrorCode::ValidationFailed, "Invalid email format"))?;
                 Presented::Code {
                     email: &normalized,
                     code,
                 }
             }
             (None, Some(_)) => {
-                return Err(ApiError::bad_request(
+                return Err(Error::bad_request(
                     ErrorCode::PhoneProviderDisabled,
                     "Unsupported phone provider",
                 ));
             }
             _ => {
-                return Err(ApiError::validation(
+                return Err(Error::validation(
                     "Only an email address or phone number should be provided on verify",
                 ));
             }
         },
         (None, Some(hash)) => {
             if email.is_some() || phone.is_some() || given(&params.redirect_to).is_some() {
-                return Err(ApiError::validation("Only the token_hash and type should be provided"));
+                return Err(Error::validation("Only the token_hash and type should be provided"));
             }
             Presented::Hash(hash)
         }
-        _ => return Err(ApiError::validation("Verify requires either a token or a token hash")),
+        _ => return Err(Error::validation("Verify requires either a token or a token hash")),
     };
     let verify_type = match verify_type.as_str() {
         "sms" | "phone_change" => {
-            return Err(ApiError::bad_request(
+            return Err(Error::bad_request(
                 ErrorCode::PhoneProviderDisabled,
                 "Unsupported phone provider",
             ));
         }
-        other => VerifyType::parse(other).ok_or_else(|| ApiError::validation("Unsupported verification type"))?,
+        other => VerifyType::parse(other).ok_or_else(|| Error::validation("Unsupported verification type"))?,
     };
 
     // Before the transaction: a wrong code is counted even though this request fails.
-    let found = email_verify::find(&state, verify_type, presented).await?;
+    let found = email_verify::find(&state.codes, verify_type, presented).await?;
     let mut tx = state.db.begin().await?;
-    match email_verify::verify(&mut tx, &state, found, &client.ip_string()).await? {
+    match email_verify::verify(&mut tx, &state.codes, found, &client.ip_string()).await? {
         Outcome::EmailChangeFirstLeg => {
             tx.commit().await?;
             Ok(axum::Json(json!({ "msg": SINGLE_CONFIRMATION_ACCEPTED, "code": "200" })).into_response())
         }
         Outcome::Verified { user, .. } => {
             // GoTrue answers POST /verify with a session even for PKCE tokens.
-            let (tokens, user, _) = session::start(&mut tx, &state, &user, "otp", &client).await?;
+            let (tokens, user, _) = session::start(&mut tx, &state.sessions, &user, "otp", &client).await?;
             let identities = identities::for_user(&mut *tx, user.id).await?;
             tx.commit().await?;
             Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn errors_are_gotrue_shaped() {
-        let err = ApiError::forbidden(ErrorCode::OtpExpired, "Email link is invalid or has expired");
+        let err = Error::forbidden(ErrorCode::OtpExpired, "Email link is invalid or has expired");
         assert_eq!(
             error_location("http://localhost:3000/", &err, false),
             "http://localhost:3000/#error=access_denied&error_code=otp_expired&error_description=Email+link+is+invalid+or+has+expired&sb="

@@ -7,7 +7,31 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::db::identities::{self, IdentityRow};
 use crate::db::users::{self, NewUser, UserRow};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{Error, ErrorCode};
+
+/// The rules for new accounts, from the configuration (`GOTRUE_JWT_AUD`,
+/// `GOTRUE_JWT_DEFAULT_GROUP_NAME`, `GOTRUE_DISABLE_SIGNUP`, `GOTRUE_MAILER_AUTOCONFIRM`).
+#[derive(Debug, Clone)]
+pub struct AccountRules {
+    /// `aud` of new users and their tokens.
+    pub aud: String,
+    /// `role` of new users.
+    pub role: String,
+    pub signup_disabled: bool,
+    /// New addresses count as confirmed without a mail.
+    pub autoconfirm: bool,
+}
+
+impl AccountRules {
+    pub fn from_config(config: &Config) -> AccountRules {
+        AccountRules {
+            aud: config.jwt.aud.clone(),
+            role: config.jwt.default_group_name.clone(),
+            signup_disabled: config.disable_signup,
+            autoconfirm: config.mailer_autoconfirm,
+        }
+    }
+}
 
 pub struct NewEmailAccount<'a> {
     pub email: &'a str,
@@ -21,9 +45,9 @@ pub struct NewEmailAccount<'a> {
 /// `user_metadata`, and `app_metadata` names the provider.
 pub async fn create_email_user(
     conn: &mut PgConnection,
-    config: &Config,
+    rules: &AccountRules,
     account: NewEmailAccount<'_>,
-) -> Result<(UserRow, Vec<IdentityRow>), ApiError> {
+) -> Result<(UserRow, Vec<IdentityRow>), Error> {
     let id = Uuid::new_v4();
     let identity_data = json!({
         "sub": id.to_string(),
@@ -45,8 +69,8 @@ pub async fn create_email_user(
         &mut *conn,
         &NewUser {
             id,
-            aud: &config.jwt.aud,
-            role: &config.jwt.default_group_name,
+            aud: &rules.aud,
+            role: &rules.role,
             email: Some(account.email),
             phone: None,
             encrypted_password: account.password_hash,
@@ -63,7 +87,7 @@ pub async fn create_email_user(
         Ok(user) => user,
         // Two sign-ups of one address racing: the loser sees the unique index.
         Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::UserAlreadyExists,
                 "User already registered",
             ));
@@ -77,9 +101,9 @@ pub async fn create_email_user(
 /// An anonymous user: no email, no phone, no identity; `app_metadata` stays `{}`.
 pub async fn create_anonymous_user(
     conn: &mut PgConnection,
-    config: &Config,
+    rules: &AccountRules,
     user_metadata: Value,
-) -> Result<UserRow, ApiError> {
+) -> Result<UserRow, Error> {
     let user_metadata = if user_metadata.is_object() {
         user_metadata
     } else {
@@ -89,8 +113,8 @@ pub async fn create_anonymous_user(
         &mut *conn,
         &NewUser {
             id: Uuid::new_v4(),
-            aud: &config.jwt.aud,
-            role: &config.jwt.default_group_name,
+            aud: &rules.aud,
+            role: &rules.role,
             email: None,
             phone: None,
             encrypted_password: None,
@@ -124,7 +148,7 @@ pub struct AdminAccount<'a> {
 pub async fn create_admin_user(
     conn: &mut PgConnection,
     account: AdminAccount<'_>,
-) -> Result<(UserRow, Vec<IdentityRow>), ApiError> {
+) -> Result<(UserRow, Vec<IdentityRow>), Error> {
     let providers: Vec<&str> = [account.email.map(|_| "email"), account.phone.map(|_| "phone")]
         .into_iter()
         .flatten()
@@ -167,19 +191,19 @@ pub async fn create_admin_user(
     let user = match insert {
         Ok(user) => user,
         Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::EmailExists,
                 "A user with this email address has already been registered",
             ));
         }
         Err(err) if crate::db::is_unique_violation(&err, "_auth_users_phone_key") => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::PhoneExists,
                 "A user with this phone number has already been registered",
             ));
         }
         Err(err) if crate::db::is_unique_violation(&err, "_auth_users_pkey") => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::UserAlreadyExists,
                 "User already registered",
             ));
@@ -216,7 +240,7 @@ pub fn merge_object(target: &mut Value, patch: &Value) {
 }
 
 /// Phones are stored as GoTrue stores them: digits only, no `+` (E.164).
-pub fn normalize_phone(raw: &str) -> Result<String, ApiError> {
+pub fn normalize_phone(raw: &str) -> Result<String, Error> {
     let digits: String = raw
         .trim()
         .trim_start_matches('+')
@@ -228,15 +252,15 @@ pub fn normalize_phone(raw: &str) -> Result<String, ApiError> {
     if valid {
         Ok(digits)
     } else {
-        Err(ApiError::validation("Invalid phone number format (E.164 required)"))
+        Err(Error::validation("Invalid phone number format (E.164 required)"))
     }
 }
 
 /// GoTrue's email check: trimmed, lower-cased, one `@`, a dotted domain, no spaces, at most
 /// 255 characters. Returns the normalised address.
-pub fn normalize_email(raw: &str) -> Result<String, ApiError> {
+pub fn normalize_email(raw: &str) -> Result<String, Error> {
     let email = raw.trim().to_lowercase();
-    let invalid = || ApiError::validation("Unable to validate email address: invalid format");
+    let invalid = || Error::validation("Unable to validate email address: invalid format");
     if email.len() > 255 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }

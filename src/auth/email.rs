@@ -2,21 +2,19 @@
 //! of its kind), the `*_sent_at` column stamped, a PKCE flow recorded when asked, and the mail
 //! sent — all inside the caller's transaction, so a failed send leaves nothing behind.
 
-use axum::http::StatusCode;
 use chrono::Utc;
 use sqlx::PgConnection;
-use url::Url;
 use uuid::Uuid;
 
 use crate::auth::otp;
+use crate::auth::outbox::Outbox;
 use crate::auth::pkce::Challenge;
 use crate::db::flow_state::{self, NewFlowState};
 use crate::db::one_time_tokens::{self, Confirms, TokenType};
 use crate::db::users::{self, SentAt, UserRow};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{Error, ErrorCode, Result};
 use crate::mail::templates::{self, TemplateData};
-use crate::mail::{self, Email, EmailKind};
-use crate::state::AppState;
+use crate::mail::{Email, EmailKind};
 
 /// The mails of the email flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,30 +132,29 @@ pub struct Sent {
 /// [`send_confirmation`]).
 pub async fn send(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
     user_id: Uuid,
     action: Action,
     out: &Outgoing<'_>,
-) -> ApiResult<Sent> {
-    send_confirmation(conn, state, user_id, action, out, &Confirms::default()).await
+) -> Result<Sent> {
+    send_confirmation(conn, outbox, user_id, action, out, &Confirms::default()).await
 }
 
 /// [`send`] for a confirmation or invitation whose link confirms `confirms` besides the
 /// address (`auth::proven_address`); for other actions `confirms` is ignored.
 pub async fn send_confirmation(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
     user_id: Uuid,
     action: Action,
     out: &Outgoing<'_>,
     confirms: &Confirms,
-) -> ApiResult<Sent> {
+) -> Result<Sent> {
     let user = users::lock(&mut *conn, user_id)
         .await?
-        .ok_or_else(|| ApiError::internal("user vanished while sending mail"))?;
+        .ok_or_else(|| Error::internal("user vanished while sending mail"))?;
     if out.check_frequency
-        && let Some(wait) =
-            otp::wait_before_resend(action.last_sent(&user), Utc::now(), state.config.smtp_max_frequency)
+        && let Some(wait) = otp::wait_before_resend(action.last_sent(&user), Utc::now(), outbox.max_frequency())
     {
         return Err(frequency_error(wait));
     }
@@ -178,7 +175,7 @@ pub async fn send_confirmation(
         .await?;
     }
     let current = user.email.clone().unwrap_or_default();
-    let length = state.config.mailer.otp_length;
+    let length = outbox.settings().otp_length;
 
     let mut emails = Vec::new();
     let sent = if action == Action::EmailChange {
@@ -186,7 +183,7 @@ pub async fn send_confirmation(
             .email_change
             .clone()
             .filter(|e| !e.is_empty())
-            .ok_or_else(|| ApiError::internal("email change mail without a pending address"))?;
+            .ok_or_else(|| Error::internal("email change mail without a pending address"))?;
         let (otp_new, hash_new) = issue(
             &mut *conn,
             &user,
@@ -198,9 +195,9 @@ pub async fn send_confirmation(
         )
         .await?;
         emails.push(render(
-            state, action, &new, &current, &new, &otp_new, &hash_new, out, &user,
+            outbox, action, &new, &current, &new, &otp_new, &hash_new, out, &user,
         ));
-        if state.config.mailer.secure_email_change_enabled && !current.is_empty() {
+        if outbox.settings().secure_email_change_enabled && !current.is_empty() {
             let (otp_cur, hash_cur) = issue(
                 &mut *conn,
                 &user,
@@ -212,7 +209,7 @@ pub async fn send_confirmation(
             )
             .await?;
             emails.push(render(
-                state, action, &current, &current, &new, &otp_cur, &hash_cur, out, &user,
+                outbox, action, &current, &current, &new, &otp_cur, &hash_cur, out, &user,
             ));
         } else {
             one_time_tokens::delete(&mut *conn, user.id, TokenType::EmailChangeCurrent).await?;
@@ -220,7 +217,7 @@ pub async fn send_confirmation(
         (otp_new, hash_new)
     } else {
         if current.is_empty() {
-            return Err(ApiError::internal("email flow for a user without an email address"));
+            return Err(Error::internal("email flow for a user without an email address"));
         }
         let pkce_token = pkce.is_some();
         let (otp, hash) = issue(
@@ -233,7 +230,7 @@ pub async fn send_confirmation(
             confirms,
         )
         .await?;
-        emails.push(render(state, action, &current, &current, "", &otp, &hash, out, &user));
+        emails.push(render(outbox, action, &current, &current, "", &otp, &hash, out, &user));
         (otp, hash)
     };
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
@@ -241,29 +238,10 @@ pub async fn send_confirmation(
     // GoTrue's global GOTRUE_RATE_LIMIT_EMAIL_SENT: one unit per mail, before sending. A
     // refusal rolls back the caller's transaction, so no token is left without its mail.
     for _ in &emails {
-        crate::api::ratelimit::check_email_sent(state)?;
+        outbox.take_budget().await?;
     }
-    let results = futures::future::join_all(
-        emails
-            .iter()
-            .map(|(email, _)| mail::send_bounded(&*state.mailer, email)),
-    )
-    .await;
-    for ((email, _), result) in emails.iter().zip(results) {
-        if let Err(err) = result {
-            tracing::error!(
-                kind = email.kind.as_str(),
-                to_domain = mail::recipient_domain(&email.to),
-                error = %err,
-                "sending mail failed"
-            );
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::ServiceUnavailable,
-                action.failure_message(),
-            ));
-        }
-    }
+    let mails: Vec<Email> = emails.iter().map(|(email, _)| email.clone()).collect();
+    outbox.deliver(&mails, action.failure_message()).await?;
     let action_link = emails.first().and_then(|(_, link)| link.clone());
     Ok(Sent {
         user,
@@ -278,21 +256,21 @@ pub async fn send_confirmation(
 /// 429, which would tell anyone that the address has an account.
 pub async fn send_if_due(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
     user_id: Uuid,
     action: Action,
     out: &Outgoing<'_>,
     confirms: &Confirms,
-) -> ApiResult<Option<Sent>> {
+) -> Result<Option<Sent>> {
     let user = users::lock(&mut *conn, user_id)
         .await?
-        .ok_or_else(|| ApiError::internal("user vanished while sending mail"))?;
+        .ok_or_else(|| Error::internal("user vanished while sending mail"))?;
     let now = Utc::now();
-    if otp::wait_before_resend(action.last_sent(&user), now, state.config.smtp_max_frequency).is_some() {
+    if otp::wait_before_resend(action.last_sent(&user), now, outbox.max_frequency()).is_some() {
         return Ok(None);
     }
     // The row stays locked until the caller's transaction ends: nothing can send in between.
-    send_confirmation(conn, state, user_id, action, out, confirms)
+    send_confirmation(conn, outbox, user_id, action, out, confirms)
         .await
         .map(Some)
 }
@@ -304,26 +282,21 @@ pub async fn send_if_due(
 #[allow(clippy::too_many_arguments)]
 pub async fn generate(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
     user: &UserRow,
     action: Action,
     token_type: TokenType,
     address: &str,
     redirect_to: &str,
     confirms: &Confirms,
-) -> ApiResult<Sent> {
+) -> Result<Sent> {
     // The user before its token, the order every writer of tokens and `/verify` keep, so a
     // verification running at the same time cannot deadlock with this.
     users::lock(&mut *conn, user.id).await?;
-    let length = state.config.mailer.otp_length;
+    let length = outbox.settings().otp_length;
     let (otp, token_hash) = issue(&mut *conn, user, token_type, address, false, length, confirms).await?;
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
-    let action_link = Some(verification_link(
-        &state.external_url,
-        &token_hash,
-        action.link_type(),
-        redirect_to,
-    ));
+    let action_link = Some(outbox.verification_link(&token_hash, action.link_type(), redirect_to));
     Ok(Sent {
         user,
         otp,
@@ -333,9 +306,8 @@ pub async fn generate(
 }
 
 /// GoTrue's per-user send-frequency error.
-pub fn frequency_error(wait_seconds: i64) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
+pub fn frequency_error(wait_seconds: i64) -> Error {
+    Error::too_many_requests(
         ErrorCode::OverEmailSendRateLimit,
         format!("For security purposes, you can only request this after {wait_seconds} seconds."),
     )
@@ -352,7 +324,7 @@ async fn issue(
     pkce: bool,
     length: usize,
     confirms: &Confirms,
-) -> ApiResult<(String, String)> {
+) -> Result<(String, String)> {
     let code = otp::generate_otp(length);
     let hash = otp::with_flow_prefix(&otp::token_hash(address, &code), pkce);
     if token_type == TokenType::Confirmation {
@@ -363,23 +335,9 @@ async fn issue(
     Ok((code, hash))
 }
 
-/// The link a mail carries: `<API_EXTERNAL_URL>/verify?token=<hash>&type=<type>&redirect_to=<r>`.
-pub fn verification_link(external_url: &Url, token_hash: &str, link_type: &str, redirect_to: &str) -> String {
-    let mut url = external_url.clone();
-    let path = format!("{}/verify", external_url.path().trim_end_matches('/'));
-    url.set_path(&path);
-    url.set_fragment(None);
-    url.query_pairs_mut()
-        .clear()
-        .append_pair("token", token_hash)
-        .append_pair("type", link_type)
-        .append_pair("redirect_to", redirect_to);
-    url.to_string()
-}
-
 #[allow(clippy::too_many_arguments)]
 fn render(
-    state: &AppState,
+    outbox: &Outbox,
     action: Action,
     to: &str,
     email: &str,
@@ -390,11 +348,11 @@ fn render(
     user: &UserRow,
 ) -> (Email, Option<String>) {
     let link = (action != Action::Reauthentication)
-        .then(|| verification_link(&state.external_url, hash, action.link_type(), out.redirect_to));
-    let site_url = state.config.site_url.to_string();
+        .then(|| outbox.verification_link(hash, action.link_type(), out.redirect_to));
+    let site_url = outbox.site_url().to_string();
     let rendered = templates::render(
         action.kind(),
-        &state.config.mailer,
+        outbox.settings(),
         &TemplateData {
             confirmation_url: link.as_deref().unwrap_or(""),
             token: code,
@@ -416,31 +374,4 @@ fn render(
         },
         link,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_point_at_verify_under_the_external_url() {
-        let base = Url::parse("https://proj.example.com/auth/v1/").unwrap();
-        let link = verification_link(&base, "pkce_abc", "signup", "https://app.example.com/cb?x=1&y=2#f");
-        let parsed = Url::parse(&link).unwrap();
-        assert_eq!(parsed.path(), "/auth/v1/verify");
-        let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
-        assert_eq!(
-            pairs,
-            [
-                ("token".into(), "pkce_abc".into()),
-                ("type".into(), "signup".into()),
-                ("redirect_to".into(), "https://app.example.com/cb?x=1&y=2#f".into()),
-            ]
-        );
-        let root = Url::parse("http://127.0.0.1:9999").unwrap();
-        assert!(
-            verification_link(&root, "h", "recovery", "x")
-                .starts_with("http://127.0.0.1:9999/verify?token=h&type=recovery")
-        );
-    }
 }

@@ -13,15 +13,39 @@
 
 use chrono::Utc;
 use serde_json::json;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::auth::{otp, proven_address};
+use crate::config::Config;
 use crate::db::audit::{self, Action};
 use crate::db::identities;
 use crate::db::one_time_tokens::{self, Confirms, OneTimeTokenRow, TokenType};
 use crate::db::users::{self, UserRow};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
+
+/// What checking one-time codes needs: a pool for the short transactions that count wrong
+/// codes, and the rules (`GOTRUE_MAILER_OTP_EXP`, `LATCHKEY_OTP_MAX_ATTEMPTS`, secure email
+/// change, autoconfirm).
+#[derive(Debug, Clone)]
+pub struct Codes {
+    db: PgPool,
+    lifetime: std::time::Duration,
+    max_attempts: i32,
+    secure_email_change: bool,
+    autoconfirm: bool,
+}
+
+impl Codes {
+    pub fn new(db: PgPool, config: &Config) -> Codes {
+        Codes {
+            db,
+            lifetime: config.mailer.otp_exp,
+            max_attempts: config.mailer.otp_max_attempts,
+            secure_email_change: config.mailer.secure_email_change_enabled,
+            autoconfirm: config.mailer_autoconfirm,
+        }
+    }
+}
 
 /// The `type` of a verification (`sms`/`phone_change` need the phone provider, which is off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +115,12 @@ pub enum Outcome {
     EmailChangeFirstLeg,
 }
 
-fn invalid(presented: Presented<'_>) -> ApiError {
+fn invalid(presented: Presented<'_>) -> Error {
     let message = match presented {
         Presented::Hash(_) => "Email link is invalid or has expired",
         Presented::Code { .. } => "Token has expired or is invalid",
     };
-    ApiError::forbidden(ErrorCode::OtpExpired, message)
+    Error::forbidden(ErrorCode::OtpExpired, message)
 }
 
 /// A token a client presented, found by [`find`] for [`verify`].
@@ -109,13 +133,13 @@ pub struct Found<'a> {
 /// Finds the token a client presented, before the verification's transaction. A typed-in code
 /// is checked in a transaction of its own (see [`find_by_code`]), so that a wrong one stays
 /// counted.
-pub async fn find<'a>(state: &AppState, vtype: VerifyType, presented: Presented<'a>) -> ApiResult<Found<'a>> {
+pub async fn find<'a>(codes: &Codes, vtype: VerifyType, presented: Presented<'a>) -> Result<Found<'a>> {
     let types = vtype.token_types();
     let row = match presented {
         // A link's hash is 56 hex digits of SHA-224 over the address and the code: it cannot
         // be guessed, and a wrong one names no token to count it against.
-        Presented::Hash(hash) => one_time_tokens::find_by_hash(&state.db, hash, types).await?,
-        Presented::Code { email, code } => find_by_code(state, email, code, types).await?,
+        Presented::Hash(hash) => one_time_tokens::find_by_hash(&codes.db, hash, types).await?,
+        Presented::Code { email, code } => find_by_code(codes, email, code, types).await?,
     };
     let row = row.ok_or_else(|| invalid(presented))?;
     Ok(Found { row, presented })
@@ -124,20 +148,15 @@ pub async fn find<'a>(state: &AppState, vtype: VerifyType, presented: Presented<
 /// The token of `types` sent to `email` whose code is `code`. Guesses for one address are
 /// checked one at a time; a wrong one counts against every token of `types` sent there, and
 /// kills those that reach the limit. Committed whatever the outcome.
-async fn find_by_code(
-    state: &AppState,
-    email: &str,
-    code: &str,
-    types: &[TokenType],
-) -> ApiResult<Option<OneTimeTokenRow>> {
-    let mut tx = state.db.begin().await?;
+async fn find_by_code(codes: &Codes, email: &str, code: &str, types: &[TokenType]) -> Result<Option<OneTimeTokenRow>> {
+    let mut tx = codes.db.begin().await?;
     one_time_tokens::lock_guessing(&mut *tx, email).await?;
     let found = one_time_tokens::find_by_address(&mut *tx, email, types)
         .await?
         .into_iter()
         .find(|row| otp::otp_matches(&row.token_hash, email, code));
     if found.is_none() {
-        let max = state.config.mailer.otp_max_attempts;
+        let max = codes.max_attempts;
         let died = one_time_tokens::count_failure_at_address(&mut *tx, email, types, max).await?;
         log_died(died);
     }
@@ -155,26 +174,26 @@ fn log_died(tokens: i64) {
 /// else (`email::send` locks the user, then writes its tokens), so the two cannot deadlock.
 /// Of concurrent verifications of one token the first gets it; the others wait for the user
 /// and then find the token used.
-async fn lock_for_use(conn: &mut PgConnection, state: &AppState, row: &OneTimeTokenRow) -> ApiResult<Option<UserRow>> {
+async fn lock_for_use(conn: &mut PgConnection, codes: &Codes, row: &OneTimeTokenRow) -> Result<Option<UserRow>> {
     let Some(user) = users::lock(&mut *conn, row.user_id).await? else {
         return Ok(None);
     };
-    let max = state.config.mailer.otp_max_attempts;
+    let max = codes.max_attempts;
     let live = one_time_tokens::lock_live(&mut *conn, row.id, &row.token_hash, max).await?;
     Ok(live.then_some(user))
 }
 
 /// Uses a token found by [`find`], inside the caller's transaction.
-pub async fn verify(conn: &mut PgConnection, state: &AppState, found: Found<'_>, ip: &str) -> ApiResult<Outcome> {
+pub async fn verify(conn: &mut PgConnection, codes: &Codes, found: Found<'_>, ip: &str) -> Result<Outcome> {
     let Found { row, presented } = found;
     let kind = row.kind().ok_or_else(|| invalid(presented))?;
-    let user = lock_for_use(conn, state, &row)
+    let user = lock_for_use(conn, codes, &row)
         .await?
         .ok_or_else(|| invalid(presented))?;
     if user.is_banned(Utc::now()) {
-        return Err(ApiError::forbidden(ErrorCode::UserBanned, "User is banned"));
+        return Err(Error::forbidden(ErrorCode::UserBanned, "User is banned"));
     }
-    if !is_current(&row, kind, &user) || is_expired(state, kind, &user) {
+    if !is_current(&row, kind, &user) || is_expired(codes, kind, &user) {
         return Err(invalid(presented));
     }
     let pkce = row.token_hash.starts_with(otp::PKCE_PREFIX);
@@ -189,7 +208,7 @@ pub async fn verify(conn: &mut PgConnection, state: &AppState, found: Found<'_>,
             (user, &["magiclink", "recovery"])
         }
         TokenType::EmailChangeNew | TokenType::EmailChangeCurrent => {
-            match change_email(conn, state, &user, kind, ip).await? {
+            match change_email(conn, codes, &user, kind, ip).await? {
                 Some(user) => (user, &["email_change"]),
                 None => return Ok(Outcome::EmailChangeFirstLeg),
             }
@@ -213,20 +232,20 @@ fn is_current(row: &OneTimeTokenRow, kind: TokenType, user: &UserRow) -> bool {
     expected.is_some_and(|address| address.eq_ignore_ascii_case(&row.relates_to))
 }
 
-fn is_expired(state: &AppState, kind: TokenType, user: &UserRow) -> bool {
+fn is_expired(codes: &Codes, kind: TokenType, user: &UserRow) -> bool {
     let sent_at = match kind {
         TokenType::Confirmation => user.confirmation_sent_at,
         TokenType::Recovery => user.recovery_sent_at,
         TokenType::EmailChangeNew | TokenType::EmailChangeCurrent => user.email_change_sent_at,
         TokenType::Reauthentication => user.reauthentication_sent_at,
     };
-    otp::is_expired(sent_at, Utc::now(), state.config.mailer.otp_exp)
+    otp::is_expired(sent_at, Utc::now(), codes.lifetime)
 }
 
 /// GoTrue's `signupVerify` / `User.Confirm`, and for an unconfirmed account whatever proving
 /// its address does to it (`auth::proven_address`). Only a confirmation token confirms more
 /// than the address; a magic link or recovery link proves the address alone.
-async fn confirm(conn: &mut PgConnection, user: &UserRow, token: &OneTimeTokenRow, ip: &str) -> ApiResult<UserRow> {
+async fn confirm(conn: &mut PgConnection, user: &UserRow, token: &OneTimeTokenRow, ip: &str) -> Result<UserRow> {
     let confirms = match token.kind() {
         Some(TokenType::Confirmation) => one_time_tokens::confirms_of(&mut *conn, token.id)
             .await?
@@ -239,22 +258,21 @@ async fn confirm(conn: &mut PgConnection, user: &UserRow, token: &OneTimeTokenRo
 /// GoTrue's `emailChangeVerify`. `None` when this was the first of two confirmations.
 async fn change_email(
     conn: &mut PgConnection,
-    state: &AppState,
+    codes: &Codes,
     user: &UserRow,
     kind: TokenType,
     ip: &str,
-) -> ApiResult<Option<UserRow>> {
+) -> Result<Option<UserRow>> {
     let other = if kind == TokenType::EmailChangeNew {
         TokenType::EmailChangeCurrent
     } else {
         TokenType::EmailChangeNew
     };
-    let config = &state.config;
     // With secure email change both addresses must confirm. (GoTrue decides this from the
     // confirm status alone; checking that the other token exists also copes with a setting
     // changed between sending and clicking.)
-    if !config.mailer_autoconfirm
-        && config.mailer.secure_email_change_enabled
+    if !codes.autoconfirm
+        && codes.secure_email_change
         && !user.email_or_empty().is_empty()
         && one_time_tokens::find_for_user(&mut *conn, user.id, other)
             .await?
@@ -266,7 +284,7 @@ async fn change_email(
     }
     let new_email = user.email_change.clone().unwrap_or_default();
     if users::email_taken(&mut *conn, &new_email, user.id).await? {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::EmailExists,
             "A user with this email address has already been registered",
         ));
@@ -290,13 +308,13 @@ async fn change_email(
 /// autoconfirm is on).
 pub async fn apply_email_change_now(
     conn: &mut PgConnection,
-    state: &AppState,
+    codes: &Codes,
     user: &UserRow,
     ip: &str,
-) -> ApiResult<UserRow> {
-    let changed = change_email(conn, state, user, TokenType::EmailChangeNew, ip)
+) -> Result<UserRow> {
+    let changed = change_email(conn, codes, user, TokenType::EmailChangeNew, ip)
         .await?
-        .ok_or_else(|| ApiError::internal("autoconfirmed email change asked for a second confirmation"))?;
+        .ok_or_else(|| Error::internal("autoconfirmed email change asked for a second confirmation"))?;
     one_time_tokens::delete_all_for_user(&mut *conn, user.id).await?;
     Ok(changed)
 }
@@ -305,16 +323,16 @@ pub async fn apply_email_change_now(
 #[derive(Debug)]
 pub struct CheckedNonce(OneTimeTokenRow);
 
-fn nonce_not_valid() -> ApiError {
-    ApiError::unprocessable(ErrorCode::ReauthenticationNotValid, "Nonce has expired or is invalid")
+fn nonce_not_valid() -> Error {
+    Error::unprocessable(ErrorCode::ReauthenticationNotValid, "Nonce has expired or is invalid")
 }
 
 /// Checks the `nonce` of `PUT /user` (GoTrue's `verifyReauthentication`), the code mailed by
 /// `GET /reauthenticate`, before the update's transaction and like a typed-in code in [`find`]:
 /// guesses one at a time, a wrong one counted against the nonce (which dies at the limit),
 /// committed whatever the outcome.
-pub async fn check_nonce(state: &AppState, user: &UserRow, nonce: &str) -> ApiResult<CheckedNonce> {
-    let mut tx = state.db.begin().await?;
+pub async fn check_nonce(codes: &Codes, user: &UserRow, nonce: &str) -> Result<CheckedNonce> {
+    let mut tx = codes.db.begin().await?;
     one_time_tokens::lock_guessing(&mut *tx, &user.id.to_string()).await?;
     let row = one_time_tokens::find_for_user(&mut *tx, user.id, TokenType::Reauthentication).await?;
     let Some(row) = row else {
@@ -322,7 +340,7 @@ pub async fn check_nonce(state: &AppState, user: &UserRow, nonce: &str) -> ApiRe
     };
     let matched = otp::otp_matches(&row.token_hash, user.email_or_empty(), nonce.trim());
     if !matched {
-        let max = state.config.mailer.otp_max_attempts;
+        let max = codes.max_attempts;
         let died = one_time_tokens::count_failure_for_user(&mut *tx, user.id, TokenType::Reauthentication, max).await?;
         log_died(died);
     }
@@ -332,17 +350,17 @@ pub async fn check_nonce(state: &AppState, user: &UserRow, nonce: &str) -> ApiRe
 
 /// Uses a nonce checked by [`check_nonce`] inside the update's transaction: it must still be
 /// live, for the current address, and unexpired. Used once.
-pub async fn use_nonce(conn: &mut PgConnection, state: &AppState, nonce: CheckedNonce) -> ApiResult<()> {
+pub async fn use_nonce(conn: &mut PgConnection, codes: &Codes, nonce: CheckedNonce) -> Result<()> {
     let CheckedNonce(row) = nonce;
-    let user = lock_for_use(conn, state, &row).await?.ok_or_else(nonce_not_valid)?;
-    if !is_current(&row, TokenType::Reauthentication, &user) || is_expired(state, TokenType::Reauthentication, &user) {
+    let user = lock_for_use(conn, codes, &row).await?.ok_or_else(nonce_not_valid)?;
+    if !is_current(&row, TokenType::Reauthentication, &user) || is_expired(codes, TokenType::Reauthentication, &user) {
         return Err(nonce_not_valid());
     }
     one_time_tokens::delete(&mut *conn, user.id, TokenType::Reauthentication).await?;
     Ok(())
 }
 
-async fn record(conn: &mut PgConnection, user: &UserRow, action: Action, ip: &str) -> ApiResult<()> {
+async fn record(conn: &mut PgConnection, user: &UserRow, action: Action, ip: &str) -> Result<()> {
     audit::insert(
         &mut *conn,
         audit::Entry::by_user(user, action, Some(json!({ "provider": "email" })), ip),

@@ -1,10 +1,14 @@
-//! Access tokens: HS256 JWTs with GoTrue's claims, plus a unique `jti`.
+//! Access tokens: HS256 JWTs with GoTrue's claims, plus a unique `jti`. [`TokenIssuer`] is
+//! the one place where they are minted and verified.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
+
+use crate::config::JwtConfig;
+use crate::db::users::UserRow;
 
 /// One entry of the `amr` claim.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,6 +122,76 @@ impl JwtKeys {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
                 _ => JwtError::Invalid(err.to_string()),
             })
+    }
+}
+
+/// Mints access tokens with GoTrue's claims and verifies incoming ones: the signing keys and
+/// the rules of the claims (`GOTRUE_JWT_EXP`, `GOTRUE_JWT_ISSUER`) in one place.
+#[derive(Clone, Debug)]
+pub struct TokenIssuer {
+    keys: JwtKeys,
+    /// Access-token lifetime in seconds.
+    lifetime: i64,
+    issuer: Option<String>,
+}
+
+/// A signed access token and when it expires.
+#[derive(Debug, Clone)]
+pub struct Minted {
+    pub token: String,
+    pub expires_in: i64,
+    pub expires_at: i64,
+}
+
+impl TokenIssuer {
+    pub fn new(secret: &SecretString, config: &JwtConfig) -> TokenIssuer {
+        TokenIssuer {
+            keys: JwtKeys::new(secret),
+            lifetime: config.exp,
+            issuer: config.issuer.clone(),
+        }
+    }
+
+    /// The keys, for API keys and for callers that sign claims of their own (tests).
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    pub fn verify(&self, token: &str) -> Result<IncomingClaims, JwtError> {
+        self.keys.verify(token)
+    }
+
+    /// The access token of `user`'s session `session_id` at assurance level `aal`.
+    pub fn mint(
+        &self,
+        user: &UserRow,
+        session_id: Uuid,
+        aal: &str,
+        amr: Vec<AmrEntry>,
+    ) -> Result<Minted, jsonwebtoken::errors::Error> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: user.aud.clone(),
+            exp: now + self.lifetime,
+            iat: now,
+            email: user.email.clone().unwrap_or_default(),
+            phone: user.phone.clone().unwrap_or_default(),
+            app_metadata: user.raw_app_meta_data.clone(),
+            user_metadata: user.raw_user_meta_data.clone(),
+            role: user.role.clone(),
+            aal: aal.to_owned(),
+            amr,
+            session_id: session_id.to_string(),
+            is_anonymous: user.is_anonymous,
+            jti: new_jti(),
+        };
+        Ok(Minted {
+            token: self.keys.sign(&claims)?,
+            expires_in: self.lifetime,
+            expires_at: now + self.lifetime,
+        })
     }
 }
 

@@ -4,10 +4,11 @@
 pub mod accounts;
 pub mod email;
 pub mod email_verify;
-pub mod identity_email;
+pub mod identities;
 pub mod jwt;
 pub mod oauth;
 pub mod otp;
+pub mod outbox;
 pub mod password;
 pub mod pkce;
 pub mod proven_address;

@@ -2,7 +2,6 @@
 //! (`s256` or `plain`, any case) on the request that starts a flow, `code_verifier` on the
 //! exchange.
 
-use axum::http::StatusCode;
 use base64::Engine;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
@@ -10,12 +9,12 @@ use sqlx::PgConnection;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
+use crate::auth::session::Sessions;
 use crate::auth::session::{self, Client, Tokens};
 use crate::db::flow_state::{self, FlowStateRow};
 use crate::db::identities::IdentityRow;
 use crate::db::users::{self, UserRow};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Kind, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -47,30 +46,30 @@ pub struct Challenge {
 }
 
 /// GoTrue's `validatePKCEParams`: both parameters or neither (neither = implicit flow).
-pub fn parse_params(challenge: Option<&str>, method: Option<&str>) -> Result<Option<Challenge>, ApiError> {
+pub fn parse_params(challenge: Option<&str>, method: Option<&str>) -> Result<Option<Challenge>, Error> {
     let challenge = challenge.map(str::trim).filter(|c| !c.is_empty());
     let method = method.map(str::trim).filter(|m| !m.is_empty());
     let (challenge, method) = match (challenge, method) {
         (None, None) => return Ok(None),
         (Some(c), Some(m)) => (c, m),
         _ => {
-            return Err(ApiError::validation(
+            return Err(Error::validation(
                 "PKCE flow requires code_challenge_method and code_challenge",
             ));
         }
     };
     if !(43..=128).contains(&challenge.len()) {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "code challenge has to be between 43 and 128 characters",
         ));
     }
     if !challenge.bytes().all(is_unreserved) {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "code challenge can only contain alphanumeric characters, hyphens, periods, underscores and tildes",
         ));
     }
     let method = Method::parse(method)
-        .ok_or_else(|| ApiError::validation(format!("unsupported code_challenge method {method:?}")))?;
+        .ok_or_else(|| Error::validation(format!("unsupported code_challenge method {method:?}")))?;
     Ok(Some(Challenge {
         method,
         challenge: challenge.to_owned(),
@@ -92,11 +91,11 @@ pub fn verify(method: Method, challenge: &str, verifier: &str) -> bool {
 
 /// Hands out the auth code of the user's newest flow among `methods` (GET `/verify` of a
 /// `pkce_` link): stamps `auth_code_issued_at` and returns the code.
-pub async fn issue_code(conn: &mut PgConnection, user_id: Uuid, methods: &[&str]) -> ApiResult<String> {
+pub async fn issue_code(conn: &mut PgConnection, user_id: Uuid, methods: &[&str]) -> Result<String> {
     let flow = flow_state::latest_for_user(&mut *conn, user_id, methods)
         .await?
         .ok_or_else(|| {
-            ApiError::bad_request(
+            Error::bad_request(
                 ErrorCode::FlowStateNotFound,
                 "No associated flow state found. No valid flow state found for user.",
             )
@@ -117,19 +116,20 @@ pub struct Exchanged {
 /// flow's authentication method, and deletes the flow (each code works once).
 pub async fn exchange(
     conn: &mut PgConnection,
-    state: &AppState,
+    sessions: &Sessions,
+    flow_state_expiry: std::time::Duration,
     auth_code: &str,
     code_verifier: &str,
     client: &Client,
-) -> ApiResult<Exchanged> {
+) -> Result<Exchanged> {
     let (auth_code, code_verifier) = (auth_code.trim(), code_verifier.trim());
     if auth_code.is_empty() || code_verifier.is_empty() {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "invalid request: both auth code and code verifier should be non-empty",
         ));
     }
     let not_found = || {
-        ApiError::not_found(
+        Error::not_found(
             ErrorCode::FlowStateNotFound,
             "invalid flow state, no valid flow state found",
         )
@@ -149,15 +149,15 @@ pub async fn exchange(
     } else {
         flow.created_at
     };
-    let expiry = chrono::Duration::from_std(state.config.flow_state_expiry).unwrap_or(chrono::Duration::MAX);
+    let expiry = chrono::Duration::from_std(flow_state_expiry).unwrap_or(chrono::Duration::MAX);
     if Utc::now() > start + expiry {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::FlowStateExpired,
             "invalid flow state, flow state has expired",
         ));
     }
     let bad_verifier = || {
-        ApiError::bad_request(
+        Error::bad_request(
             ErrorCode::BadCodeVerifier,
             "code challenge does not match previously saved code verifier",
         )
@@ -173,15 +173,11 @@ pub async fn exchange(
     }
     let user = users::find_by_id(&mut *conn, user_id).await?.ok_or_else(not_found)?;
     if user.is_banned(Utc::now()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::UserBanned,
-            "User is banned",
-        ));
+        return Err(Error::new(Kind::BadRequest, ErrorCode::UserBanned, "User is banned"));
     }
     flow_state::delete(&mut *conn, flow.id).await?;
     let (tokens, user, identities) =
-        session::start(&mut *conn, state, &user, &flow.authentication_method, client).await?;
+        session::start(&mut *conn, sessions, &user, &flow.authentication_method, client).await?;
     Ok(Exchanged {
         tokens,
         user,
@@ -238,7 +234,7 @@ mod tests {
             (CHALLENGE, "md5"),
         ] {
             let err = parse_params(Some(challenge), Some(method)).unwrap_err();
-            assert_eq!(err.status(), 400, "{challenge} {method}");
+            assert_eq!(err.kind(), crate::error::Kind::BadRequest, "{challenge} {method}");
             assert_eq!(err.code(), crate::error::ErrorCode::ValidationFailed);
         }
     }

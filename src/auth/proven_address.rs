@@ -23,13 +23,13 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::oauth::link::refresh_providers;
+use crate::auth::identities::refresh_providers;
 use crate::db::audit::{self, Action};
 use crate::db::identities::{self, IdentityRow};
 use crate::db::one_time_tokens::{self, Confirms};
 use crate::db::sessions;
 use crate::db::users::{self, UserRow};
-use crate::error::ApiResult;
+use crate::error::Result;
 
 /// How the address was proven.
 #[derive(Debug)]
@@ -44,12 +44,7 @@ pub enum Proof<'a> {
 /// A link or code mailed to `user`'s address was followed; `confirms` is what its token
 /// confirms besides the address (a magic link or recovery link: the address alone). `user`
 /// must be locked by the caller.
-pub async fn confirm_by_mail(
-    conn: &mut PgConnection,
-    user: &UserRow,
-    confirms: Confirms,
-    ip: &str,
-) -> ApiResult<UserRow> {
+pub async fn confirm_by_mail(conn: &mut PgConnection, user: &UserRow, confirms: Confirms, ip: &str) -> Result<UserRow> {
     match confirms {
         _ if user.email_confirmed_at.is_some() => confirm_as_is(conn, user, ip).await,
         Confirms::Account => confirm_as_is(conn, user, ip).await,
@@ -60,7 +55,7 @@ pub async fn confirm_by_mail(
 }
 
 /// GoTrue's `signupVerify` / `User.Confirm`: the address is confirmed, nothing else changes.
-async fn confirm_as_is(conn: &mut PgConnection, user: &UserRow, ip: &str) -> ApiResult<UserRow> {
+async fn confirm_as_is(conn: &mut PgConnection, user: &UserRow, ip: &str) -> Result<UserRow> {
     audit::insert(
         &mut *conn,
         audit::Entry::by_user(user, Action::UserSignedUp, Some(json!({ "provider": "email" })), ip),
@@ -82,7 +77,7 @@ pub async fn claim_account_for_proven_address(
     user: &UserRow,
     proof: Proof<'_>,
     ip: &str,
-) -> ApiResult<UserRow> {
+) -> Result<UserRow> {
     let (confirming, password_hash) = match proof {
         Proof::Mailbox { password_hash } => (email_identity(conn, user).await?, password_hash),
         Proof::Provider(identity) => (identity.clone(), None),
@@ -119,7 +114,7 @@ pub async fn claim_account_for_proven_address(
 
 /// The account's `email` identity, made if missing, with nothing in it but what the proof
 /// established: whoever created it may have put anything else there.
-async fn email_identity(conn: &mut PgConnection, user: &UserRow) -> ApiResult<IdentityRow> {
+async fn email_identity(conn: &mut PgConnection, user: &UserRow) -> Result<IdentityRow> {
     let claims = json!({
         "sub": user.id.to_string(),
         "email": user.email_or_empty(),
@@ -141,7 +136,7 @@ async fn email_identity(conn: &mut PgConnection, user: &UserRow) -> ApiResult<Id
 /// address of a provider identity was never checked), so the link confirms it as it stands;
 /// any other proves the address alone. Locks the user row, so that a sign-up racing this
 /// cannot slip in between the read and the new token.
-pub async fn confirms_again(conn: &mut PgConnection, user_id: Uuid) -> ApiResult<Confirms> {
+pub async fn confirms_again(conn: &mut PgConnection, user_id: Uuid) -> Result<Confirms> {
     let Some(user) = users::lock(&mut *conn, user_id).await? else {
         return Ok(Confirms::default());
     };

@@ -1,5 +1,5 @@
-//! Sessions: starting one (new session row, first refresh token, access token), refreshing
-//! one (rotation under a row lock), and minting access tokens.
+//! Sessions: starting one (new session row, first refresh token, access token) and refreshing
+//! one (rotation under a row lock).
 
 use std::net::IpAddr;
 
@@ -8,15 +8,16 @@ use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-use crate::auth::jwt::{AccessClaims, AmrEntry, new_jti};
-use crate::auth::refresh::{self, Decision, Presented};
+use crate::auth::jwt::{AmrEntry, TokenIssuer};
+use crate::auth::refresh::{self, Decision, Presented, RefreshKey};
+use crate::config::RefreshConfig;
 use crate::db::audit::{self, Action};
+use crate::db::hot::HotPool;
 use crate::db::identities::IdentityRow;
 use crate::db::sessions::NewSession;
 use crate::db::users::UserRow;
 use crate::db::{refresh_tokens, sessions};
-use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode};
 
 /// The tokens of a session, ready to be sent.
 #[derive(Debug, Clone)]
@@ -25,6 +26,47 @@ pub struct Tokens {
     pub refresh_token: String,
     pub expires_in: i64,
     pub expires_at: i64,
+}
+
+/// What sessions need: the access-token issuer, the key refresh tokens are derived with, and
+/// the rotation rules.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    tokens: TokenIssuer,
+    refresh_key: RefreshKey,
+    rules: RefreshConfig,
+}
+
+impl Sessions {
+    pub fn new(tokens: TokenIssuer, refresh_key: RefreshKey, rules: RefreshConfig) -> Sessions {
+        Sessions {
+            tokens,
+            refresh_key,
+            rules,
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    /// The tokens to send for a session: a new access token and `refresh_token`.
+    pub fn tokens_for(
+        &self,
+        user: &UserRow,
+        session_id: Uuid,
+        aal: &str,
+        amr: Vec<AmrEntry>,
+        refresh_token: String,
+    ) -> Result<Tokens, Error> {
+        let minted = self.tokens.mint(user, session_id, aal, amr).map_err(Error::internal)?;
+        Ok(Tokens {
+            access_token: minted.token,
+            refresh_token,
+            expires_in: minted.expires_in,
+            expires_at: minted.expires_at,
+        })
+    }
 }
 
 /// Who asked, for the session row and the audit log.
@@ -45,18 +87,18 @@ impl Client {
 /// transaction. Returns the user with `last_sign_in_at` updated, and their identities.
 pub async fn start(
     conn: &mut PgConnection,
-    state: &AppState,
+    sessions: &Sessions,
     user: &UserRow,
     method: &str,
     client: &Client,
-) -> Result<(Tokens, UserRow, Vec<IdentityRow>), ApiError> {
+) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
     let session_id = Uuid::new_v4();
     let amr = vec![AmrEntry {
         method: method.to_owned(),
         timestamp: Utc::now().timestamp(),
     }];
-    let amr_json = serde_json::to_value(&amr).map_err(ApiError::internal)?;
-    let refresh_token = state.refresh_key.token(session_id, 0);
+    let amr_json = serde_json::to_value(&amr).map_err(Error::internal)?;
+    let refresh_token = sessions.refresh_key.token(session_id, 0);
     let ip = client.ip_string();
     let started = sessions::start(
         &mut *conn,
@@ -71,7 +113,7 @@ pub async fn start(
         &audit::Entry::by_user(user, Action::Login, Some(json!({ "provider": provider_of(user) })), &ip),
     )
     .await?;
-    let tokens = mint(state, &started.user, session_id, "aal1", amr, refresh_token)?;
+    let tokens = sessions.tokens_for(&started.user, session_id, "aal1", amr, refresh_token)?;
     Ok((tokens, started.user, started.identities.0))
 }
 
@@ -82,31 +124,32 @@ pub async fn start(
 /// The common case costs four round trips: `BEGIN`, the locking read (token, session, user,
 /// identities), the rotation with its audit entry, `COMMIT`.
 pub async fn refresh(
-    state: &AppState,
+    hot: &HotPool,
+    sessions: &Sessions,
     presented_token: &str,
     client: &Client,
-) -> Result<(Tokens, UserRow, Vec<IdentityRow>), ApiError> {
+) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
     if !refresh::looks_valid(presented_token) {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::RefreshTokenNotFound,
             "Invalid Refresh Token: Refresh Token Not Found",
         ));
     }
     let presented_hash = refresh::hash(presented_token);
-    let mut conn = state.hot.acquire().await?;
+    let mut conn = hot.acquire().await?;
     let mut tx = conn.begin().await?;
     let Some(found) = refresh_tokens::find_and_lock_session(&mut *tx, &presented_hash).await? else {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::RefreshTokenNotFound,
             "Invalid Refresh Token: Refresh Token Not Found",
         ));
     };
     let now = Utc::now();
     if found.user.is_banned(now) {
-        return Err(ApiError::bad_request(ErrorCode::UserBanned, "User is banned"));
+        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
     if found.session_not_after.is_some_and(|not_after| now > not_after) {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             ErrorCode::SessionExpired,
             "Invalid Refresh Token: Session Expired",
         ));
@@ -116,7 +159,7 @@ pub async fn refresh(
         revoked: found.revoked,
         revoked_at: found.token_updated_at,
     };
-    let config = &state.config.refresh;
+    let config = &sessions.rules;
     let decision = refresh::decide(
         &presented,
         found.session_counter,
@@ -127,16 +170,16 @@ pub async fn refresh(
     let ip = client.ip_string();
     let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, &ip);
     let refresh_token = match decision {
-        Decision::Rotate => rotate(&mut tx, state, &found, &refreshed).await?,
+        Decision::Rotate => rotate(&mut tx, sessions, &found, &refreshed).await?,
         Decision::ReturnCurrent => {
-            let current = state.refresh_key.token(found.session_id, found.session_counter);
+            let current = sessions.refresh_key.token(found.session_id, found.session_counter);
             if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
                 audit::insert(&mut *tx, refreshed).await?;
                 current
             } else {
                 // The live token was derived with another key (the JWT secret changed):
                 // move the chain on instead, still leaving exactly one live token.
-                rotate(&mut tx, state, &found, &refreshed).await?
+                rotate(&mut tx, sessions, &found, &refreshed).await?
             }
         }
         Decision::Reject { revoke_session } => {
@@ -154,7 +197,7 @@ pub async fn refresh(
                 .await?;
                 tx.commit().await?;
             }
-            return Err(ApiError::bad_request(
+            return Err(Error::bad_request(
                 ErrorCode::RefreshTokenAlreadyUsed,
                 "Invalid Refresh Token: Already Used",
             ));
@@ -163,26 +206,19 @@ pub async fn refresh(
     tx.commit().await?;
     conn.release();
     let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
-    let tokens = mint(
-        state,
-        &found.user,
-        found.session_id,
-        &found.session_aal,
-        amr,
-        refresh_token,
-    )?;
+    let tokens = sessions.tokens_for(&found.user, found.session_id, &found.session_aal, amr, refresh_token)?;
     Ok((tokens, found.user, found.identities.0))
 }
 
 /// Moves the session's chain on to its next token, recording `refreshed` in the same statement.
 async fn rotate(
     tx: &mut PgConnection,
-    state: &AppState,
+    sessions: &Sessions,
     found: &refresh_tokens::LockedToken,
     refreshed: &audit::Entry<'_>,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     let next_counter = found.session_counter + 1;
-    let token = state.refresh_key.token(found.session_id, next_counter);
+    let token = sessions.refresh_key.token(found.session_id, next_counter);
     refresh_tokens::rotate_and_record(
         &mut *tx,
         found.session_id,
@@ -194,43 +230,6 @@ async fn rotate(
     )
     .await?;
     Ok(token)
-}
-
-/// Signs an access token for a session.
-pub fn mint(
-    state: &AppState,
-    user: &UserRow,
-    session_id: Uuid,
-    aal: &str,
-    amr: Vec<AmrEntry>,
-    refresh_token: String,
-) -> Result<Tokens, ApiError> {
-    let now = Utc::now().timestamp();
-    let expires_in = state.config.jwt.exp;
-    let claims = AccessClaims {
-        iss: state.config.jwt.issuer.clone(),
-        sub: user.id.to_string(),
-        aud: user.aud.clone(),
-        exp: now + expires_in,
-        iat: now,
-        email: user.email.clone().unwrap_or_default(),
-        phone: user.phone.clone().unwrap_or_default(),
-        app_metadata: user.raw_app_meta_data.clone(),
-        user_metadata: user.raw_user_meta_data.clone(),
-        role: user.role.clone(),
-        aal: aal.to_owned(),
-        amr,
-        session_id: session_id.to_string(),
-        is_anonymous: user.is_anonymous,
-        jti: new_jti(),
-    };
-    let access_token = state.jwt.sign(&claims).map_err(ApiError::internal)?;
-    Ok(Tokens {
-        access_token,
-        refresh_token,
-        expires_in,
-        expires_at: now + expires_in,
-    })
 }
 
 fn provider_of(user: &UserRow) -> String {

@@ -6,12 +6,11 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::identity_email;
-use crate::auth::oauth::link::refresh_providers;
+use crate::auth::identities::{refresh_providers, update_from_identities};
 use crate::db::audit::{self, Action};
 use crate::db::identities;
 use crate::db::users;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{Error, ErrorCode, Result};
 
 pub async fn unlink(
     conn: &mut PgConnection,
@@ -19,20 +18,20 @@ pub async fn unlink(
     identity_id: Uuid,
     mailer_autoconfirm: bool,
     ip: &str,
-) -> ApiResult<()> {
+) -> Result<()> {
     // Locked so that two concurrent unlinks cannot both see a second identity and leave none.
     let user = users::lock(&mut *conn, user_id)
         .await?
-        .ok_or_else(|| ApiError::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
+        .ok_or_else(|| Error::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
     let owned = identities::for_user(&mut *conn, user.id).await?;
     if owned.len() <= 1 {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::SingleIdentityNotDeletable,
             "User must have at least 1 identity after unlinking",
         ));
     }
     let Some(gone) = owned.iter().find(|i| i.id == identity_id) else {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::IdentityNotFound,
             "Identity doesn't exist",
         ));
@@ -47,14 +46,14 @@ pub async fn unlink(
     if gone.provider == "phone" {
         users::clear_phone(&mut *conn, user_id).await?;
     } else {
-        identity_email::update_from_identities(conn, user, mailer_autoconfirm, email_conflict).await?;
+        update_from_identities(conn, user, mailer_autoconfirm, email_conflict).await?;
     }
     refresh_providers(conn, user_id).await?;
     Ok(())
 }
 
-fn email_conflict() -> ApiError {
-    ApiError::unprocessable(
+fn email_conflict() -> Error {
+    Error::unprocessable(
         ErrorCode::EmailConflictIdentityNotDeletable,
         "Unable to unlink identity due to email conflict",
     )

@@ -6,7 +6,52 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::{ConfigError, Env};
-use crate::mail::EmailKind;
+
+/// The kinds of mail the email flows send; each has a subject and a template an operator may
+/// configure (`GOTRUE_MAILER_SUBJECTS_*`, `GOTRUE_MAILER_TEMPLATES_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmailKind {
+    Confirmation,
+    Invite,
+    Recovery,
+    MagicLink,
+    EmailChange,
+    Reauthentication,
+}
+
+impl EmailKind {
+    pub const ALL: [EmailKind; 6] = [
+        EmailKind::Confirmation,
+        EmailKind::Invite,
+        EmailKind::Recovery,
+        EmailKind::MagicLink,
+        EmailKind::EmailChange,
+        EmailKind::Reauthentication,
+    ];
+
+    /// The suffix of `GOTRUE_MAILER_SUBJECTS_*` and `GOTRUE_MAILER_TEMPLATES_*`.
+    pub fn env_suffix(self) -> &'static str {
+        match self {
+            EmailKind::Confirmation => "CONFIRMATION",
+            EmailKind::Invite => "INVITE",
+            EmailKind::Recovery => "RECOVERY",
+            EmailKind::MagicLink => "MAGIC_LINK",
+            EmailKind::EmailChange => "EMAIL_CHANGE",
+            EmailKind::Reauthentication => "REAUTHENTICATION",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::Confirmation => "confirmation",
+            EmailKind::Invite => "invite",
+            EmailKind::Recovery => "recovery",
+            EmailKind::MagicLink => "magic link",
+            EmailKind::EmailChange => "email change",
+            EmailKind::Reauthentication => "reauthentication",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct MailerConfig {

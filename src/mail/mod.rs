@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use crate::config::EmailKind;
 use crate::config::MailerConfig;
 
 pub use smtp::SmtpMailer;
@@ -17,51 +18,6 @@ pub use smtp::SmtpMailer;
 /// Below the default request limit (`GOTRUE_API_MAX_REQUEST_DURATION`, 10 s) so that a hung SMTP
 /// server produces this clear error rather than a generic timeout.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(8);
-
-/// The kinds of mail the email flows send; each has a subject and a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EmailKind {
-    Confirmation,
-    Invite,
-    Recovery,
-    MagicLink,
-    EmailChange,
-    Reauthentication,
-}
-
-impl EmailKind {
-    pub const ALL: [EmailKind; 6] = [
-        EmailKind::Confirmation,
-        EmailKind::Invite,
-        EmailKind::Recovery,
-        EmailKind::MagicLink,
-        EmailKind::EmailChange,
-        EmailKind::Reauthentication,
-    ];
-
-    /// The suffix of `GOTRUE_MAILER_SUBJECTS_*` and `GOTRUE_MAILER_TEMPLATES_*`.
-    pub fn env_suffix(self) -> &'static str {
-        match self {
-            EmailKind::Confirmation => "CONFIRMATION",
-            EmailKind::Invite => "INVITE",
-            EmailKind::Recovery => "RECOVERY",
-            EmailKind::MagicLink => "MAGIC_LINK",
-            EmailKind::EmailChange => "EMAIL_CHANGE",
-            EmailKind::Reauthentication => "REAUTHENTICATION",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::Confirmation => "confirmation",
-            EmailKind::Invite => "invite",
-            EmailKind::Recovery => "recovery",
-            EmailKind::MagicLink => "magic link",
-            EmailKind::EmailChange => "email change",
-            EmailKind::Reauthentication => "reauthentication",
-        }
-    }
-}
 
 /// A rendered message, ready to send.
 #[derive(Clone)]

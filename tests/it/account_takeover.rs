@@ -103,7 +103,7 @@ async fn session_before_the_proof(app: &TestApp, user_id: &str) -> (String, Stri
         .unwrap()
         .unwrap();
     let client = latchkey::auth::session::Client::default();
-    let (tokens, _, _) = latchkey::auth::session::start(&mut conn, &app.state, &user, "password", &client)
+    let (tokens, _, _) = latchkey::auth::session::start(&mut conn, &app.state.sessions, &user, "password", &client)
         .await
         .unwrap();
     (tokens.access_token, tokens.refresh_token)

@@ -380,14 +380,18 @@ async fn get_user_and_token_checks() {
     let now = chrono::Utc::now().timestamp();
     let expired = app
         .state
-        .jwt
+        .sessions
+        .tokens()
+        .keys()
         .sign(&json!({"sub": session["user"]["id"], "exp": now - 10, "role": "authenticated"}))
         .unwrap();
     assert_error(app.get_auth("/user", &expired).await, 403, "bad_jwt").await;
     // Token for a user that no longer exists.
     let ghost = app
         .state
-        .jwt
+        .sessions
+        .tokens()
+        .keys()
         .sign(&json!({"sub": uuid::Uuid::new_v4(), "exp": now + 60}))
         .unwrap();
     assert_error(app.get_auth("/user", &ghost).await, 403, "user_not_found").await;
@@ -412,7 +416,7 @@ async fn get_user_checks_the_token_audience_as_gotrue_does() {
     // A valid token of an existing user and session, but without an audience.
     let mut claims = jwt_payload(token);
     claims.as_object_mut().unwrap().remove("aud");
-    let without_aud = app.state.jwt.sign(&claims).unwrap();
+    let without_aud = app.state.sessions.tokens().keys().sign(&claims).unwrap();
     assert_error(app.get_auth("/user", &without_aud).await, 400, "validation_failed").await;
 }
 

@@ -45,7 +45,9 @@ async fn admin_routes_need_an_admin_token() {
     let now = chrono::Utc::now().timestamp();
     let supabase_admin = app
         .state
-        .jwt
+        .sessions
+        .tokens()
+        .keys()
         .sign(&json!({"sub": "1234567890", "role": "supabase_admin", "exp": now + 60}))
         .unwrap();
     assert_eq!(app.get_auth("/admin/users", &supabase_admin).await.status(), 200);

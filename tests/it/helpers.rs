@@ -51,7 +51,7 @@ pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub client: reqwest::Client,
-    pub state: latchkey::state::AppState,
+    pub state: latchkey::api::state::AppState,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -165,7 +165,7 @@ impl TestApp {
     /// An API key (`role` = anon, service_role, ...) signed with the test secret.
     pub fn api_key(&self, role: &str) -> String {
         let now = chrono::Utc::now().timestamp();
-        latchkey::auth::jwt::api_key(&self.state.jwt, role, now, 3600).expect("sign key")
+        latchkey::auth::jwt::api_key(self.state.sessions.tokens().keys(), role, now, 3600).expect("sign key")
     }
 
     /// Signs up (autoconfirm is on by default in tests) and returns the session JSON.

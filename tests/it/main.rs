@@ -22,6 +22,7 @@ mod hardening;
 mod helpers;
 mod hot_pool;
 mod jwt_secret;
+mod layers;
 mod oauth;
 mod oauth_linking;
 mod openapi;

@@ -105,7 +105,7 @@ async fn identities_link_and_unlink_under_gotrue_rules() {
     assert_eq!(body["msg"], "Token audience doesn't match request audience");
     let mut claims = jwt_payload(token);
     claims.as_object_mut().unwrap().remove("aud");
-    let without_aud = app.state.jwt.sign(&claims).unwrap();
+    let without_aud = app.state.sessions.tokens().keys().sign(&claims).unwrap();
     assert_error(
         unlink(&app, &without_aud, &google_identity).await,
         403,

@@ -245,7 +245,7 @@ async fn memory_stays_bounded_under_many_addresses() {
     ])
     .await;
     let router = latchkey::api::app(app.state.clone());
-    let limits = app.state.rate_limits.clone();
+    let limits = app.state.limiter.clone();
     let mut peak = 0;
     let mut after_pruning = Vec::new();
     let started = Instant::now();
@@ -265,10 +265,10 @@ async fn memory_stays_bounded_under_many_addresses() {
         }
         // The pruning task runs every 100 ms; give it a few ticks.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !limits.is_empty() && Instant::now() < deadline {
+        while limits.keys_held() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        after_pruning.push(limits.len());
+        after_pruning.push(limits.keys_held());
     }
     eprintln!(
         "{} addresses in {:?}; keys held: at most {peak}, after each wave {after_pruning:?}",
@@ -286,7 +286,7 @@ async fn memory_stays_bounded_under_many_addresses() {
 /// keys the limiters held at any of the samples taken along the way.
 async fn send_from_addresses(
     router: axum::Router,
-    limits: latchkey::api::ratelimit::RateLimits,
+    limits: std::sync::Arc<dyn latchkey::ratelimit::Limiter>,
     addresses: std::ops::Range<u32>,
 ) -> usize {
     use tower::ServiceExt;
@@ -303,7 +303,7 @@ async fn send_from_addresses(
         assert_ne!(response.status(), 429);
         assert_eq!(response.headers()["ratelimit-limit"], "10");
         if i % 500 == 0 {
-            most = most.max(limits.len());
+            most = most.max(limits.keys_held());
         }
     }
     most

@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::api::admin::{Admin, PageParams};
 use crate::api::extract::Query;
+use crate::api::state::AppState;
 use crate::db::audit::{self, AuditFilter};
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::error::{Error, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_audit))
@@ -54,7 +54,7 @@ pub async fn list_audit(
     OriginalUri(uri): OriginalUri,
     Query(page): Query<PageParams>,
     Query(query): Query<AuditQuery>,
-) -> ApiResult<(HeaderMap, axum::Json<Vec<AuditEntryResponse>>)> {
+) -> Result<(HeaderMap, axum::Json<Vec<AuditEntryResponse>>)> {
     let page = page.resolve()?;
     let filter = match query.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         None => AuditFilter::All,
@@ -63,9 +63,7 @@ pub async fn list_audit(
             Some(("action", value)) => AuditFilter::Action(value.trim()),
             Some(("type", value)) => AuditFilter::Type(value.trim()),
             _ => {
-                return Err(ApiError::validation(
-                    "Invalid query scope: use author:, action: or type:",
-                ));
+                return Err(Error::validation("Invalid query scope: use author:, action: or type:"));
             }
         },
     };

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use crate::api::admin::Admin;
 use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
+use crate::api::state::AppState;
 use crate::api::types::UserResponse;
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
@@ -21,8 +22,7 @@ use crate::db::audit::{self, Action as AuditAction};
 use crate::db::identities;
 use crate::db::one_time_tokens::{Confirms, TokenType};
 use crate::db::users::{self, UserRow};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,7 +61,7 @@ pub async fn post_invite(
     client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<InviteParams>,
-) -> ApiResult<axum::Json<UserResponse>> {
+) -> Result<axum::Json<UserResponse>> {
     let email = accounts::normalize_email(params.email.as_deref().unwrap_or(""))?;
     let mut tx = state.db.begin().await?;
     let (user, confirms) = invitee(&mut tx, &state, &email, params.data).await?;
@@ -70,7 +70,7 @@ pub async fn post_invite(
         pkce: None,
         check_frequency: false,
     };
-    let sent = email::send_confirmation(&mut tx, &state, user.id, Action::Invite, &out, &confirms).await?;
+    let sent = email::send_confirmation(&mut tx, &state.outbox, user.id, Action::Invite, &out, &confirms).await?;
     let traits = json!({ "user_id": user.id, "user_email": email });
     audit::insert(
         &mut *tx,
@@ -91,10 +91,10 @@ async fn invitee(
     state: &AppState,
     email: &str,
     data: Option<Value>,
-) -> ApiResult<(UserRow, Confirms)> {
+) -> Result<(UserRow, Confirms)> {
     match users::find_by_email(&mut *conn, email).await? {
         Some(user) if user.email_confirmed_at.is_some() => {
-            Err(ApiError::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS))
+            Err(Error::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS))
         }
         Some(user) => Ok((user, Confirms::default())),
         None => {
@@ -104,7 +104,9 @@ async fn invitee(
                 user_metadata: data.filter(Value::is_object).unwrap_or_else(|| json!({})),
                 confirmed: false,
             };
-            let user = accounts::create_email_user(&mut *conn, &state.config, account).await?.0;
+            let user = accounts::create_email_user(&mut *conn, &state.accounts, account)
+                .await?
+                .0;
             Ok((user, Confirms::Account))
         }
     }
@@ -157,7 +159,7 @@ pub async fn generate_link(
     client: Client,
     RedirectTo(referrer): RedirectTo,
     Json(params): Json<GenerateLinkParams>,
-) -> ApiResult<axum::Json<GenerateLinkResponse>> {
+) -> Result<axum::Json<GenerateLinkResponse>> {
     let email = accounts::normalize_email(params.email.as_deref().unwrap_or(""))?;
     // The body's redirect_to wins when it is allowed (GoTrue reads it from the body here).
     let redirect_to = params
@@ -177,7 +179,7 @@ pub async fn generate_link(
                 password = Some(random_password());
             }
             "recovery" | "email_change_current" | "email_change_new" => {
-                return Err(ApiError::not_found(
+                return Err(Error::not_found(
                     ErrorCode::UserNotFound,
                     "User with this email not found",
                 ));
@@ -188,7 +190,7 @@ pub async fn generate_link(
     let ip = client.ip_string();
     let sent = match link_type.as_str() {
         "magiclink" | "recovery" => {
-            let user = existing.ok_or_else(|| ApiError::internal("user checked above"))?;
+            let user = existing.ok_or_else(|| Error::internal("user checked above"))?;
             let action = if link_type == "magiclink" {
                 Action::MagicLink
             } else {
@@ -201,7 +203,7 @@ pub async fn generate_link(
             .await?;
             email::generate(
                 &mut tx,
-                &state,
+                &state.outbox,
                 &user,
                 action,
                 TokenType::Recovery,
@@ -217,7 +219,7 @@ pub async fn generate_link(
             audit::insert(&mut *tx, admin.audit_entry(AuditAction::UserInvited, traits, &ip)).await?;
             email::generate(
                 &mut tx,
-                &state,
+                &state.outbox,
                 &user,
                 Action::Invite,
                 TokenType::Confirmation,
@@ -239,7 +241,7 @@ pub async fn generate_link(
             .await?;
             email::generate(
                 &mut tx,
-                &state,
+                &state.outbox,
                 &user,
                 Action::Confirmation,
                 TokenType::Confirmation,
@@ -250,7 +252,7 @@ pub async fn generate_link(
             .await?
         }
         "email_change_current" | "email_change_new" => {
-            let user = existing.ok_or_else(|| ApiError::internal("user checked above"))?;
+            let user = existing.ok_or_else(|| Error::internal("user checked above"))?;
             email_change_link(
                 &mut tx,
                 &state,
@@ -262,7 +264,7 @@ pub async fn generate_link(
             .await?
         }
         other => {
-            return Err(ApiError::validation(format!(
+            return Err(Error::validation(format!(
                 "Invalid email action link type requested: {other}"
             )));
         }
@@ -290,11 +292,11 @@ async fn signup_user(
     email: &str,
     password: Option<&str>,
     data: Option<Value>,
-) -> ApiResult<(UserRow, Confirms)> {
+) -> Result<(UserRow, Confirms)> {
     let data = data.filter(Value::is_object);
     match existing {
         Some(user) if user.email_confirmed_at.is_some() => {
-            Err(ApiError::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS))
+            Err(Error::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS))
         }
         Some(user) => {
             let confirms = proven_address::confirms_again(&mut *conn, user.id).await?;
@@ -307,19 +309,21 @@ async fn signup_user(
         None => {
             let password = password
                 .filter(|p| !p.is_empty())
-                .ok_or_else(|| ApiError::validation("Signup requires a valid password"))?;
+                .ok_or_else(|| Error::validation("Signup requires a valid password"))?;
             password::check_length(password, PasswordUse::New)?;
             if let Err(weak) = password::check_policy(&state.config.password, password) {
-                return Err(ApiError::weak_password(weak.message, weak.reasons));
+                return Err(Error::weak_password(weak.message, weak.reasons));
             }
-            let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+            let hash = state.hasher.hash(password).await.map_err(Error::internal)?;
             let account = NewEmailAccount {
                 email,
                 password_hash: Some(&hash),
                 user_metadata: data.unwrap_or_else(|| json!({})),
                 confirmed: false,
             };
-            let user = accounts::create_email_user(&mut *conn, &state.config, account).await?.0;
+            let user = accounts::create_email_user(&mut *conn, &state.accounts, account)
+                .await?
+                .0;
             Ok((user, Confirms::Account))
         }
     }
@@ -334,15 +338,15 @@ async fn email_change_link(
     link_type: &str,
     new_email: Option<&str>,
     redirect_to: &str,
-) -> ApiResult<email::Sent> {
+) -> Result<email::Sent> {
     if link_type == "email_change_current" && !state.config.mailer.secure_email_change_enabled {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "Enable secure email change to generate link for current email",
         ));
     }
     let new_email = accounts::normalize_email(new_email.unwrap_or(""))?;
     if users::email_taken(&mut *conn, &new_email, user.id).await? {
-        return Err(ApiError::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS));
+        return Err(Error::unprocessable(ErrorCode::EmailExists, EMAIL_EXISTS));
     }
     let user = users::set_email_change(&mut *conn, user.id, &new_email).await?;
     let (token_type, address) = if link_type == "email_change_current" {
@@ -359,7 +363,7 @@ async fn email_change_link(
     crate::db::one_time_tokens::delete(&mut *conn, user.id, other).await?;
     email::generate(
         conn,
-        state,
+        &state.outbox,
         &user,
         Action::EmailChange,
         token_type,

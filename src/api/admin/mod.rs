@@ -14,9 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
 use crate::api::auth_user::verified_claims;
+use crate::api::state::AppState;
 use crate::db::{audit as audit_db, sessions};
-use crate::error::{ApiError, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -54,19 +54,19 @@ impl Admin {
 }
 
 impl FromRequestParts<AppState> for Admin {
-    type Rejection = ApiError;
+    type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let claims = verified_claims(parts, state)?;
         let role = claims.role.clone().unwrap_or_default();
         if !state.config.jwt.admin_roles.contains(&role) {
-            return Err(ApiError::forbidden(ErrorCode::NotAdmin, "User not allowed"));
+            return Err(Error::forbidden(ErrorCode::NotAdmin, "User not allowed"));
         }
         if let Some(session_id) = claims.session_id.as_deref().and_then(|s| Uuid::parse_str(s).ok())
             && !session_id.is_nil()
             && sessions::find(&state.db, session_id).await?.is_none()
         {
-            return Err(ApiError::forbidden(ErrorCode::SessionExpired, "Session has expired"));
+            return Err(Error::forbidden(ErrorCode::SessionExpired, "Session has expired"));
         }
         let id = claims
             .sub
@@ -92,13 +92,13 @@ pub struct Page {
 }
 
 impl PageParams {
-    pub fn resolve(&self) -> Result<Page, ApiError> {
+    pub fn resolve(&self) -> Result<Page, Error> {
         let parse =
-            |raw: &Option<String>, default: i64, name: &str| -> Result<i64, ApiError> {
+            |raw: &Option<String>, default: i64, name: &str| -> Result<i64, Error> {
                 match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
                     None => Ok(default),
                     Some(value) => value.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        ApiError::bad_request(ErrorCode::ValidationFailed, format!("Bad {name} parameter"))
+                        Error::bad_request(ErrorCode::ValidationFailed, format!("Bad {name} parameter"))
                     }),
                 }
             };

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::api::admin::{Admin, PageParams};
 use crate::api::extract::{Json, OptionalJson, Query};
+use crate::api::state::AppState;
 use crate::api::types::UserResponse;
 use crate::auth::accounts::{self, AdminAccount};
 use crate::auth::password::{self, PasswordUse};
@@ -20,8 +21,7 @@ use crate::config::parse_duration;
 use crate::db::audit::{self, Action};
 use crate::db::users::{AdminChanges, UserRow};
 use crate::db::{identities, sessions, users};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,13 +61,13 @@ pub async fn list_users(
     OriginalUri(uri): OriginalUri,
     Query(page): Query<PageParams>,
     Query(list): Query<ListParams>,
-) -> ApiResult<(HeaderMap, axum::Json<UserListResponse>)> {
+) -> Result<(HeaderMap, axum::Json<UserListResponse>)> {
     let page = page.resolve()?;
     let filter = list.filter.as_deref().map(str::trim).filter(|f| !f.is_empty());
     let ascending = match list.sort.as_deref().map(str::trim).unwrap_or("") {
         "" | "created_at desc" | "created_at" => false,
         "created_at asc" => true,
-        _ => return Err(ApiError::validation("Bad Sort Parameters")),
+        _ => return Err(Error::validation("Bad Sort Parameters")),
     };
     let rows = users::list(&state.db, filter, ascending, page.per_page, page.offset()).await?;
     let total = users::count(&state.db, filter).await?;
@@ -132,7 +132,7 @@ pub async fn create_user(
     admin: Admin,
     client: Client,
     Json(params): Json<AdminUserParams>,
-) -> ApiResult<axum::Json<UserResponse>> {
+) -> Result<axum::Json<UserResponse>> {
     let email = params
         .email
         .as_deref()
@@ -147,7 +147,7 @@ pub async fn create_user(
         .map(accounts::normalize_phone)
         .transpose()?;
     if email.is_none() && phone.is_none() {
-        return Err(ApiError::validation(
+        return Err(Error::validation(
             "Cannot create a user without either an email or phone",
         ));
     }
@@ -203,7 +203,7 @@ pub async fn get_user_by_id(
     State(state): State<AppState>,
     _admin: Admin,
     Path(user_id): Path<String>,
-) -> ApiResult<axum::Json<UserResponse>> {
+) -> Result<axum::Json<UserResponse>> {
     let user = find_user(&state, &user_id).await?;
     let identities = identities::for_user(&state.db, user.id).await?;
     Ok(axum::Json(UserResponse::new(user, identities)))
@@ -230,13 +230,13 @@ pub async fn update_user_by_id(
     client: Client,
     Path(user_id): Path<String>,
     Json(params): Json<AdminUserParams>,
-) -> ApiResult<axum::Json<UserResponse>> {
+) -> Result<axum::Json<UserResponse>> {
     let user = find_user(&state, &user_id).await?;
     if let Some(password) = params.password.as_deref().filter(|p| !p.is_empty()) {
         // Length first, as in GoTrue's strength check.
         password::check_length(password, PasswordUse::New)?;
         if let Err(weak) = password::check_policy(&state.config.password, password) {
-            return Err(ApiError::weak_password(weak.message, weak.reasons));
+            return Err(Error::weak_password(weak.message, weak.reasons));
         }
     }
     let email = params
@@ -259,7 +259,7 @@ pub async fn update_user_by_id(
     if let Some(email) = &email
         && users::email_taken(&mut *tx, email, user.id).await?
     {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::EmailExists,
             "A user with this email address has already been registered",
         ));
@@ -267,7 +267,7 @@ pub async fn update_user_by_id(
     if let Some(phone) = &phone
         && users::phone_taken(&mut *tx, phone, user.id).await?
     {
-        return Err(ApiError::unprocessable(
+        return Err(Error::unprocessable(
             ErrorCode::PhoneExists,
             "A user with this phone number has already been registered",
         ));
@@ -284,13 +284,13 @@ pub async fn update_user_by_id(
     // or number first, and the unique index then says so.
     let mut updated = match users::apply_admin_changes(&mut *tx, user.id, &changes).await {
         Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::EmailExists,
                 "A user with this email address has already been registered",
             ));
         }
         Err(err) if crate::db::is_unique_violation(&err, "_auth_users_phone_key") => {
-            return Err(ApiError::unprocessable(
+            return Err(Error::unprocessable(
                 ErrorCode::PhoneExists,
                 "A user with this phone number has already been registered",
             ));
@@ -351,7 +351,7 @@ pub async fn delete_user_by_id(
     client: Client,
     Path(user_id): Path<String>,
     OptionalJson(params): OptionalJson<DeleteUserParams>,
-) -> ApiResult<axum::Json<Value>> {
+) -> Result<axum::Json<Value>> {
     let user = find_user(&state, &user_id).await?;
     let mut tx = state.db.begin().await?;
     if params.should_soft_delete {
@@ -371,25 +371,25 @@ pub async fn delete_user_by_id(
     Ok(axum::Json(json!({})))
 }
 
-async fn find_user(state: &AppState, raw_id: &str) -> ApiResult<UserRow> {
+async fn find_user(state: &AppState, raw_id: &str) -> Result<UserRow> {
     let id = Uuid::parse_str(raw_id)
-        .map_err(|_| ApiError::not_found(ErrorCode::ValidationFailed, "user_id must be an UUID"))?;
+        .map_err(|_| Error::not_found(ErrorCode::ValidationFailed, "user_id must be an UUID"))?;
     users::find_by_id(&state.db, id)
         .await?
-        .ok_or_else(|| ApiError::not_found(ErrorCode::UserNotFound, "User not found"))
+        .ok_or_else(|| Error::not_found(ErrorCode::UserNotFound, "User not found"))
 }
 
 /// The hash to store: a new argon2id hash of `password`, or an imported `password_hash`.
-async fn password_hash_for(state: &AppState, params: &AdminUserParams) -> ApiResult<Option<String>> {
+async fn password_hash_for(state: &AppState, params: &AdminUserParams) -> Result<Option<String>> {
     let password = params.password.as_deref().filter(|p| !p.is_empty());
     let imported = params.password_hash.as_deref().filter(|h| !h.is_empty());
     match (password, imported) {
-        (Some(_), Some(_)) => Err(ApiError::validation(
+        (Some(_), Some(_)) => Err(Error::validation(
             "Only a password or a password hash should be provided",
         )),
         (Some(password), None) => {
             password::check_length(password, PasswordUse::New)?;
-            Ok(Some(state.hasher.hash(password).await.map_err(ApiError::internal)?))
+            Ok(Some(state.hasher.hash(password).await.map_err(Error::internal)?))
         }
         (None, Some(hash)) => {
             // Stored only if it can be verified, at a bounded cost.
@@ -401,13 +401,13 @@ async fn password_hash_for(state: &AppState, params: &AdminUserParams) -> ApiRes
 }
 
 /// `ban_duration`: `none` lifts a ban (`Some(None)`); a duration bans until now + duration.
-fn ban_until(raw: &str) -> ApiResult<Option<chrono::DateTime<Utc>>> {
+fn ban_until(raw: &str) -> Result<Option<chrono::DateTime<Utc>>> {
     if raw.trim().eq_ignore_ascii_case("none") {
         return Ok(None);
     }
     let duration = parse_duration(raw)
         .and_then(|d| chrono::Duration::from_std(d).ok())
-        .ok_or_else(|| ApiError::validation(format!("invalid format for ban duration: {raw:?}")))?;
+        .ok_or_else(|| Error::validation(format!("invalid format for ban duration: {raw:?}")))?;
     Ok(Some(Utc::now() + duration))
 }
 

@@ -11,15 +11,15 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::request::Parts;
 
-use super::limiters::AccountKey;
 use crate::api::extract::body_error;
 use crate::api::signup::SignupParams;
 use crate::api::verify::{self, VerifyParams};
-use crate::error::ApiError;
+use crate::error::Error;
+use crate::ratelimit::AccountKey;
 
 /// Whether a sign-up is anonymous (neither email nor phone, as the handler decides), and the
 /// request with its body restored.
-pub(super) async fn signup(parts: Parts, body: Body) -> Result<(bool, Request), ApiError> {
+pub(super) async fn signup(parts: Parts, body: Body) -> Result<(bool, Request), Error> {
     let (bytes, parts) = read(parts, body).await?;
     let anonymous = serde_json::from_slice::<SignupParams>(&bytes).is_ok_and(|params| params.is_anonymous());
     Ok((anonymous, Request::from_parts(parts, Body::from(bytes))))
@@ -27,7 +27,7 @@ pub(super) async fn signup(parts: Parts, body: Body) -> Result<(bool, Request), 
 
 /// The account a verification code is tried against, if any, and the request with its body
 /// restored.
-pub(super) async fn verify_code(parts: Parts, body: Body) -> Result<(Option<Account>, Request), ApiError> {
+pub(super) async fn verify_code(parts: Parts, body: Body) -> Result<(Option<Account>, Request), Error> {
     let (bytes, parts) = read(parts, body).await?;
     let account = serde_json::from_slice::<VerifyParams>(&bytes)
         .ok()
@@ -45,7 +45,7 @@ pub(super) struct Account {
     pub domain: Option<String>,
 }
 
-async fn read(parts: Parts, body: Body) -> Result<(Bytes, Parts), ApiError> {
+async fn read(parts: Parts, body: Body) -> Result<(Bytes, Parts), Error> {
     let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), &())
         .await
         .map_err(body_error)?;

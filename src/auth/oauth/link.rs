@@ -16,15 +16,16 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::ProviderUser;
+use crate::auth::accounts::AccountRules;
 use crate::auth::email::{self, Outgoing};
-use crate::auth::identity_email;
+use crate::auth::identities::{refresh_providers, update_from_identities};
+use crate::auth::outbox::Outbox;
 use crate::auth::proven_address::{self, Proof};
 use crate::db::audit::{self, Action};
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, NewUser, UserRow};
 use crate::db::{identities, is_unique_violation};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::state::AppState;
+use crate::error::{Error, ErrorCode, Result};
 
 /// The outcome of a callback.
 #[derive(Debug)]
@@ -33,13 +34,13 @@ pub enum Resolved {
     SignedIn(Box<UserRow>),
     /// Keep what was done (the new account or identity, the confirmation mail) but end the
     /// callback with this error: GoTrue's `storage.NewCommitWithError`.
-    Refused(ApiError),
+    Refused(Error),
 }
 
 /// A new account whose provider email is unverified: a confirmation mail went out and the
 /// sign-in waits for it.
 fn needs_verification(provider: &str) -> Resolved {
-    Resolved::Refused(ApiError::unprocessable(
+    Resolved::Refused(Error::unprocessable(
         ErrorCode::ProviderEmailNeedsVerification,
         format!("Unverified email with {provider}. A confirmation email has been sent to your {provider} email"),
     ))
@@ -47,14 +48,15 @@ fn needs_verification(provider: &str) -> Resolved {
 
 pub async fn resolve(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
+    rules: &AccountRules,
     provider: &str,
     profile: &ProviderUser,
     redirect_to: &str,
     ip: &str,
-) -> ApiResult<Resolved> {
+) -> Result<Resolved> {
     if profile.subject.is_empty() {
-        return Err(ApiError::internal("provider returned no subject"));
+        return Err(Error::internal("provider returned no subject"));
     }
     if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
         let identity = identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
@@ -105,15 +107,15 @@ pub async fn resolve(
         }
         // Unverified at the provider and taken here: a separate account without the address.
         Some(_) => Ok(Resolved::SignedIn(Box::new(
-            create(conn, state, provider, profile, None).await?,
+            create(conn, rules, provider, profile, None).await?,
         ))),
         None => {
-            let user = create(conn, state, provider, profile, profile.email.as_deref()).await?;
+            let user = create(conn, rules, provider, profile, profile.email.as_deref()).await?;
             if user.email.is_some() && user.email_confirmed_at.is_none() {
                 // The link proves the address alone: the unverified identity that asked for
                 // it does not survive it (issue #14; GoTrue keeps it). Its owner links it again
                 // once signed in, or verifies the address at the provider first.
-                send_confirmation(conn, state, user.id, redirect_to, Confirms::default()).await?;
+                send_confirmation(conn, outbox, user.id, redirect_to, Confirms::default()).await?;
                 return Ok(needs_verification(provider));
             }
             Ok(Resolved::SignedIn(Box::new(user)))
@@ -124,21 +126,23 @@ pub async fn resolve(
 /// Manual linking (`/user/identities/authorize`, GoTrue's `linkIdentityToUser`): the identity
 /// joins the signed-in user who started the flow and must not belong to anyone yet. It is
 /// audited as `identity_linked`; a user without an email takes one from their identities.
+#[allow(clippy::too_many_arguments)]
 pub async fn link_to(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
+    rules: &AccountRules,
     target: Uuid,
     provider: &str,
     profile: &ProviderUser,
     redirect_to: &str,
     ip: &str,
-) -> ApiResult<Resolved> {
+) -> Result<Resolved> {
     // Locked: the email taken from the identities must not race a change of the user's own.
     // A deleted user's flow goes with them (on delete cascade), so a missing user here only
     // means a deletion raced this callback.
     let user = users::lock(&mut *conn, target)
         .await?
-        .ok_or_else(|| ApiError::unprocessable(ErrorCode::UserNotFound, "Linking target user not found"))?;
+        .ok_or_else(|| Error::unprocessable(ErrorCode::UserNotFound, "Linking target user not found"))?;
     if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
         return Err(already_linked(if identity.user_id == user.id {
             "Identity is already linked"
@@ -160,7 +164,7 @@ pub async fn link_to(
     )
     .await?;
     let refusal = if user.email.as_deref().unwrap_or("").is_empty() {
-        email_from_new_identity(conn, state, user, provider, profile, redirect_to).await?
+        email_from_new_identity(conn, outbox, rules, user, provider, profile, redirect_to).await?
     } else {
         None
     };
@@ -173,8 +177,8 @@ pub async fn link_to(
     })
 }
 
-fn already_linked(message: &'static str) -> ApiError {
-    ApiError::unprocessable(ErrorCode::IdentityAlreadyExists, message)
+fn already_linked(message: &'static str) -> Error {
+    Error::unprocessable(ErrorCode::IdentityAlreadyExists, message)
 }
 
 /// A user without an email (an anonymous one, say) who links an identity takes the email of
@@ -183,20 +187,20 @@ fn already_linked(message: &'static str) -> ApiError {
 /// `NewCommitWithError`); a verified one is confirmed and the user is no longer anonymous.
 async fn email_from_new_identity(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
+    rules: &AccountRules,
     user: UserRow,
     provider: &str,
     profile: &ProviderUser,
     redirect_to: &str,
-) -> ApiResult<Option<ApiError>> {
+) -> Result<Option<Error>> {
     let email_exists = || {
-        ApiError::bad_request(
+        Error::bad_request(
             ErrorCode::EmailExists,
             "A user with this email address has already been registered",
         )
     };
-    let user =
-        identity_email::update_from_identities(conn, user, state.config.mailer_autoconfirm, email_exists).await?;
+    let user = update_from_identities(conn, user, rules.autoconfirm, email_exists).await?;
     if user.email.as_deref().unwrap_or("").is_empty() {
         // An identity without an email (a phone one) kept the user without one. GoTrue goes
         // on to mail or confirm the empty address; there is nothing to confirm.
@@ -205,8 +209,8 @@ async fn email_from_new_identity(
     if !profile.email_verified {
         // The signed-in holder put the address on their own account: following the link
         // confirms it and changes nothing else.
-        send_confirmation(conn, state, user.id, redirect_to, Confirms::Account).await?;
-        return Ok(Some(ApiError::unprocessable(
+        send_confirmation(conn, outbox, user.id, redirect_to, Confirms::Account).await?;
+        return Ok(Some(Error::unprocessable(
             ErrorCode::EmailNotConfirmed,
             format!("Unverified email with {provider}. A confirmation email has been sent to your {provider} email"),
         )));
@@ -222,20 +226,20 @@ async fn email_from_new_identity(
 /// the link confirms besides the address.
 async fn send_confirmation(
     conn: &mut PgConnection,
-    state: &AppState,
+    outbox: &Outbox,
     user_id: Uuid,
     redirect_to: &str,
     confirms: Confirms,
-) -> ApiResult<()> {
+) -> Result<()> {
     let out = Outgoing {
         redirect_to,
         ..Outgoing::default()
     };
     // Boxed as `dyn Send`: rustc cannot otherwise prove the nested future `Send` for every
     // lifetime (rust-lang/rust#102211) once it sits inside the callback.
-    let sending: std::pin::Pin<Box<dyn std::future::Future<Output = ApiResult<email::Sent>> + Send + '_>> =
+    let sending: std::pin::Pin<Box<dyn std::future::Future<Output = Result<email::Sent>> + Send + '_>> =
         Box::pin(async move {
-            email::send_confirmation(conn, state, user_id, email::Action::Confirmation, &out, &confirms).await
+            email::send_confirmation(conn, outbox, user_id, email::Action::Confirmation, &out, &confirms).await
         });
     sending.await?;
     Ok(())
@@ -244,14 +248,13 @@ async fn send_confirmation(
 /// A new user with the provider's identity; `email` is confirmed when the provider verified it.
 async fn create(
     conn: &mut PgConnection,
-    state: &AppState,
+    rules: &AccountRules,
     provider: &str,
     profile: &ProviderUser,
     email: Option<&str>,
-) -> ApiResult<UserRow> {
-    let config = &state.config;
-    if config.disable_signup {
-        return Err(ApiError::unprocessable(
+) -> Result<UserRow> {
+    if rules.signup_disabled {
+        return Err(Error::unprocessable(
             ErrorCode::SignupDisabled,
             "Signups not allowed for this instance",
         ));
@@ -267,8 +270,8 @@ async fn create(
         &mut *conn,
         &NewUser {
             id: Uuid::new_v4(),
-            aud: &config.jwt.aud,
-            role: &config.jwt.default_group_name,
+            aud: &rules.aud,
+            role: &rules.role,
             email,
             phone: None,
             encrypted_password: None,
@@ -283,21 +286,4 @@ async fn create(
     .await?;
     identities::insert(&mut *conn, user.id, provider, &profile.subject, &identity_data).await?;
     Ok(user)
-}
-
-/// GoTrue's `UpdateAppMetaDataProviders`: `app_metadata.providers` lists the user's identity
-/// providers, oldest first, without repeats, and `app_metadata.provider` is the first of them
-/// (left alone when there is none).
-pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> ApiResult<UserRow> {
-    let mut providers: Vec<String> = Vec::new();
-    for identity in identities::for_user(&mut *conn, user_id).await? {
-        if !providers.contains(&identity.provider) {
-            providers.push(identity.provider);
-        }
-    }
-    let mut patch = json!({ "providers": providers });
-    if let Some(first) = providers.first() {
-        patch["provider"] = json!(first);
-    }
-    Ok(users::merge_app_metadata(&mut *conn, user_id, &patch).await?)
 }

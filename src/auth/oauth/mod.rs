@@ -19,7 +19,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::config::ProviderConfig;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{Error, ErrorCode, Kind, Result};
 
 /// The providers Latchkey implements, by GoTrue's names.
 pub const PROVIDERS: [&str; 2] = ["github", "google"];
@@ -82,7 +82,7 @@ pub async fn authorize_url(
     state: &str,
     scopes: &[String],
     extra: &[(String, String)],
-) -> ApiResult<Url> {
+) -> Result<Url> {
     let endpoints = endpoints(http, provider, config).await?;
     let client = client(config, &endpoints, redirect_uri)?;
     let state = state.to_owned();
@@ -108,7 +108,7 @@ pub async fn complete(
     config: &ProviderConfig,
     redirect_uri: &str,
     code: &str,
-) -> ApiResult<(ProviderTokens, ProviderUser)> {
+) -> Result<(ProviderTokens, ProviderUser)> {
     let endpoints = endpoints(http, provider, config).await?;
     let client = client(config, &endpoints, redirect_uri)?;
     // Each request future owns a (cheap, shared) clone of the client: a future borrowing it
@@ -138,7 +138,7 @@ pub async fn complete(
     Ok((tokens, user))
 }
 
-async fn endpoints(http: &reqwest::Client, provider: &str, config: &ProviderConfig) -> ApiResult<Endpoints> {
+async fn endpoints(http: &reqwest::Client, provider: &str, config: &ProviderConfig) -> Result<Endpoints> {
     match provider {
         "github" => Ok(github::endpoints(config)),
         "google" => google::endpoints(http, config)
@@ -148,8 +148,8 @@ async fn endpoints(http: &reqwest::Client, provider: &str, config: &ProviderConf
     }
 }
 
-fn client(config: &ProviderConfig, endpoints: &Endpoints, redirect_uri: &str) -> ApiResult<Client> {
-    let bad_url = |err: url::ParseError| ApiError::internal(format!("bad provider URL: {err}"));
+fn client(config: &ProviderConfig, endpoints: &Endpoints, redirect_uri: &str) -> Result<Client> {
+    let bad_url = |err: url::ParseError| Error::internal(format!("bad provider URL: {err}"));
     Ok(oauth2::Client::new(ClientId::new(config.client_id.clone()))
         .set_client_secret(ClientSecret::new(config.secret.expose_secret().to_owned()))
         .set_auth_uri(AuthUrl::new(endpoints.authorize.clone()).map_err(bad_url)?)
@@ -175,18 +175,14 @@ async fn send(http: &reqwest::Client, request: oauth2::HttpRequest) -> Result<oa
 }
 
 /// GoTrue's 400 for a provider that is unknown, disabled or misconfigured.
-pub fn unsupported(provider: &str) -> ApiError {
-    ApiError::validation(format!("Unsupported provider: {provider}"))
+pub fn unsupported(provider: &str) -> Error {
+    Error::validation(format!("Unsupported provider: {provider}"))
 }
 
 /// A failure talking to the provider: 500 with GoTrue's message; the cause goes to the log.
-fn upstream(message: &'static str, cause: impl std::fmt::Display) -> ApiError {
+fn upstream(message: &'static str, cause: impl std::fmt::Display) -> Error {
     tracing::warn!(%cause, "{message}");
-    ApiError::new(
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::UnexpectedFailure,
-        message,
-    )
+    Error::new(Kind::Internal, ErrorCode::UnexpectedFailure, message)
 }
 
 /// A JSON GET with the provider's access token.

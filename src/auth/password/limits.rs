@@ -14,7 +14,7 @@ use std::str::FromStr;
 use argon2::Params;
 use argon2::password_hash::phc::PasswordHash;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 /// GoTrue's limit for a new password (bcrypt's 72 bytes; GoTrue says "characters").
 pub const MAX_NEW_PASSWORD_BYTES: usize = 72;
@@ -46,13 +46,13 @@ pub enum PasswordUse {
 
 /// Refuses a password longer than its use allows, with GoTrue's `400 validation_failed`.
 /// Call it before any hashing.
-pub fn check_length(password: &str, usage: PasswordUse) -> ApiResult<()> {
+pub fn check_length(password: &str, usage: PasswordUse) -> Result<()> {
     let max = match usage {
         PasswordUse::New => MAX_NEW_PASSWORD_BYTES,
         PasswordUse::Presented => MAX_PRESENTED_PASSWORD_BYTES,
     };
     if password.len() > max {
-        return Err(ApiError::validation(format!(
+        return Err(Error::validation(format!(
             "Password cannot be longer than {max} characters"
         )));
     }
@@ -74,11 +74,11 @@ pub(super) fn argon2_params_allowed(params: &Params) -> bool {
 /// PHC string within the bounds verification accepts. Anything else would never verify, or
 /// would cost too much to verify, so it is refused with `400 validation_failed` rather than
 /// stored.
-pub fn check_imported_hash(hash: &str) -> ApiResult<()> {
+pub fn check_imported_hash(hash: &str) -> Result<()> {
     if ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| hash.starts_with(prefix)) {
         let cost = bcrypt_cost(hash).ok_or_else(invalid_format)?;
         if !(MIN_BCRYPT_COST..=MAX_BCRYPT_COST).contains(&cost) {
-            return Err(ApiError::validation(format!(
+            return Err(Error::validation(format!(
                 "Invalid password hash: the bcrypt cost must be between {MIN_BCRYPT_COST} and {MAX_BCRYPT_COST}, not {cost}"
             )));
         }
@@ -91,7 +91,7 @@ pub fn check_imported_hash(hash: &str) -> ApiResult<()> {
             .and_then(|parsed| Params::try_from(&parsed).ok())
             .ok_or_else(invalid_format)?;
         if !argon2_params_allowed(&params) {
-            return Err(ApiError::validation(format!(
+            return Err(Error::validation(format!(
                 "Invalid password hash: argon2 parameters above m={MAX_IMPORTED_M_COST},t={MAX_IMPORTED_T_COST}"
             )));
         }
@@ -100,8 +100,8 @@ pub fn check_imported_hash(hash: &str) -> ApiResult<()> {
     Err(invalid_format())
 }
 
-fn invalid_format() -> ApiError {
-    ApiError::validation("Invalid password hash format: bcrypt or argon2 expected")
+fn invalid_format() -> Error {
+    Error::validation("Invalid password hash format: bcrypt or argon2 expected")
 }
 
 #[cfg(test)]
@@ -126,7 +126,7 @@ mod tests {
         // Bytes, not characters: 37 two-byte characters are 74 bytes.
         assert!(check_length(&"é".repeat(37), PasswordUse::New).is_err());
         let refused = check_length(&at(1025), PasswordUse::Presented).unwrap_err();
-        assert_eq!(refused.status(), 400);
+        assert_eq!(refused.kind(), crate::error::Kind::BadRequest);
         assert_eq!(refused.code().as_str(), "validation_failed");
     }
 
@@ -182,7 +182,7 @@ mod tests {
         ];
         for (hash, message) in refused {
             let error = check_imported_hash(&hash).unwrap_err();
-            assert_eq!(error.status(), 400, "{hash}");
+            assert_eq!(error.kind(), crate::error::Kind::BadRequest, "{hash}");
             assert_eq!(error.code().as_str(), "validation_failed");
             assert!(error.message().contains(message), "{hash}: {}", error.message());
         }

@@ -5,10 +5,10 @@ use std::net::Ipv4Addr;
 use super::*;
 use crate::config::Config;
 
-fn limits(pairs: &[(&str, &str)]) -> RateLimits {
+fn limits(pairs: &[(&str, &str)]) -> MemoryLimiter {
     let vars = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = Config::from_vars(vars).unwrap();
-    RateLimits::new(&config.rate_limit, config.mailer_autoconfirm)
+    MemoryLimiter::new(&config.rate_limit, config.mailer_autoconfirm)
 }
 
 fn ip(n: u32) -> IpAddr {
@@ -79,7 +79,7 @@ async fn a_large_map_is_pruned_without_waiting_for_the_timer() {
         .into(),
     )
     .unwrap();
-    let limits = RateLimits::with_prune_at(&config.rate_limit, false, 1000);
+    let limits = MemoryLimiter::with_prune_at(&config.rate_limit, false, 1000);
     for n in 0..SIZE_CHECK_EVERY as u32 {
         limits.check(&[Group::Verify], ip(n)).unwrap();
     }

@@ -1,5 +1,5 @@
-//! The limiters themselves: one governor keyed limiter per endpoint group, the global email
-//! limiter, and the pruning that keeps memory bounded. No HTTP here.
+//! The in-memory store: one governor keyed limiter per endpoint group, the global email
+//! limiter, and the pruning that keeps memory bounded. Each process has its own budgets.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -12,89 +12,10 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+use super::{AccountKey, Group, Limiter, Verdict};
 use crate::config::{Rate, RateLimitConfig};
-
-/// The endpoint groups, each with its own bucket per client address, and the one bucket
-/// keyed by account instead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    TokenRefresh,
-    Verify,
-    Otp,
-    SignInSignUps,
-    AnonymousUsers,
-    Authorize,
-    /// Keyed by the email or phone a `POST /verify` code is tried against.
-    VerifyPerAccount,
-}
-
-impl Group {
-    /// The groups keyed by client address.
-    pub const PER_CLIENT: [Group; 6] = [
-        Group::TokenRefresh,
-        Group::Verify,
-        Group::Otp,
-        Group::SignInSignUps,
-        Group::AnonymousUsers,
-        Group::Authorize,
-    ];
-
-    /// The variable that sets this group's rate, to name it in logs.
-    pub fn variable(self) -> &'static str {
-        match self {
-            Group::TokenRefresh => "GOTRUE_RATE_LIMIT_TOKEN_REFRESH",
-            Group::Verify => "GOTRUE_RATE_LIMIT_VERIFY",
-            Group::Otp => "GOTRUE_RATE_LIMIT_OTP",
-            Group::SignInSignUps => "GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS",
-            Group::AnonymousUsers => "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS",
-            Group::Authorize => "LATCHKEY_RATE_LIMIT_AUTHORIZE",
-            Group::VerifyPerAccount => "LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS",
-        }
-    }
-
-    fn rate(self, config: &RateLimitConfig) -> Rate {
-        match self {
-            Group::TokenRefresh => config.token_refresh,
-            Group::Verify => config.verify,
-            Group::Otp => config.otp,
-            Group::SignInSignUps => config.sign_in_sign_ups,
-            Group::AnonymousUsers => config.anonymous_users,
-            Group::Authorize => config.authorize,
-            Group::VerifyPerAccount => config.verify_per_address,
-        }
-    }
-}
-
-/// An email or phone as a bucket key: the first 128 bits of its SHA-256, so every key has the
-/// same small size whatever was sent, and the maps hold no addresses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AccountKey([u8; 16]);
-
-impl AccountKey {
-    /// `account` must already be normalised (one spelling per account).
-    pub fn new(account: &str) -> AccountKey {
-        let digest = Sha256::digest(account.as_bytes());
-        let mut key = [0; 16];
-        key.copy_from_slice(&digest[..16]);
-        AccountKey(key)
-    }
-}
-
-/// What the limiter tells the client (`RateLimit-*` and `Retry-After` headers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verdict {
-    pub group: Group,
-    /// The bucket size.
-    pub limit: u32,
-    pub remaining: u32,
-    /// Until the bucket is full again.
-    pub reset: Duration,
-    /// Until the next request can pass; `Some` only on a refusal.
-    pub retry_after: Option<Duration>,
-}
 
 type KeyedLimiter<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
 
@@ -114,7 +35,7 @@ const SIZE_CHECK_EVERY: u64 = 1024;
 /// All limiters; cheap to clone. A background task prunes idle addresses every
 /// `LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL`, and sooner when the maps grow large.
 #[derive(Clone)]
-pub struct RateLimits(Arc<Inner>);
+pub struct MemoryLimiter(Arc<Inner>);
 
 struct Inner {
     groups: Vec<GroupLimiter<IpAddr>>,
@@ -130,20 +51,20 @@ struct Inner {
     wake: Arc<Notify>,
 }
 
-impl std::fmt::Debug for RateLimits {
+impl std::fmt::Debug for MemoryLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimits").field("keys", &self.len()).finish()
+        f.debug_struct("MemoryLimiter").field("keys", &self.len()).finish()
     }
 }
 
-impl RateLimits {
+impl MemoryLimiter {
     /// Builds the limiters and, inside a tokio runtime, starts the pruning task (it ends when
     /// the last clone is dropped).
-    pub fn new(config: &RateLimitConfig, mailer_autoconfirm: bool) -> RateLimits {
-        RateLimits::with_prune_at(config, mailer_autoconfirm, PRUNE_AT_KEYS)
+    pub fn new(config: &RateLimitConfig, mailer_autoconfirm: bool) -> MemoryLimiter {
+        MemoryLimiter::with_prune_at(config, mailer_autoconfirm, PRUNE_AT_KEYS)
     }
 
-    fn with_prune_at(config: &RateLimitConfig, mailer_autoconfirm: bool, prune_at: usize) -> RateLimits {
+    fn with_prune_at(config: &RateLimitConfig, mailer_autoconfirm: bool, prune_at: usize) -> MemoryLimiter {
         let groups = Group::PER_CLIENT
             .into_iter()
             .filter_map(|group| GroupLimiter::new(group, config))
@@ -164,7 +85,7 @@ impl RateLimits {
                 config.prune_interval,
             ));
         }
-        RateLimits(inner)
+        MemoryLimiter(inner)
     }
 
     /// Takes one request from each group's bucket for `key`, in order, and stops at the first
@@ -312,6 +233,25 @@ fn quota(rate: Rate) -> Option<(Quota, Duration, u32)> {
     let burst = NonZeroU32::new(rate.burst)?;
     let quota = Quota::with_period(interval)?.allow_burst(burst);
     Some((quota, interval, burst.get()))
+}
+
+#[async_trait::async_trait]
+impl Limiter for MemoryLimiter {
+    async fn check(&self, groups: &[Group], key: IpAddr) -> Result<Option<Verdict>, Verdict> {
+        MemoryLimiter::check(self, groups, key)
+    }
+
+    async fn check_account(&self, key: AccountKey) -> Result<Option<Verdict>, Verdict> {
+        self.check_verify_per_account(key)
+    }
+
+    async fn take_email(&self) -> Result<(), Option<Duration>> {
+        self.check_email_sent()
+    }
+
+    fn keys_held(&self) -> usize {
+        self.len()
+    }
 }
 
 async fn prune_periodically(inner: Weak<Inner>, wake: Arc<Notify>, every: Duration) {

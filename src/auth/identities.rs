@@ -1,13 +1,15 @@
-//! GoTrue's `UpdateUserEmailFromIdentities`: the email a user is left with once their
-//! identities change, when one is unlinked or one is linked to a user who has no email.
+//! Keeping a user true to their identities when they change: GoTrue's
+//! `UpdateUserEmailFromIdentities` (the email a user is left with when an identity is unlinked,
+//! or linked to a user who has no email) and `UpdateAppMetaDataProviders`.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::db::identities::{self, IdentityRow};
 use crate::db::users::{self, UserRow};
 use crate::db::{is_unique_violation, one_time_tokens};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{Error, Result};
 
 /// The user keeps their email while one of their identities still carries it; otherwise it
 /// becomes the email of the most trusted identity whose address no other account holds.
@@ -17,8 +19,8 @@ pub async fn update_from_identities(
     conn: &mut PgConnection,
     user: UserRow,
     mailer_autoconfirm: bool,
-    conflict: fn() -> ApiError,
-) -> ApiResult<UserRow> {
+    conflict: fn() -> Error,
+) -> Result<UserRow> {
     let owned = identities::for_user(&mut *conn, user.id).await?;
     let owned: Vec<&IdentityRow> = owned.iter().collect();
     if keeps_email(user.email.as_deref(), &owned) {
@@ -76,6 +78,23 @@ fn by_preference<'a>(left: &[&'a IdentityRow]) -> Vec<&'a IdentityRow> {
     let mut sorted = left.to_vec();
     sorted.sort_by_key(|i| (rank(i), i.created_at, i.id));
     sorted
+}
+
+/// GoTrue's `UpdateAppMetaDataProviders`: `app_metadata.providers` lists the user's identity
+/// providers, oldest first, without repeats, and `app_metadata.provider` is the first of them
+/// (left alone when there is none).
+pub async fn refresh_providers(conn: &mut PgConnection, user_id: Uuid) -> Result<UserRow> {
+    let mut providers: Vec<String> = Vec::new();
+    for identity in identities::for_user(&mut *conn, user_id).await? {
+        if !providers.contains(&identity.provider) {
+            providers.push(identity.provider);
+        }
+    }
+    let mut patch = json!({ "providers": providers });
+    if let Some(first) = providers.first() {
+        patch["provider"] = json!(first);
+    }
+    Ok(users::merge_app_metadata(&mut *conn, user_id, &patch).await?)
 }
 
 #[cfg(test)]

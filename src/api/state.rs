@@ -8,15 +8,18 @@ use sqlx::PgPool;
 use url::Url;
 
 use crate::api::client_ip::ClientIps;
-use crate::api::ratelimit::RateLimits;
-use crate::auth::jwt::JwtKeys;
+use crate::auth::accounts::AccountRules;
+use crate::auth::email_verify::Codes;
+use crate::auth::jwt::TokenIssuer;
+use crate::auth::outbox::Outbox;
 use crate::auth::password::Hasher;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::refresh::RefreshKey;
 use crate::auth::send_timing::SendTiming;
+use crate::auth::session::Sessions;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
-use crate::mail::Mailer;
+use crate::ratelimit::{Limiter, MemoryLimiter};
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
@@ -27,20 +30,24 @@ pub struct Shared {
     /// Connections for the hot paths (no ping on release); see `db::hot`.
     pub hot: HotPool,
     pub config: Config,
-    pub jwt: JwtKeys,
-    pub refresh_key: RefreshKey,
+    /// The rules for new accounts (audience, role, sign-up, autoconfirm).
+    pub accounts: AccountRules,
+    /// Checking one-time codes and links.
+    pub codes: Codes,
+    /// Access tokens (minted and verified) and refresh-token rotation.
+    pub sessions: Sessions,
     pub hasher: Hasher,
     /// Which `redirect_to` values may be followed: the site URL and the allow list,
     /// compiled once here.
     pub redirects: RedirectPolicy,
     /// Per-address limiters and the global email limiter.
-    pub rate_limits: RateLimits,
+    pub limiter: Arc<dyn Limiter>,
     /// Who the client is: the rule the limiter, the audit log and sessions share.
     pub client_ips: ClientIps,
     /// `API_EXTERNAL_URL`, or the address the server bound to.
     pub external_url: Url,
-    /// SMTP, or the log when no SMTP host is configured.
-    pub mailer: Arc<dyn Mailer>,
+    /// Where mails go out: SMTP, or the log when no SMTP host is configured.
+    pub outbox: Outbox,
     /// For calls to OAuth providers: no redirects followed (the OAuth 2 security advice for
     /// token requests), GoTrue's 10 s timeout.
     pub http: reqwest::Client,
@@ -52,8 +59,11 @@ pub struct Shared {
 impl AppState {
     /// `jwt_secret` is the one `startup::jwt_secret` chose.
     pub fn new(config: Config, db: PgPool, external_url: Url, jwt_secret: &SecretString) -> anyhow::Result<AppState> {
-        let jwt = JwtKeys::new(jwt_secret);
-        let refresh_key = RefreshKey::derive(jwt_secret);
+        let sessions = Sessions::new(
+            TokenIssuer::new(jwt_secret, &config.jwt),
+            RefreshKey::derive(jwt_secret),
+            config.refresh.clone(),
+        );
         let hasher = Hasher::new(&config.password)?;
         let redirects =
             RedirectPolicy::new(config.site_url.clone(), &config.uri_allow_list).map_err(|err| ConfigError {
@@ -65,10 +75,13 @@ impl AppState {
             crate::db::hot_pool_size(&config),
             crate::db::ACQUIRE_TIMEOUT,
         );
-        let rate_limits = RateLimits::new(&config.rate_limit, config.mailer_autoconfirm);
+        let limiter: Arc<dyn Limiter> = Arc::new(MemoryLimiter::new(&config.rate_limit, config.mailer_autoconfirm));
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
+        let accounts = AccountRules::from_config(&config);
+        let codes = Codes::new(db.clone(), &config);
+        let outbox = Outbox::new(mailer, limiter.clone(), &config, external_url.clone());
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
@@ -77,14 +90,15 @@ impl AppState {
             db,
             hot,
             config,
-            jwt,
-            refresh_key,
+            accounts,
+            codes,
+            sessions,
             hasher,
             redirects,
-            rate_limits,
+            limiter,
             client_ips,
             external_url,
-            mailer,
+            outbox,
             http,
             send_timing: SendTiming::default(),
         })))
