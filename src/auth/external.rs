@@ -303,7 +303,8 @@ fn upstream(step: Step, err: ProviderError) -> Error {
         (_, ProviderError::BadUrl(_)) => return Error::internal(err),
         (Step::Profile, _) => "Error getting user profile from external provider",
         (_, ProviderError::Metadata(_)) => "Unable to read the provider's OpenID configuration",
-        _ => "Unable to exchange external code",
+        (Step::Exchange, _) => "Unable to exchange external code",
+        (Step::Authorize, _) => return Error::internal(err),
     };
     Error::internal_with_message(message, err)
 }
