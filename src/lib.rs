@@ -8,6 +8,7 @@ pub mod db; // all SQL
 pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests
 pub mod error; // the one error type, with GoTrue's error codes
 pub mod mail; // outgoing mail: SMTP or log, templates
+pub mod providers; // OAuth/OIDC providers behind one registry, the shared ID-token verifier
 pub mod ratelimit; // rate-limit groups, the Limiter trait, the in-memory store
 pub mod rls; // run SQL as a token's role with its claims, the way PostgREST does
 pub mod startup; // build, bind, serve, shut down

@@ -1,7 +1,7 @@
-//! Sign-in with an OAuth provider: `GET /authorize` sends the browser to the provider with
-//! `state` = the id of a new `_auth_flow_state` row, and `GET`/`POST /callback` finishes the
-//! flow: the session in the fragment (implicit) or `?code=` for `POST /token?grant_type=pkce`.
-//! All flow state lives in Postgres, so a flow survives a restart and works on any instance.
+//! Sign-in with an OAuth provider: `GET /authorize` sends the browser to the provider, and
+//! `GET`/`POST /callback` finishes the flow with a redirect: the session in the fragment
+//! (implicit) or `?code=` for `POST /token?grant_type=pkce`. The flows themselves are
+//! `auth::external`'s; here they become redirects.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -12,18 +12,15 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::api::extract::Query;
 use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
 use crate::api::verify::{encode, error_pairs, with_fragment, with_query};
-use crate::auth::oauth::{self, link::Resolved};
-use crate::auth::pkce;
-use crate::auth::session::{self, Client};
-use crate::config::ProviderConfig;
-use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
-use crate::error::{Error, ErrorCode, Result};
+use crate::auth::external::{self, Callback, CallbackEnd, OAuthFlows, SignedIn};
+use crate::auth::session::{Client, Tokens};
+use crate::error::{Error, Result};
+use crate::providers::ProviderTokens;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,23 +28,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_callback, post_callback))
 }
 
-/// Query parameters of `/authorize` that are Latchkey's own or that the provider must not get
-/// from the client (GoTrue's reserved list); every other parameter is forwarded.
-const RESERVED: [&str; 13] = [
-    "provider",
-    "skip_http_redirect",
-    "scopes",
-    "redirect_to",
-    "code_challenge",
-    "code_challenge_method",
-    "invite_token",
-    "client_id",
-    "client_secret",
-    "redirect_uri",
-    "response_type",
-    "state",
-    "code_verifier",
-];
+/// What the OAuth flows need, from the application's state.
+pub(crate) fn oauth_flows(state: &AppState) -> OAuthFlows<'_> {
+    OAuthFlows {
+        db: &state.db,
+        providers: &state.providers,
+        outbox: &state.outbox,
+        accounts: &state.accounts,
+        sessions: &state.sessions,
+        redirects: &state.redirects,
+        redirect_url: state.config.external.redirect_url.as_ref(),
+        flow_state_expiry: state.config.flow_state_expiry,
+        manual_linking_enabled: state.config.manual_linking_enabled,
+    }
+}
+
+/// The raw query, decoded: `/authorize` forwards the parameters it does not know.
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
 
 // The handlers read the raw query (unknown parameters go on to the provider), so utoipa cannot
 // infer where these live from a `Query<...>` extractor: say it.
@@ -81,72 +82,8 @@ pub async fn get_authorize(
     RedirectTo(redirect_to): RedirectTo,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let url = start_flow(&state, query.as_deref(), &redirect_to, None).await?;
+    let url = external::start(&oauth_flows(&state), &query_pairs(query.as_deref()), &redirect_to, None).await?;
     Ok((StatusCode::FOUND, [(LOCATION, url.to_string())]).into_response())
-}
-
-/// Creates the flow and returns the provider's authorize URL; `linking_target` is the
-/// signed-in user for `/user/identities/authorize`.
-pub async fn start_flow(
-    state: &AppState,
-    query: Option<&str>,
-    redirect_to: &str,
-    linking_target: Option<Uuid>,
-) -> Result<url::Url> {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let provider = get("provider").unwrap_or("").trim().to_lowercase();
-    let config = state
-        .config
-        .external
-        .provider(&provider)
-        .ok_or_else(|| oauth::unsupported(&provider))?;
-    let challenge = pkce::parse_params(get("code_challenge"), get("code_challenge_method"))?;
-    let scopes: Vec<String> = get("scopes")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let extra: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
-        .cloned()
-        .collect();
-    let flow = flow_state::insert(
-        &state.db,
-        &NewFlowState {
-            user_id: None,
-            code_challenge_method: challenge.as_ref().map(|c| c.method.as_str()),
-            code_challenge: challenge.as_ref().map(|c| c.challenge.as_str()),
-            provider_type: &provider,
-            authentication_method: "oauth",
-            referrer: Some(redirect_to),
-            linking_target_id: linking_target,
-        },
-    )
-    .await?;
-    oauth::authorize_url(
-        &state.http,
-        &provider,
-        config,
-        &redirect_uri(state, config),
-        &flow.id.to_string(),
-        &scopes,
-        &extra,
-    )
-    .await
-}
-
-/// `GOTRUE_EXTERNAL_<P>_REDIRECT_URI`, else `<API_EXTERNAL_URL>/callback`.
-fn redirect_uri(state: &AppState, config: &ProviderConfig) -> String {
-    match &config.redirect_uri {
-        Some(uri) => uri.to_string(),
-        None => format!("{}/callback", state.external_url.as_str().trim_end_matches('/')),
-    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
@@ -191,63 +128,54 @@ pub async fn post_callback(State(state): State<AppState>, client: Client, body: 
 }
 
 async fn callback(state: &AppState, client: &Client, params: CallbackParams) -> Response {
-    let flow = match claim(state, &params).await {
-        Ok(flow) => flow,
-        Err(err) => {
-            // No usable flow, so no validated redirect_to: back to the site, as GoTrue does.
-            let location = error_location(state.config.site_url.as_str(), &err);
-            return (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response();
-        }
+    let params = Callback {
+        code: params.code.as_deref(),
+        state: params.state.as_deref(),
+        error: params.error.as_deref(),
+        error_description: params.error_description.as_deref(),
     };
-    // The referrer was judged by `/authorize`; it is judged again here against today's
-    // policy (a flow may predate a change of the allow list, or of Latchkey), so every
-    // Location below is built from a judged URL, the operator's redirect URL or the site URL.
-    let referrer: String = state.redirects.choose([flow.referrer.as_deref()]).into();
-    let redirect_to = match &state.config.external.redirect_url {
-        Some(url) => url.to_string(),
-        None => referrer.clone(),
+    let (status, location) = match external::callback(&oauth_flows(state), client, params).await {
+        CallbackEnd::NoFlow(err) => (
+            StatusCode::SEE_OTHER,
+            error_location(state.config.site_url.as_str(), &err),
+        ),
+        CallbackEnd::ProviderRefused {
+            redirect_to,
+            error,
+            description,
+        } => (
+            StatusCode::FOUND,
+            provider_error_location(&redirect_to, &error, &description),
+        ),
+        CallbackEnd::Finished { redirect_to, outcome } => (
+            StatusCode::FOUND,
+            match outcome {
+                Ok(SignedIn::Code(code)) => with_query(&redirect_to, &[("code", &code)]),
+                Ok(SignedIn::Session { session, provider }) => {
+                    with_fragment(&redirect_to, &session_fragment(&session, &provider))
+                }
+                Err(err) => error_location(&redirect_to, &err),
+            },
+        ),
     };
-    let location = if let Some(error) = params.error.as_deref().filter(|e| !e.is_empty()) {
-        provider_error_location(&redirect_to, error, params.error_description.as_deref().unwrap_or(""))
-    } else {
-        match finish(state, client, &flow, params.code.as_deref().unwrap_or(""), &referrer).await {
-            Ok(Finished::Code(code)) => with_query(&redirect_to, &[("code", &code)]),
-            Ok(Finished::Session(fragment)) => with_fragment(&redirect_to, &fragment),
-            Err(err) => error_location(&redirect_to, &err),
-        }
-    };
-    (StatusCode::FOUND, [(LOCATION, location)]).into_response()
+    (status, [(LOCATION, location)]).into_response()
 }
 
-/// The flow named by `state`, claimed for this callback (each state works once).
-async fn claim(state: &AppState, params: &CallbackParams) -> Result<FlowStateRow> {
-    let raw = params.state.as_deref().unwrap_or("").trim();
-    if raw.is_empty() {
-        return Err(bad_state(ErrorCode::BadOauthCallback, "OAuth state parameter missing"));
-    }
-    let id = Uuid::parse_str(raw).map_err(|_| invalid_state())?;
-    let Some(flow) = flow_state::claim_for_callback(&state.db, id).await? else {
-        // Already claimed (a replay) or not an OAuth flow at all.
-        return Err(match flow_state::find(&state.db, id).await? {
-            Some(flow) if flow.authentication_method == "oauth" => {
-                bad_state(ErrorCode::FlowStateAlreadyUsed, "Flow state already used")
-            }
-            _ => invalid_state(),
-        });
-    };
-    let expiry = chrono::Duration::from_std(state.config.flow_state_expiry).unwrap_or(chrono::Duration::MAX);
-    if chrono::Utc::now() > flow.created_at + expiry {
-        return Err(bad_state(ErrorCode::FlowStateExpired, "Flow state has expired"));
-    }
-    Ok(flow)
-}
-
-fn invalid_state() -> Error {
-    bad_state(ErrorCode::BadOauthState, "OAuth callback with invalid state")
-}
-
-fn bad_state(code: ErrorCode, message: &'static str) -> Error {
-    Error::bad_request(code, message)
+/// The implicit flow's fragment, GoTrue's names in its (sorted) order.
+fn session_fragment(session: &Tokens, provider: &ProviderTokens) -> String {
+    encode(&[
+        ("access_token", &session.access_token),
+        ("expires_at", &session.expires_at.to_string()),
+        ("expires_in", &session.expires_in.to_string()),
+        (
+            "provider_refresh_token",
+            provider.refresh_token.as_deref().unwrap_or(""),
+        ),
+        ("provider_token", &provider.access_token),
+        ("refresh_token", &session.refresh_token),
+        ("sb", ""),
+        ("token_type", "bearer"),
+    ])
 }
 
 /// GoTrue's `redirectErrors`: unlike `/verify`, the callback puts the error in the query and
@@ -265,99 +193,4 @@ fn provider_error_location(redirect_to: &str, error: &str, description: &str) ->
     let pairs = [("error", error), ("error_description", description)];
     let base = with_query(redirect_to, &pairs);
     with_fragment(&base, &encode(&[pairs[0], pairs[1], ("sb", "")]))
-}
-
-enum Finished {
-    Code(String),
-    Session(String),
-}
-
-/// `redirect_to` is where confirmation mails sent on the way (a new identity's email) lead.
-async fn finish(
-    state: &AppState,
-    client: &Client,
-    flow: &FlowStateRow,
-    code: &str,
-    redirect_to: &str,
-) -> Result<Finished> {
-    if code.is_empty() {
-        return Err(Error::bad_request(
-            ErrorCode::BadOauthCallback,
-            "OAuth callback with missing authorization code",
-        ));
-    }
-    let provider = flow.provider_type.as_str();
-    let config = state
-        .config
-        .external
-        .provider(provider)
-        .ok_or_else(|| oauth::unsupported(provider))?;
-    let (tokens, profile) = oauth::complete(&state.http, provider, config, &redirect_uri(state, config), code).await?;
-    let mut tx = state.db.begin().await?;
-    let ip = client.ip_string();
-    let resolved = match flow.linking_target_id {
-        Some(target) => {
-            oauth::link::link_to(
-                &mut tx,
-                &state.outbox,
-                &state.accounts,
-                target,
-                provider,
-                &profile,
-                redirect_to,
-                &ip,
-            )
-            .await?
-        }
-        None => {
-            oauth::link::resolve(
-                &mut tx,
-                &state.outbox,
-                &state.accounts,
-                provider,
-                &profile,
-                redirect_to,
-                &ip,
-            )
-            .await?
-        }
-    };
-    let user = match resolved {
-        Resolved::SignedIn(user) => *user,
-        Resolved::Refused(err) => {
-            // What was done is kept (an account or identity, its confirmation mail); the
-            // sign-in is refused.
-            tx.commit().await?;
-            return Err(err);
-        }
-    };
-    if user.is_banned(chrono::Utc::now()) {
-        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
-    }
-    let finished = if flow.code_challenge.is_some() {
-        let flow = flow_state::complete_oauth(
-            &mut *tx,
-            flow.id,
-            user.id,
-            &tokens.access_token,
-            tokens.refresh_token.as_deref(),
-        )
-        .await?;
-        Finished::Code(flow.auth_code)
-    } else {
-        flow_state::delete(&mut *tx, flow.id).await?;
-        let (session, _, _) = session::start(&mut tx, &state.sessions, &user, "oauth", client).await?;
-        Finished::Session(encode(&[
-            ("access_token", &session.access_token),
-            ("expires_at", &session.expires_at.to_string()),
-            ("expires_in", &session.expires_in.to_string()),
-            ("provider_refresh_token", tokens.refresh_token.as_deref().unwrap_or("")),
-            ("provider_token", &tokens.access_token),
-            ("refresh_token", &session.refresh_token),
-            ("sb", ""),
-            ("token_type", "bearer"),
-        ]))
-    };
-    tx.commit().await?;
-    Ok(finished)
 }

@@ -8,24 +8,21 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::api::auth_user::AuthUser;
+use crate::api::external::{oauth_flows, query_pairs};
 use crate::api::extract::RequestedAudience;
 use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
+use crate::auth::external;
 use crate::auth::session::Client;
-use crate::auth::{jwt, unlink};
-use crate::error::{Error, ErrorCode, Result};
+use crate::auth::unlink::{self, UnlinkRequest};
+use crate::error::Result;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(delete_identity))
         .routes(routes!(get_link_identity))
-}
-
-fn manual_linking_disabled() -> Error {
-    Error::not_found(ErrorCode::ManualLinkingDisabled, "Manual linking is disabled")
 }
 
 /// Link another provider to the signed-in user (supabase-js `linkIdentity`): the same query
@@ -50,12 +47,9 @@ pub async fn get_link_identity(
     RedirectTo(redirect_to): RedirectTo,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    if !state.config.manual_linking_enabled {
-        return Err(manual_linking_disabled());
-    }
-    let skip_redirect = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
-        .any(|(k, v)| k == "skip_http_redirect" && v == "true");
-    let url = crate::api::external::start_flow(&state, query.as_deref(), &redirect_to, Some(auth.user.id)).await?;
+    let query = query_pairs(query.as_deref());
+    let skip_redirect = query.iter().any(|(k, v)| k == "skip_http_redirect" && v == "true");
+    let url = external::start(&oauth_flows(&state), &query, &redirect_to, Some(auth.user.id)).await?;
     if skip_redirect {
         return Ok(axum::Json(json!({ "url": url.to_string() })).into_response());
     }
@@ -84,27 +78,15 @@ pub async fn delete_identity(
     RequestedAudience(audience): RequestedAudience,
     Path(identity_id): Path<String>,
 ) -> Result<axum::Json<Value>> {
-    if !state.config.manual_linking_enabled {
-        return Err(manual_linking_disabled());
-    }
-    if !jwt::token_audience_matches(audience.as_deref(), auth.claims.aud.as_deref()) {
-        return Err(Error::forbidden(
-            ErrorCode::UnexpectedAudience,
-            "Token audience doesn't match request audience",
-        ));
-    }
-    // GoTrue answers 404 here, not 400 or 422.
-    let identity_id = Uuid::parse_str(&identity_id)
-        .map_err(|_| Error::not_found(ErrorCode::ValidationFailed, "identity_id must be an UUID"))?;
-    let mut tx = state.db.begin().await?;
-    unlink::unlink(
-        &mut tx,
-        auth.user.id,
-        identity_id,
-        state.config.mailer_autoconfirm,
-        &client.ip_string(),
-    )
-    .await?;
-    tx.commit().await?;
+    let request = UnlinkRequest {
+        manual_linking_enabled: state.config.manual_linking_enabled,
+        mailer_autoconfirm: state.config.mailer_autoconfirm,
+        user_id: auth.user.id,
+        identity_id: &identity_id,
+        token_audience: auth.claims.aud.as_deref(),
+        requested_audience: audience.as_deref(),
+        ip: &client.ip_string(),
+    };
+    unlink::delete_identity(&state.db, request).await?;
     Ok(axum::Json(json!({})))
 }

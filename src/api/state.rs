@@ -19,6 +19,7 @@ use crate::auth::send_timing::SendTiming;
 use crate::auth::session::Sessions;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
+use crate::providers::Registry;
 use crate::ratelimit::{Limiter, MemoryLimiter};
 
 #[derive(Clone, Debug)]
@@ -48,9 +49,8 @@ pub struct Shared {
     pub external_url: Url,
     /// Where mails go out: SMTP, or the log when no SMTP host is configured.
     pub outbox: Outbox,
-    /// For calls to OAuth providers: no redirects followed (the OAuth 2 security advice for
-    /// token requests), GoTrue's 10 s timeout.
-    pub http: reqwest::Client,
+    /// The enabled OAuth providers, with the HTTP client and key caches they share.
+    pub providers: Registry,
     /// Recent durations of `/recover` and `/resend` sends, to time the answers that send
     /// nothing the same.
     pub send_timing: SendTiming,
@@ -82,10 +82,7 @@ impl AppState {
         let accounts = AccountRules::from_config(&config);
         let codes = Codes::new(db.clone(), &config);
         let outbox = Outbox::new(mailer, limiter.clone(), &config, external_url.clone());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(10))
-            .build()?;
+        let providers = Registry::new(&config.external, &external_url)?;
         Ok(AppState(Arc::new(Shared {
             db,
             hot,
@@ -99,7 +96,7 @@ impl AppState {
             client_ips,
             external_url,
             outbox,
-            http,
+            providers,
             send_timing: SendTiming::default(),
         })))
     }

@@ -9,7 +9,19 @@ use uuid::Uuid;
 use crate::db::identities::{self, IdentityRow};
 use crate::db::users::{self, UserRow};
 use crate::db::{is_unique_violation, one_time_tokens};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Linking and unlinking identities by hand (`/user/identities/...`) needs
+/// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`; GoTrue answers 404 without it.
+pub fn require_manual_linking(enabled: bool) -> Result<()> {
+    if enabled {
+        return Ok(());
+    }
+    Err(Error::not_found(
+        ErrorCode::ManualLinkingDisabled,
+        "Manual linking is disabled",
+    ))
+}
 
 /// The user keeps their email while one of their identities still carries it; otherwise it
 /// becomes the email of the most trusted identity whose address no other account holds.

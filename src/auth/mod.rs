@@ -4,9 +4,10 @@
 pub mod accounts;
 pub mod email;
 pub mod email_verify;
+pub mod external;
 pub mod identities;
 pub mod jwt;
-pub mod oauth;
+pub mod oauth_link;
 pub mod otp;
 pub mod outbox;
 pub mod password;

@@ -3,16 +3,56 @@
 //! identity gone, the user's email (or phone) brought in line with the identities left, and
 //! `app_metadata.providers` refreshed. Any error rolls all of it back.
 
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::auth::identities::{refresh_providers, update_from_identities};
+use crate::auth::identities::{refresh_providers, require_manual_linking, update_from_identities};
+use crate::auth::jwt;
 use crate::db::audit::{self, Action};
 use crate::db::identities;
 use crate::db::users;
 use crate::error::{Error, ErrorCode, Result};
 
-pub async fn unlink(
+/// `DELETE /user/identities/{identity_id}` from a signed-in user.
+#[derive(Debug, Clone, Copy)]
+pub struct UnlinkRequest<'a> {
+    pub manual_linking_enabled: bool,
+    pub mailer_autoconfirm: bool,
+    pub user_id: Uuid,
+    /// As the client sent it; GoTrue checks it after the settings and the audience.
+    pub identity_id: &'a str,
+    /// The `aud` of the caller's token, and the audience the request asks for (`X-JWT-Aud`).
+    pub token_audience: Option<&'a str>,
+    pub requested_audience: Option<&'a str>,
+    pub ip: &'a str,
+}
+
+/// The checks of GoTrue's `DeleteIdentity`, in its order, then [`unlink`] in one transaction.
+pub async fn delete_identity(db: &PgPool, request: UnlinkRequest<'_>) -> Result<()> {
+    require_manual_linking(request.manual_linking_enabled)?;
+    if !jwt::token_audience_matches(request.requested_audience, request.token_audience) {
+        return Err(Error::forbidden(
+            ErrorCode::UnexpectedAudience,
+            "Token audience doesn't match request audience",
+        ));
+    }
+    // GoTrue answers 404 here, not 400 or 422.
+    let identity_id = Uuid::parse_str(request.identity_id)
+        .map_err(|_| Error::not_found(ErrorCode::ValidationFailed, "identity_id must be an UUID"))?;
+    let mut tx = db.begin().await?;
+    unlink(
+        &mut tx,
+        request.user_id,
+        identity_id,
+        request.mailer_autoconfirm,
+        request.ip,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn unlink(
     conn: &mut PgConnection,
     user_id: Uuid,
     identity_id: Uuid,

@@ -55,6 +55,8 @@ struct Inner {
     kid: Option<String>,
     /// Google: ID tokens name this `kid` instead, which the JWKS does not publish.
     unpublished_kid: Option<String>,
+    /// Google: the issuer the discovery document names, when not the fake's own URL.
+    announced_issuer: Option<String>,
     /// Google: how often the discovery document and the JWKS were fetched.
     discovery_requests: usize,
     jwks_requests: usize,
@@ -137,6 +139,11 @@ impl FakeProvider {
     /// Google: names `kid`, a key the JWKS does not have, in the ID tokens from now on.
     pub fn sign_with_unpublished_kid(&self, kid: &str) {
         self.inner.lock().unwrap().unpublished_kid = Some(kid.to_owned());
+    }
+
+    /// Google: the discovery document names `issuer` instead of the fake's URL.
+    pub fn announce_issuer(&self, issuer: &str) {
+        self.inner.lock().unwrap().announced_issuer = Some(issuer.to_owned());
     }
 
     /// Google: (discovery document, JWKS) requests so far.
@@ -280,10 +287,11 @@ async fn jwks(State(fake): State<FakeProvider>) -> Response {
 }
 
 async fn discovery(State(fake): State<FakeProvider>) -> Json<Value> {
-    fake.inner.lock().unwrap().discovery_requests += 1;
+    let mut inner = fake.inner.lock().unwrap();
+    inner.discovery_requests += 1;
     let base = &fake.url;
     Json(json!({
-        "issuer": base,
+        "issuer": inner.announced_issuer.as_deref().unwrap_or(base),
         "authorization_endpoint": format!("{base}/o/oauth2/auth"),
         "token_endpoint": format!("{base}/token"),
         "jwks_uri": format!("{base}/certs"),

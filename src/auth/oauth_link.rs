@@ -15,17 +15,18 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::ProviderUser;
 use crate::auth::accounts::AccountRules;
 use crate::auth::email::{self, Outgoing};
 use crate::auth::identities::{refresh_providers, update_from_identities};
 use crate::auth::outbox::Outbox;
 use crate::auth::proven_address::{self, Proof};
 use crate::db::audit::{self, Action};
+use crate::db::identities::IdentityRow;
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, NewUser, UserRow};
 use crate::db::{identities, is_unique_violation};
 use crate::error::{Error, ErrorCode, Result};
+use crate::providers::ProviderUser;
 
 /// The outcome of a callback.
 #[derive(Debug)]
@@ -59,20 +60,7 @@ pub async fn resolve(
         return Err(Error::internal("provider returned no subject"));
     }
     if let Some(identity) = identities::find_for_update(&mut *conn, provider, &profile.subject).await? {
-        let identity = identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
-        let mut user = users::merge_user_metadata(&mut *conn, identity.user_id, &profile.identity_data).await?;
-        if user.email.is_some() && user.email_confirmed_at.is_none() {
-            let vouched = profile.email_verified && profile.email.as_deref() == user.email.as_deref();
-            if !vouched {
-                // Still waiting for the confirmation mail sent when the account was made.
-                return Ok(needs_verification(provider));
-            }
-            // The provider now vouches for the address: the account is this identity's, and
-            // nothing unproven on it survives (issue #14).
-            user =
-                proven_address::claim_account_for_proven_address(conn, &user, Proof::Provider(&identity), ip).await?;
-        }
-        return Ok(Resolved::SignedIn(Box::new(user)));
+        return sign_in_known_identity(conn, provider, profile, identity, ip).await;
     }
     let existing = match &profile.email {
         Some(email) => users::find_by_email(&mut *conn, email).await?,
@@ -121,6 +109,29 @@ pub async fn resolve(
             Ok(Resolved::SignedIn(Box::new(user)))
         }
     }
+}
+
+/// An identity seen before signs its user in, its data refreshed from the provider.
+async fn sign_in_known_identity(
+    conn: &mut PgConnection,
+    provider: &str,
+    profile: &ProviderUser,
+    identity: IdentityRow,
+    ip: &str,
+) -> Result<Resolved> {
+    let identity = identities::refresh_data(&mut *conn, identity.id, &profile.identity_data).await?;
+    let mut user = users::merge_user_metadata(&mut *conn, identity.user_id, &profile.identity_data).await?;
+    if user.email.is_some() && user.email_confirmed_at.is_none() {
+        let vouched = profile.email_verified && profile.email.as_deref() == user.email.as_deref();
+        if !vouched {
+            // Still waiting for the confirmation mail sent when the account was made.
+            return Ok(needs_verification(provider));
+        }
+        // The provider now vouches for the address: the account is this identity's, and
+        // nothing unproven on it survives (issue #14).
+        user = proven_address::claim_account_for_proven_address(conn, &user, Proof::Provider(&identity), ip).await?;
+    }
+    Ok(Resolved::SignedIn(Box::new(user)))
 }
 
 /// Manual linking (`/user/identities/authorize`, GoTrue's `linkIdentityToUser`): the identity

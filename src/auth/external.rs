@@ -1,0 +1,310 @@
+//! Sign-in with an OAuth provider (GoTrue's `/authorize` and `/callback`): [`start`] makes an
+//! `_auth_flow_state` row whose id is the `state` the provider sends back, and returns the
+//! provider's authorize URL; [`callback`] claims that flow once, exchanges the code, resolves
+//! the account (`auth::oauth_link`) and ends with a session (implicit flow) or a code for
+//! `POST /token?grant_type=pkce`. All flow state lives in Postgres, so a flow survives a restart
+//! and works on any instance.
+
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool};
+use url::Url;
+use uuid::Uuid;
+
+use crate::auth::accounts::AccountRules;
+use crate::auth::identities::require_manual_linking;
+use crate::auth::oauth_link::{self, Resolved};
+use crate::auth::outbox::Outbox;
+use crate::auth::pkce;
+use crate::auth::redirect::RedirectPolicy;
+use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
+use crate::db::users::UserRow;
+use crate::error::{Error, ErrorCode, Result};
+use crate::providers::{ProviderError, ProviderTokens, ProviderUser, Registry};
+
+/// What the OAuth flows need, for one request.
+pub struct OAuthFlows<'a> {
+    pub db: &'a PgPool,
+    pub providers: &'a Registry,
+    pub outbox: &'a Outbox,
+    pub accounts: &'a AccountRules,
+    pub sessions: &'a Sessions,
+    pub redirects: &'a RedirectPolicy,
+    /// `GOTRUE_EXTERNAL_REDIRECTURL`: where every callback ends, overriding the flow's
+    /// `redirect_to`.
+    pub redirect_url: Option<&'a Url>,
+    pub flow_state_expiry: Duration,
+    pub manual_linking_enabled: bool,
+}
+
+/// Query parameters of `/authorize` that are Latchkey's own or that the provider must not get
+/// from the client (GoTrue's reserved list); every other parameter is forwarded.
+const RESERVED: [&str; 13] = [
+    "provider",
+    "skip_http_redirect",
+    "scopes",
+    "redirect_to",
+    "code_challenge",
+    "code_challenge_method",
+    "invite_token",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "response_type",
+    "state",
+    "code_verifier",
+];
+
+/// GoTrue's 400 for a provider that is unknown or disabled.
+pub fn unsupported(provider: &str) -> Error {
+    Error::validation(format!("Unsupported provider: {provider}"))
+}
+
+/// Starts a flow from the (decoded) query of `/authorize` and returns the provider's
+/// authorize URL. `linking_target` is the signed-in user of `/user/identities/authorize`.
+pub async fn start(
+    flows: &OAuthFlows<'_>,
+    query: &[(String, String)],
+    redirect_to: &str,
+    linking_target: Option<Uuid>,
+) -> Result<Url> {
+    if linking_target.is_some() {
+        require_manual_linking(flows.manual_linking_enabled)?;
+    }
+    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let name = get("provider").unwrap_or("").trim().to_lowercase();
+    let provider = flows.providers.get(&name).ok_or_else(|| unsupported(&name))?;
+    let challenge = pkce::parse_params(get("code_challenge"), get("code_challenge_method"))?;
+    let scopes: Vec<String> = get("scopes")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let forwarded: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let flow = flow_state::insert(
+        flows.db,
+        &NewFlowState {
+            user_id: None,
+            code_challenge_method: challenge.as_ref().map(|c| c.method.as_str()),
+            code_challenge: challenge.as_ref().map(|c| c.challenge.as_str()),
+            provider_type: &name,
+            authentication_method: "oauth",
+            referrer: Some(redirect_to),
+            linking_target_id: linking_target,
+        },
+    )
+    .await?;
+    provider
+        .authorize_url(&flow.id.to_string(), &scopes, &forwarded)
+        .await
+        .map_err(|err| upstream(Step::Authorize, err))
+}
+
+/// The provider's redirect back to `/callback`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Callback<'a> {
+    pub code: Option<&'a str>,
+    /// The flow id sent to the provider.
+    pub state: Option<&'a str>,
+    /// Set by the provider when the user declined or the request failed.
+    pub error: Option<&'a str>,
+    pub error_description: Option<&'a str>,
+}
+
+/// How a callback ends.
+#[derive(Debug)]
+pub enum CallbackEnd {
+    /// No usable flow (missing, unknown, used or expired `state`), so no validated
+    /// `redirect_to`: GoTrue sends the browser to the site URL with the error.
+    NoFlow(Error),
+    /// The provider's own error, passed through to `redirect_to`.
+    ProviderRefused {
+        redirect_to: String,
+        error: String,
+        description: String,
+    },
+    /// The flow ran: signed in, or refused with an error, at `redirect_to`.
+    Finished {
+        redirect_to: String,
+        outcome: Result<SignedIn>,
+    },
+}
+
+/// A finished sign-in.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// PKCE: the code for `POST /token?grant_type=pkce`.
+    Code(String),
+    /// Implicit: the session, and the provider's tokens handed back with it.
+    Session { session: Tokens, provider: ProviderTokens },
+}
+
+pub async fn callback(flows: &OAuthFlows<'_>, client: &Client, params: Callback<'_>) -> CallbackEnd {
+    let flow = match claim(flows, params.state).await {
+        Ok(flow) => flow,
+        Err(err) => return CallbackEnd::NoFlow(err),
+    };
+    // The referrer was judged by `/authorize`; it is judged again here against today's
+    // policy (a flow may predate a change of the allow list, or of Latchkey), so every
+    // redirect is to a judged URL, the operator's redirect URL or the site URL.
+    let referrer: String = flows.redirects.choose([flow.referrer.as_deref()]).into();
+    let redirect_to = match flows.redirect_url {
+        Some(url) => url.to_string(),
+        None => referrer.clone(),
+    };
+    if let Some(error) = params.error.filter(|e| !e.is_empty()) {
+        return CallbackEnd::ProviderRefused {
+            redirect_to,
+            error: error.to_owned(),
+            description: params.error_description.unwrap_or("").to_owned(),
+        };
+    }
+    let outcome = finish(flows, client, &flow, params.code.unwrap_or(""), &referrer).await;
+    CallbackEnd::Finished { redirect_to, outcome }
+}
+
+/// The flow named by `state`, claimed for this callback (each state works once).
+async fn claim(flows: &OAuthFlows<'_>, state: Option<&str>) -> Result<FlowStateRow> {
+    let raw = state.unwrap_or("").trim();
+    if raw.is_empty() {
+        return Err(Error::bad_request(
+            ErrorCode::BadOauthCallback,
+            "OAuth state parameter missing",
+        ));
+    }
+    let id = Uuid::parse_str(raw).map_err(|_| invalid_state())?;
+    let Some(flow) = flow_state::claim_for_callback(flows.db, id).await? else {
+        // Already claimed (a replay) or not an OAuth flow at all.
+        return Err(match flow_state::find(flows.db, id).await? {
+            Some(flow) if flow.authentication_method == "oauth" => {
+                Error::bad_request(ErrorCode::FlowStateAlreadyUsed, "Flow state already used")
+            }
+            _ => invalid_state(),
+        });
+    };
+    let expiry = chrono::Duration::from_std(flows.flow_state_expiry).unwrap_or(chrono::Duration::MAX);
+    if chrono::Utc::now() > flow.created_at + expiry {
+        return Err(Error::bad_request(
+            ErrorCode::FlowStateExpired,
+            "Flow state has expired",
+        ));
+    }
+    Ok(flow)
+}
+
+fn invalid_state() -> Error {
+    Error::bad_request(ErrorCode::BadOauthState, "OAuth callback with invalid state")
+}
+
+/// `redirect_to` is where confirmation mails sent on the way (a new identity's email) lead.
+async fn finish(
+    flows: &OAuthFlows<'_>,
+    client: &Client,
+    flow: &FlowStateRow,
+    code: &str,
+    redirect_to: &str,
+) -> Result<SignedIn> {
+    if code.is_empty() {
+        return Err(Error::bad_request(
+            ErrorCode::BadOauthCallback,
+            "OAuth callback with missing authorization code",
+        ));
+    }
+    let provider = flows
+        .providers
+        .get(&flow.provider_type)
+        .ok_or_else(|| unsupported(&flow.provider_type))?;
+    let tokens = provider
+        .exchange_code(code)
+        .await
+        .map_err(|err| upstream(Step::Exchange, err))?;
+    let profile = provider
+        .user(&tokens)
+        .await
+        .map_err(|err| upstream(Step::Profile, err))?;
+    let mut tx = flows.db.begin().await?;
+    let user = match resolve(&mut tx, flows, flow, &profile, redirect_to, &client.ip_string()).await? {
+        Resolved::SignedIn(user) => *user,
+        Resolved::Refused(err) => {
+            // What was done is kept (an account or identity, its confirmation mail); the
+            // sign-in is refused.
+            tx.commit().await?;
+            return Err(err);
+        }
+    };
+    if user.is_banned(chrono::Utc::now()) {
+        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
+    }
+    let signed_in = sign_in(&mut tx, flows, client, flow, &user, tokens).await?;
+    tx.commit().await?;
+    Ok(signed_in)
+}
+
+/// The account the provider's user signs in to: the linking target, or the one
+/// `oauth_link::resolve` finds or makes.
+async fn resolve(
+    conn: &mut PgConnection,
+    flows: &OAuthFlows<'_>,
+    flow: &FlowStateRow,
+    profile: &ProviderUser,
+    redirect_to: &str,
+    ip: &str,
+) -> Result<Resolved> {
+    let (outbox, rules, provider) = (flows.outbox, flows.accounts, flow.provider_type.as_str());
+    match flow.linking_target_id {
+        Some(target) => oauth_link::link_to(conn, outbox, rules, target, provider, profile, redirect_to, ip).await,
+        None => oauth_link::resolve(conn, outbox, rules, provider, profile, redirect_to, ip).await,
+    }
+}
+
+/// PKCE: the flow keeps the user and the provider's tokens until the code is exchanged.
+/// Implicit: the flow goes and a session starts.
+async fn sign_in(
+    conn: &mut PgConnection,
+    flows: &OAuthFlows<'_>,
+    client: &Client,
+    flow: &FlowStateRow,
+    user: &UserRow,
+    tokens: ProviderTokens,
+) -> Result<SignedIn> {
+    if flow.code_challenge.is_some() {
+        let refresh_token = tokens.refresh_token.as_deref();
+        let flow =
+            flow_state::complete_oauth(&mut *conn, flow.id, user.id, &tokens.access_token, refresh_token).await?;
+        return Ok(SignedIn::Code(flow.auth_code));
+    }
+    flow_state::delete(&mut *conn, flow.id).await?;
+    let (session, _, _) = session::start(conn, flows.sessions, user, "oauth", client).await?;
+    Ok(SignedIn::Session {
+        session,
+        provider: tokens,
+    })
+}
+
+/// Which call to the provider failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Authorize,
+    Exchange,
+    Profile,
+}
+
+/// A failure talking to the provider: 500 with GoTrue's message for the step; the cause is
+/// kept for the log.
+fn upstream(step: Step, err: ProviderError) -> Error {
+    let message = match (step, &err) {
+        (_, ProviderError::BadUrl(_)) => return Error::internal(err),
+        (Step::Profile, _) => "Error getting user profile from external provider",
+        (_, ProviderError::Metadata(_)) => "Unable to read the provider's OpenID configuration",
+        (Step::Exchange, _) => "Unable to exchange external code",
+        (Step::Authorize, _) => return Error::internal(err),
+    };
+    Error::internal_with_message(message, err)
+}
