@@ -1,13 +1,13 @@
-//! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, email
-//! tokens, PKCE, redirect validation, identity linking and unlinking.
+//! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, one-time
+//! codes and the email flows, PKCE, redirect validation, identity linking and unlinking.
 
 pub mod accounts;
+pub mod codes;
 pub mod email;
 pub mod email_verify;
 pub mod identities;
 pub mod jwt;
 pub mod oauth;
-pub mod otp;
 pub mod outbox;
 pub mod password;
 pub mod pkce;
