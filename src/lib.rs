@@ -10,4 +10,5 @@ pub mod error; // the one error type, with GoTrue's error codes
 pub mod mail; // outgoing mail: SMTP or log, templates
 pub mod ratelimit; // rate-limit groups, the Limiter trait, the in-memory store
 pub mod rls; // run SQL as a token's role with its claims, the way PostgREST does
+pub mod sms; // outgoing text messages: the SMS gateways (none yet)
 pub mod startup; // build, bind, serve, shut down

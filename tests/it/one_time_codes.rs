@@ -1,6 +1,8 @@
 //! The one-time code core (`auth::codes`, issue #15): it takes a phone number like an
-//! address, so SMS sign-in needs a sender, not a copy of the email flows. Its time rules hold
-//! for any setting.
+//! address, so SMS sign-in needs a sender, not a copy of the email flows; until a sender
+//! exists, every route that would send or check a code by SMS refuses with GoTrue's
+//! `phone_provider_disabled` and its message for that route. Its time rules hold for any
+//! setting.
 
 use chrono::{Duration, Utc};
 use reqwest::Method;
@@ -17,6 +19,74 @@ use crate::helpers::{TestApp, assert_error, random_email};
 use crate::otp_attempts::{failed_attempts, wrong_code};
 
 const PHONE: &str = "15551234567";
+
+/// The error's legacy `msg` after the checks of `assert_error`.
+async fn refusal(response: reqwest::Response) -> String {
+    let body = assert_error(response, 400, "phone_provider_disabled").await;
+    body["msg"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn anonymous(app: &TestApp) -> (Uuid, String) {
+    let response = app.post_json("/signup", &json!({})).await;
+    assert_eq!(response.status(), 200);
+    let session: Value = response.json().await.unwrap();
+    let id = session["user"]["id"].as_str().unwrap().parse().unwrap();
+    (id, session["access_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn every_phone_route_refuses_with_gotrues_message() {
+    let app = TestApp::spawn().await;
+    let unsupported = "Unsupported phone provider";
+    for (path, body, message) in [
+        (
+            "/signup",
+            json!({"phone": PHONE, "password": "secret-pw"}),
+            "Phone signups are disabled",
+        ),
+        ("/otp", json!({"phone": PHONE}), unsupported),
+        ("/resend", json!({"type": "sms", "phone": PHONE}), unsupported),
+        ("/resend", json!({"type": "phone_change", "phone": PHONE}), unsupported),
+        (
+            "/verify",
+            json!({"type": "sms", "phone": PHONE, "token": "123456"}),
+            unsupported,
+        ),
+        (
+            "/verify",
+            json!({"type": "signup", "phone": "not a number", "token": "1"}),
+            unsupported,
+        ),
+        (
+            "/verify",
+            json!({"type": "phone_change", "token_hash": "x"}),
+            unsupported,
+        ),
+    ] {
+        assert_eq!(
+            refusal(app.post_json(path, &body).await).await,
+            message,
+            "{path} {body}"
+        );
+    }
+
+    // A signed-in account: changing its number, and a nonce for an account with a phone only.
+    let (id, access) = anonymous(&app).await;
+    let change = app.put_json_auth("/user", &access, &json!({"phone": PHONE})).await;
+    assert_eq!(refusal(change).await, "Phone logins are disabled");
+    let no_address = app.get_auth("/reauthenticate", &access).await;
+    assert_error(no_address, 400, "validation_failed").await;
+    sqlx::query("update _auth_users set phone = $2 where id = $1")
+        .bind(id)
+        .bind(PHONE)
+        .execute(&mut app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        refusal(app.get_auth("/reauthenticate", &access).await).await,
+        unsupported
+    );
+}
 
 /// A user with a phone number only (as an admin can make one), and their id.
 async fn phone_user(app: &TestApp) -> Uuid {
