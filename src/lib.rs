@@ -11,4 +11,5 @@ pub mod mail; // outgoing mail: SMTP or log, templates
 pub mod providers; // OAuth/OIDC providers behind one registry, the shared ID-token verifier
 pub mod ratelimit; // rate-limit groups, the Limiter trait, the in-memory store
 pub mod rls; // run SQL as a token's role with its claims, the way PostgREST does
+pub mod sms; // outgoing text messages: the SMS gateways (none yet)
 pub mod startup; // build, bind, serve, shut down

@@ -14,6 +14,7 @@ use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
+use crate::auth::outbox::PhoneUse;
 use crate::auth::pkce::{self, Challenge};
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
@@ -76,12 +77,7 @@ pub async fn post_otp(
                 "Only an email address or phone number should be provided",
             ));
         }
-        (None, Some(_)) => {
-            return Err(Error::bad_request(
-                ErrorCode::PhoneProviderDisabled,
-                "Unsupported phone provider",
-            ));
-        }
+        (None, Some(_)) => match *state.outbox.sms(PhoneUse::SendCode)? {},
         (None, None) => return Err(Error::validation("An email address or phone number is required")),
         (Some(email), None) => email,
     };

@@ -8,6 +8,7 @@ use utoipa_axum::routes;
 use crate::api::auth_user::AuthUser;
 use crate::api::state::AppState;
 use crate::auth::email::{self, Action, Outgoing};
+use crate::auth::outbox::PhoneUse;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::error::{Error, ErrorCode, Result};
@@ -34,11 +35,13 @@ pub async fn get_reauthenticate(
 ) -> Result<axum::Json<Value>> {
     let user = &auth.user;
     if user.email_or_empty().is_empty() {
-        return Err(if user.phone.as_deref().is_some_and(|p| !p.is_empty()) {
-            Error::bad_request(ErrorCode::PhoneProviderDisabled, "Unsupported phone provider")
-        } else {
-            Error::validation("Reauthentication requires the user to have an email or a phone number")
-        });
+        // GoTrue sends the code to the phone when the account has no email address.
+        if user.phone.as_deref().is_some_and(|p| !p.is_empty()) {
+            match *state.outbox.sms(PhoneUse::SendCode)? {}
+        }
+        return Err(Error::validation(
+            "Reauthentication requires the user to have an email or a phone number",
+        ));
     }
     if user.email_confirmed_at.is_none() {
         return Err(Error::unprocessable(

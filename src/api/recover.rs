@@ -23,6 +23,7 @@ use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action, Outgoing};
+use crate::auth::outbox::PhoneUse;
 use crate::auth::pkce;
 use crate::auth::proven_address;
 use crate::auth::send_timing::Route;
@@ -158,12 +159,7 @@ pub async fn post_resend(
     let action = match params.resend_type.as_deref().map(str::trim) {
         Some("signup") => Action::Confirmation,
         Some("email_change") => Action::EmailChange,
-        Some("sms" | "phone_change") => {
-            return Err(Error::bad_request(
-                ErrorCode::PhoneProviderDisabled,
-                "Unsupported phone provider",
-            ));
-        }
+        Some("sms" | "phone_change") => match *state.outbox.sms(PhoneUse::SendCode)? {},
         _ => {
             return Err(Error::validation(
                 "Missing one of these types: signup, email_change, sms, phone_change",

@@ -18,6 +18,7 @@ use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, UserResponse};
 use crate::auth::accounts::{self, NewEmailAccount};
 use crate::auth::email::{self, Action as MailAction, Outgoing};
+use crate::auth::outbox::PhoneUse;
 use crate::auth::password::{self, PasswordUse};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
@@ -112,10 +113,7 @@ pub async fn post_signup(
         (Some(_), Some(_)) => Err(Error::validation(
             "Only an email address or phone number should be provided on signup.",
         )),
-        (None, Some(_)) => Err(Error::bad_request(
-            ErrorCode::PhoneProviderDisabled,
-            "Phone signups are disabled",
-        )),
+        (None, Some(_)) => match *state.outbox.sms(PhoneUse::SignUp)? {},
         (Some(email), None) => {
             let mail = Outgoing {
                 redirect_to: &redirect_to,

@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
-use crate::auth::email_verify::Codes;
+use crate::auth::codes::Codes;
 use crate::auth::jwt::TokenIssuer;
 use crate::auth::outbox::Outbox;
 use crate::auth::password::Hasher;

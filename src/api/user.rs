@@ -15,6 +15,7 @@ use crate::api::types::UserResponse;
 use crate::auth::accounts;
 use crate::auth::email::{self, Action as MailAction, Outgoing};
 use crate::auth::jwt::AmrEntry;
+use crate::auth::outbox::PhoneUse;
 use crate::auth::password::{self, PasswordUse, Verification};
 use crate::auth::session::Client;
 use crate::auth::{email_verify, jwt, pkce};
@@ -112,10 +113,7 @@ pub async fn put_user(
         return Err(Error::validation("data must be a JSON object"));
     }
     if params.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) {
-        return Err(Error::bad_request(
-            ErrorCode::PhoneProviderDisabled,
-            "Phone logins are disabled",
-        ));
+        match *state.outbox.sms(PhoneUse::ChangeNumber)? {}
     }
     let challenge = pkce::parse_params(
         params.code_challenge.as_deref(),

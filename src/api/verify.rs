@@ -18,8 +18,9 @@ use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
 use crate::api::types::SessionResponse;
 use crate::auth::accounts;
+use crate::auth::codes::PKCE_PREFIX;
 use crate::auth::email_verify::{self, Outcome, Presented, VerifyType};
-use crate::auth::otp::PKCE_PREFIX;
+use crate::auth::outbox::PhoneUse;
 use crate::auth::pkce;
 use crate::auth::session::{self, Client};
 use crate::db::identities;
@@ -294,12 +295,7 @@ pub async fn post_verify(
                     code,
                 }
             }
-            (None, Some(_)) => {
-                return Err(Error::bad_request(
-                    ErrorCode::PhoneProviderDisabled,
-                    "Unsupported phone provider",
-                ));
-            }
+            (None, Some(_)) => match *state.outbox.sms(PhoneUse::VerifyCode)? {},
             _ => {
                 return Err(Error::validation(
                     "Only an email address or phone number should be provided on verify",
@@ -315,12 +311,7 @@ pub async fn post_verify(
         _ => return Err(Error::validation("Verify requires either a token or a token hash")),
     };
     let verify_type = match verify_type.as_str() {
-        "sms" | "phone_change" => {
-            return Err(Error::bad_request(
-                ErrorCode::PhoneProviderDisabled,
-                "Unsupported phone provider",
-            ));
-        }
+        "sms" | "phone_change" => match *state.outbox.sms(PhoneUse::VerifyCode)? {},
         other => VerifyType::parse(other).ok_or_else(|| Error::validation("Unsupported verification type"))?,
     };
 

@@ -1,14 +1,14 @@
-//! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, email
-//! tokens, PKCE, redirect validation, identity linking and unlinking.
+//! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, one-time
+//! codes and the email flows, PKCE, redirect validation, identity linking and unlinking.
 
 pub mod accounts;
+pub mod codes;
 pub mod email;
 pub mod email_verify;
 pub mod external;
 pub mod identities;
 pub mod jwt;
 pub mod oauth_link;
-pub mod otp;
 pub mod outbox;
 pub mod password;
 pub mod pkce;

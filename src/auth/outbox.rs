@@ -1,6 +1,7 @@
-//! Where the messages of the email flows go out: the mailer, the server's mail budget
-//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), and what links and templates need. The flows in
-//! `auth::email` decide what to send; this sends it.
+//! Where one-time codes and links go out: the mailer, the server's mail budget
+//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), and what links and templates need; and the SMS sender,
+//! of which there is none yet ([`Outbox::sms`]). The flows in `auth::email` decide what to
+//! send; this sends it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use crate::config::{Config, MailerConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::mail::{self, Email, Mailer};
 use crate::ratelimit::Limiter;
+use crate::sms;
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -20,6 +22,33 @@ pub struct Outbox {
     site_url: Url,
     settings: MailerConfig,
     max_frequency: Duration,
+    /// No SMS gateway exists yet (`sms::Sender` has no variants), so this is always `None`.
+    sms: Option<sms::Sender>,
+}
+
+/// What a client asked to do with a phone number. GoTrue's refusal without an SMS provider
+/// depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneUse {
+    /// Sign up with a phone number (`POST /signup`).
+    SignUp,
+    /// Set or change the user's phone number (`PUT /user`).
+    ChangeNumber,
+    /// Have a code sent by SMS (`POST /otp`, `POST /resend`, `GET /reauthenticate`).
+    SendCode,
+    /// Check a code sent by SMS (`POST /verify`).
+    VerifyCode,
+}
+
+impl PhoneUse {
+    /// GoTrue's message when the phone provider is off.
+    fn refusal(self) -> &'static str {
+        match self {
+            PhoneUse::SignUp => "Phone signups are disabled",
+            PhoneUse::ChangeNumber => "Phone logins are disabled",
+            PhoneUse::SendCode | PhoneUse::VerifyCode => "Unsupported phone provider",
+        }
+    }
 }
 
 impl Outbox {
@@ -33,7 +62,17 @@ impl Outbox {
             site_url: config.site_url.clone(),
             settings: config.mailer.clone(),
             max_frequency: config.smtp_max_frequency,
+            sms: None,
         }
+    }
+
+    /// The SMS sender for `asked`, or GoTrue's `400 phone_provider_disabled` with its message
+    /// for that use when none is configured. The one place that decides whether anything
+    /// about phones can go on; there is no sender yet, so callers end with `match *sender {}`.
+    pub fn sms(&self, asked: PhoneUse) -> Result<&sms::Sender> {
+        self.sms
+            .as_ref()
+            .ok_or_else(|| Error::bad_request(ErrorCode::PhoneProviderDisabled, asked.refusal()))
     }
 
     /// Subjects, templates, and the codes' length and lifetime.

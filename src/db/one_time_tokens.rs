@@ -1,5 +1,5 @@
 //! `_auth_one_time_tokens`: at most one live token per user and kind; stored as the hash
-//! an email link carries (see `auth::otp`), with the number of wrong codes typed in for it.
+//! a link carries (see `auth::codes`), with the number of wrong codes typed in for it.
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgExecutor};
@@ -12,6 +12,7 @@ pub enum TokenType {
     Recovery,
     EmailChangeNew,
     EmailChangeCurrent,
+    PhoneChange,
     Reauthentication,
 }
 
@@ -22,6 +23,7 @@ impl TokenType {
             TokenType::Recovery => "recovery_token",
             TokenType::EmailChangeNew => "email_change_token_new",
             TokenType::EmailChangeCurrent => "email_change_token_current",
+            TokenType::PhoneChange => "phone_change_token",
             TokenType::Reauthentication => "reauthentication_token",
         }
     }
@@ -32,6 +34,7 @@ impl TokenType {
             TokenType::Recovery,
             TokenType::EmailChangeNew,
             TokenType::EmailChangeCurrent,
+            TokenType::PhoneChange,
             TokenType::Reauthentication,
         ]
         .into_iter()

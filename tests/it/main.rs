@@ -25,6 +25,7 @@ mod jwt_secret;
 mod layers;
 mod oauth;
 mod oauth_linking;
+mod one_time_codes;
 mod openapi;
 mod otp_attempts;
 mod otp_nonce;

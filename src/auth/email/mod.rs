@@ -1,20 +1,23 @@
-//! Sending the email-flow mails: a fresh one-time token is stored (replacing the previous one
-//! of its kind), the `*_sent_at` column stamped, a PKCE flow recorded when asked, and the mail
-//! sent — all inside the caller's transaction, so a failed send leaves nothing behind.
+//! The email channel of one-time codes: the mails of the email flows. A fresh code is issued
+//! through `auth::codes` (replacing the previous one of its kind), the `*_sent_at` column of the
+//! mail's kind stamped, a PKCE flow recorded when asked, and the mail rendered and sent — all
+//! inside the caller's transaction, so a failed send leaves nothing behind.
+
+mod letter;
 
 use chrono::Utc;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::auth::otp;
+use crate::auth::codes::{self, Identifier, Issued, NewCode, Purpose};
 use crate::auth::outbox::Outbox;
 use crate::auth::pkce::Challenge;
 use crate::db::flow_state::{self, NewFlowState};
-use crate::db::one_time_tokens::{self, Confirms, TokenType};
+use crate::db::one_time_tokens::{Confirms, TokenType};
 use crate::db::users::{self, SentAt, UserRow};
 use crate::error::{Error, ErrorCode, Result};
-use crate::mail::templates::{self, TemplateData};
 use crate::mail::{Email, EmailKind};
+use letter::{Draft, Letter};
 
 /// The mails of the email flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,12 +88,14 @@ impl Action {
         }
     }
 
-    fn token_type(self) -> TokenType {
+    /// The purpose of the code the mail carries (an email change's second mail, to the
+    /// current address, carries one for `EmailChangeCurrent`).
+    fn purpose(self) -> Purpose {
         match self {
-            Action::Confirmation | Action::Invite => TokenType::Confirmation,
-            Action::MagicLink | Action::Recovery => TokenType::Recovery,
-            Action::EmailChange => TokenType::EmailChangeNew,
-            Action::Reauthentication => TokenType::Reauthentication,
+            Action::Confirmation | Action::Invite => Purpose::Confirmation,
+            Action::MagicLink | Action::Recovery => Purpose::Recovery,
+            Action::EmailChange => Purpose::EmailChangeNew,
+            Action::Reauthentication => Purpose::Reauthentication,
         }
     }
 
@@ -150,104 +155,44 @@ pub async fn send_confirmation(
     out: &Outgoing<'_>,
     confirms: &Confirms,
 ) -> Result<Sent> {
-    let user = users::lock(&mut *conn, user_id)
-        .await?
-        .ok_or_else(|| Error::internal("user vanished while sending mail"))?;
+    let user = lock_user(conn, user_id).await?;
     if out.check_frequency
-        && let Some(wait) = otp::wait_before_resend(action.last_sent(&user), Utc::now(), outbox.max_frequency())
+        && let Some(wait) = codes::wait_before_resend(action.last_sent(&user), Utc::now(), outbox.max_frequency())
     {
         return Err(frequency_error(wait));
     }
     let pkce = out.pkce.filter(|_| action != Action::Reauthentication);
     if let Some(challenge) = pkce {
-        flow_state::insert(
-            &mut *conn,
-            &NewFlowState {
-                user_id: Some(user.id),
-                code_challenge_method: Some(challenge.method.as_str()),
-                code_challenge: Some(&challenge.challenge),
-                provider_type: "email",
-                authentication_method: action.flow_method(),
-                referrer: Some(out.redirect_to),
-                linking_target_id: None,
-            },
-        )
-        .await?;
+        record_flow(conn, &user, action, challenge, out.redirect_to).await?;
     }
-    let current = user.email.clone().unwrap_or_default();
-    let length = outbox.settings().otp_length;
-
-    let mut emails = Vec::new();
-    let sent = if action == Action::EmailChange {
-        let new = user
-            .email_change
-            .clone()
-            .filter(|e| !e.is_empty())
-            .ok_or_else(|| Error::internal("email change mail without a pending address"))?;
-        let (otp_new, hash_new) = issue(
-            &mut *conn,
-            &user,
-            TokenType::EmailChangeNew,
-            &new,
-            pkce.is_some(),
-            length,
-            confirms,
-        )
-        .await?;
-        emails.push(render(
-            outbox, action, &new, &current, &new, &otp_new, &hash_new, out, &user,
-        ));
-        if outbox.settings().secure_email_change_enabled && !current.is_empty() {
-            let (otp_cur, hash_cur) = issue(
-                &mut *conn,
-                &user,
-                TokenType::EmailChangeCurrent,
-                &current,
-                pkce.is_some(),
-                length,
-                confirms,
-            )
-            .await?;
-            emails.push(render(
-                outbox, action, &current, &current, &new, &otp_cur, &hash_cur, out, &user,
-            ));
-        } else {
-            one_time_tokens::delete(&mut *conn, user.id, TokenType::EmailChangeCurrent).await?;
-        }
-        (otp_new, hash_new)
-    } else {
-        if current.is_empty() {
-            return Err(Error::internal("email flow for a user without an email address"));
-        }
-        let pkce_token = pkce.is_some();
-        let (otp, hash) = issue(
-            &mut *conn,
-            &user,
-            action.token_type(),
-            &current,
-            pkce_token,
-            length,
-            confirms,
-        )
-        .await?;
-        emails.push(render(outbox, action, &current, &current, "", &otp, &hash, out, &user));
-        (otp, hash)
+    let draft = Draft {
+        outbox,
+        action,
+        out,
+        user: &user,
+        pkce: pkce.is_some(),
+        confirms,
     };
+    let letters = draft.letters(conn).await?;
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
 
     // GoTrue's global GOTRUE_RATE_LIMIT_EMAIL_SENT: one unit per mail, before sending. A
-    // refusal rolls back the caller's transaction, so no token is left without its mail.
-    for _ in &emails {
+    // refusal rolls back the caller's transaction, so no code is left without its mail.
+    for _ in &letters {
         outbox.take_budget().await?;
     }
-    let mails: Vec<Email> = emails.iter().map(|(email, _)| email.clone()).collect();
+    let mails: Vec<Email> = letters.iter().map(|letter| letter.mail.clone()).collect();
     outbox.deliver(&mails, action.failure_message()).await?;
-    let action_link = emails.first().and_then(|(_, link)| link.clone());
+    // The first letter carries the code the caller asked for (the new address's, for a change).
+    let Letter { issued, link, .. } = letters
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("no mail written"))?;
     Ok(Sent {
         user,
-        otp: sent.0,
-        token_hash: sent.1,
-        action_link,
+        otp: issued.code,
+        token_hash: issued.hash,
+        action_link: link,
     })
 }
 
@@ -262,11 +207,8 @@ pub async fn send_if_due(
     out: &Outgoing<'_>,
     confirms: &Confirms,
 ) -> Result<Option<Sent>> {
-    let user = users::lock(&mut *conn, user_id)
-        .await?
-        .ok_or_else(|| Error::internal("user vanished while sending mail"))?;
-    let now = Utc::now();
-    if otp::wait_before_resend(action.last_sent(&user), now, outbox.max_frequency()).is_some() {
+    let user = lock_user(conn, user_id).await?;
+    if codes::wait_before_resend(action.last_sent(&user), Utc::now(), outbox.max_frequency()).is_some() {
         return Ok(None);
     }
     // The row stays locked until the caller's transaction ends: nothing can send in between.
@@ -275,10 +217,10 @@ pub async fn send_if_due(
         .map(Some)
 }
 
-/// Issues a token for `action` without mailing it (the admin `generate_link` API): the code,
-/// its hash and the link, as GoTrue returns them. `address` is the address the token belongs
-/// to (the new one for `email_change_new`); `confirms` is what a confirmation token confirms
-/// besides the address (ignored for other tokens).
+/// Issues a code for `action` without mailing it (the admin `generate_link` API): the code,
+/// its hash and the link, as GoTrue returns them. `address` is the address the code belongs
+/// to (the new one for `email_change_new`); `confirms` is what a confirmation code confirms
+/// besides the address (ignored for other codes).
 #[allow(clippy::too_many_arguments)]
 pub async fn generate(
     conn: &mut PgConnection,
@@ -290,17 +232,24 @@ pub async fn generate(
     redirect_to: &str,
     confirms: &Confirms,
 ) -> Result<Sent> {
-    // The user before its token, the order every writer of tokens and `/verify` keep, so a
+    // The user before its code, the order every writer of codes and `/verify` keep, so a
     // verification running at the same time cannot deadlock with this.
     users::lock(&mut *conn, user.id).await?;
-    let length = outbox.settings().otp_length;
-    let (otp, token_hash) = issue(&mut *conn, user, token_type, address, false, length, confirms).await?;
+    let new = NewCode {
+        user_id: user.id,
+        purpose: Purpose::of(token_type),
+        to: &Identifier::Email(address.to_owned()),
+        pkce: false,
+        length: outbox.settings().otp_length,
+        confirms,
+    };
+    let Issued { code, hash } = codes::issue(conn, &new).await?;
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
-    let action_link = Some(outbox.verification_link(&token_hash, action.link_type(), redirect_to));
+    let action_link = Some(outbox.verification_link(&hash, action.link_type(), redirect_to));
     Ok(Sent {
         user,
-        otp,
-        token_hash,
+        otp: code,
+        token_hash: hash,
         action_link,
     })
 }
@@ -313,65 +262,29 @@ pub fn frequency_error(wait_seconds: i64) -> Error {
     )
 }
 
-/// A new code for `address`, stored as its (flow-prefixed) hash. Returns (otp, stored hash).
-/// A confirmation token also records what it confirms: always written, so that a new token
-/// never inherits what the one it replaces confirmed.
-async fn issue(
-    conn: &mut PgConnection,
-    user: &UserRow,
-    token_type: TokenType,
-    address: &str,
-    pkce: bool,
-    length: usize,
-    confirms: &Confirms,
-) -> Result<(String, String)> {
-    let code = otp::generate_otp(length);
-    let hash = otp::with_flow_prefix(&otp::token_hash(address, &code), pkce);
-    if token_type == TokenType::Confirmation {
-        one_time_tokens::upsert_confirmation(&mut *conn, user.id, &hash, address, confirms).await?;
-    } else {
-        one_time_tokens::upsert(&mut *conn, user.id, token_type, &hash, address).await?;
-    }
-    Ok((code, hash))
+async fn lock_user(conn: &mut PgConnection, user_id: Uuid) -> Result<UserRow> {
+    users::lock(&mut *conn, user_id)
+        .await?
+        .ok_or_else(|| Error::internal("user vanished while sending mail"))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn render(
-    outbox: &Outbox,
-    action: Action,
-    to: &str,
-    email: &str,
-    new_email: &str,
-    code: &str,
-    hash: &str,
-    out: &Outgoing<'_>,
+/// The PKCE flow the link's verification ends in (`?code=` for the flow's challenge).
+async fn record_flow(
+    conn: &mut PgConnection,
     user: &UserRow,
-) -> (Email, Option<String>) {
-    let link = (action != Action::Reauthentication)
-        .then(|| outbox.verification_link(hash, action.link_type(), out.redirect_to));
-    let site_url = outbox.site_url().to_string();
-    let rendered = templates::render(
-        action.kind(),
-        outbox.settings(),
-        &TemplateData {
-            confirmation_url: link.as_deref().unwrap_or(""),
-            token: code,
-            token_hash: hash,
-            site_url: &site_url,
-            redirect_to: out.redirect_to,
-            email,
-            new_email,
-            data: Some(&user.raw_user_meta_data),
-        },
-    );
-    (
-        Email {
-            kind: action.kind(),
-            to: to.to_owned(),
-            subject: rendered.subject,
-            html: rendered.html,
-            text: rendered.text,
-        },
-        link,
-    )
+    action: Action,
+    challenge: &Challenge,
+    redirect_to: &str,
+) -> Result<()> {
+    let flow = NewFlowState {
+        user_id: Some(user.id),
+        code_challenge_method: Some(challenge.method.as_str()),
+        code_challenge: Some(&challenge.challenge),
+        provider_type: "email",
+        authentication_method: action.flow_method(),
+        referrer: Some(redirect_to),
+        linking_target_id: None,
+    };
+    flow_state::insert(&mut *conn, &flow).await?;
+    Ok(())
 }
