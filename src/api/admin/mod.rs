@@ -42,14 +42,7 @@ impl Admin {
         traits: serde_json::Value,
         ip: &'a str,
     ) -> audit_db::Entry<'a> {
-        audit_db::Entry {
-            actor_id: self.id,
-            actor_username: &self.role,
-            actor_name: None,
-            action,
-            traits: Some(traits),
-            ip,
-        }
+        audit_db::Entry::by_admin(self.id, &self.role, action, traits, ip)
     }
 }
 
