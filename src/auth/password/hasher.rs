@@ -1,4 +1,4 @@
-//! Password hashing and the password policy.
+//! Password hashing on a fixed set of threads.
 //!
 //! New hashes are argon2id with the configured (OWASP by default) parameters. Stored bcrypt
 //! (`$2a$`/`$2b$`/`$2y$`, GoTrue's format) and argon2 PHC hashes verify too, and are reported
@@ -20,14 +20,8 @@ use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher as _, RECOMMENDED_
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
+use super::limits::{self, MAX_BCRYPT_COST, bcrypt_cost};
 use crate::config::PasswordConfig;
-
-mod limits;
-
-pub use limits::{
-    MAX_BCRYPT_COST, MAX_NEW_PASSWORD_BYTES, MAX_PRESENTED_PASSWORD_BYTES, PasswordUse, bcrypt_cost,
-    check_imported_hash, check_length,
-};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
@@ -268,42 +262,6 @@ fn recompute_matches(argon2: &Argon2<'_>, memory: &mut Memory, password: &str, h
         && bool::from(output.as_slice().ct_eq(expected.as_bytes()))
 }
 
-/// Why a password fails the policy, in GoTrue's words.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WeakPassword {
-    pub message: String,
-    pub reasons: Vec<&'static str>,
-}
-
-/// GoTrue's `checkPasswordStrength`: minimum length and required character sets.
-pub fn check_policy(config: &PasswordConfig, password: &str) -> Result<(), WeakPassword> {
-    let mut reasons = Vec::new();
-    let mut messages = Vec::new();
-    if password.chars().count() < config.min_length {
-        reasons.push("length");
-        messages.push(format!("Password should be at least {} characters.", config.min_length));
-    }
-    let missing = config
-        .required_characters
-        .iter()
-        .any(|set| !password.chars().any(|c| set.contains(c)));
-    if missing {
-        reasons.push("characters");
-        messages.push(format!(
-            "Password should contain at least one character of each: {}.",
-            config.required_characters.join(", ")
-        ));
-    }
-    if reasons.is_empty() {
-        Ok(())
-    } else {
-        Err(WeakPassword {
-            message: messages.join(" "),
-            reasons,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,18 +404,5 @@ mod tests {
                 "{stored}"
             );
         }
-    }
-
-    #[test]
-    fn policy_reports_gotrue_reasons() {
-        let mut config = config();
-        assert!(check_policy(&config, "123456").is_ok());
-        let weak = check_policy(&config, "12345").unwrap_err();
-        assert_eq!(weak.reasons, ["length"]);
-        assert_eq!(weak.message, "Password should be at least 6 characters.");
-        config.required_characters = vec!["abc".into(), "0123456789".into()];
-        let weak = check_policy(&config, "xyz").unwrap_err();
-        assert_eq!(weak.reasons, ["length", "characters"]);
-        assert!(check_policy(&config, "a1xxxx").is_ok());
     }
 }
