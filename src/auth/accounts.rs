@@ -10,7 +10,8 @@ use crate::db::users::{self, NewUser, UserRow};
 use crate::error::{Error, ErrorCode};
 
 /// The rules for new accounts, from the configuration (`GOTRUE_JWT_AUD`,
-/// `GOTRUE_JWT_DEFAULT_GROUP_NAME`, `GOTRUE_DISABLE_SIGNUP`, `GOTRUE_MAILER_AUTOCONFIRM`).
+/// `GOTRUE_JWT_DEFAULT_GROUP_NAME`, `GOTRUE_DISABLE_SIGNUP`, `GOTRUE_MAILER_AUTOCONFIRM`,
+/// `GOTRUE_EXTERNAL_EMAIL_ENABLED`, `GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED`).
 #[derive(Debug, Clone)]
 pub struct AccountRules {
     /// `aud` of new users and their tokens.
@@ -20,6 +21,10 @@ pub struct AccountRules {
     pub signup_disabled: bool,
     /// New addresses count as confirmed without a mail.
     pub autoconfirm: bool,
+    /// Email/password sign-ups are allowed.
+    pub email_enabled: bool,
+    /// Anonymous sign-ins are allowed.
+    pub anonymous_enabled: bool,
 }
 
 impl AccountRules {
@@ -29,6 +34,8 @@ impl AccountRules {
             role: config.jwt.default_group_name.clone(),
             signup_disabled: config.disable_signup,
             autoconfirm: config.mailer_autoconfirm,
+            email_enabled: config.external_email_enabled,
+            anonymous_enabled: config.anonymous_users_enabled,
         }
     }
 }
@@ -188,28 +195,13 @@ pub async fn create_admin_user(
         },
     )
     .await;
-    let user = match insert {
-        Ok(user) => user,
-        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
-            return Err(Error::unprocessable(
-                ErrorCode::EmailExists,
-                "A user with this email address has already been registered",
-            ));
+    let user = insert.map_err(|err| {
+        if crate::db::is_unique_violation(&err, "_auth_users_pkey") {
+            Error::unprocessable(ErrorCode::UserAlreadyExists, "User already registered")
+        } else {
+            address_taken(err)
         }
-        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_phone_key") => {
-            return Err(Error::unprocessable(
-                ErrorCode::PhoneExists,
-                "A user with this phone number has already been registered",
-            ));
-        }
-        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_pkey") => {
-            return Err(Error::unprocessable(
-                ErrorCode::UserAlreadyExists,
-                "User already registered",
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    };
+    })?;
     let mut created = Vec::new();
     for provider in providers {
         created.push(
@@ -224,6 +216,49 @@ pub async fn create_admin_user(
         );
     }
     Ok((user, created))
+}
+
+/// GoTrue's answer when another user has the address.
+pub fn email_exists() -> Error {
+    Error::unprocessable(
+        ErrorCode::EmailExists,
+        "A user with this email address has already been registered",
+    )
+}
+
+/// GoTrue's answer when another user has the number.
+pub fn phone_exists() -> Error {
+    Error::unprocessable(
+        ErrorCode::PhoneExists,
+        "A user with this phone number has already been registered",
+    )
+}
+
+/// A write of a user's email or phone that ran into the unique index (another transaction
+/// took the address between a check and the write): the same 422 as the check's. Other
+/// errors pass as they are.
+pub fn address_taken(err: sqlx::Error) -> Error {
+    if crate::db::is_unique_violation(&err, "_auth_users_email_key") {
+        email_exists()
+    } else if crate::db::is_unique_violation(&err, "_auth_users_phone_key") {
+        phone_exists()
+    } else {
+        err.into()
+    }
+}
+
+/// An optional email as the admin API and `PUT /user` take it: blank means none, anything
+/// else must be valid.
+pub fn optional_email(raw: Option<&str>) -> Result<Option<String>, Error> {
+    raw.map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(normalize_email)
+        .transpose()
+}
+
+/// An optional phone number: blank means none, anything else must be valid.
+pub fn optional_phone(raw: Option<&str>) -> Result<Option<String>, Error> {
+    raw.filter(|p| !p.trim().is_empty()).map(normalize_phone).transpose()
 }
 
 /// Copies the keys of `patch` (an object) into `target` (an object); `null` removes a key.

@@ -2,10 +2,12 @@
 //! tokens, PKCE, redirect validation, identity linking and unlinking.
 
 pub mod accounts;
+pub mod admin_users;
 pub mod email;
 pub mod email_verify;
 pub mod identities;
 pub mod jwt;
+pub mod links;
 pub mod oauth;
 pub mod otp;
 pub mod outbox;
