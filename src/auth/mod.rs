@@ -19,3 +19,4 @@ pub mod refresh;
 pub mod send_timing;
 pub mod session;
 pub mod unlink;
+pub mod user_update;
