@@ -18,5 +18,6 @@ pub mod redirect;
 pub mod refresh;
 pub mod send_timing;
 pub mod session;
+pub mod signup;
 pub mod unlink;
 pub mod user_update;
