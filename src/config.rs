@@ -102,16 +102,7 @@ impl Config {
             .get(&["GOTRUE_JWT_SECRET", "JWT_SECRET"])
             .map(|(_, s)| SecretString::from(s));
 
-        let db_namespace = env.string_or(
-            &["GOTRUE_DB_NAMESPACE", "DB_NAMESPACE", "GOTRUE_DB_DB_NAMESPACE"],
-            "auth",
-        );
-        if !is_sql_identifier(&db_namespace) {
-            return Err(ConfigError {
-                var: "GOTRUE_DB_NAMESPACE".into(),
-                message: format!("{db_namespace:?} is not a plain lower-case SQL identifier"),
-            });
-        }
+        let db_namespace = db_namespace(&env)?;
 
         let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let config = Config {
@@ -191,6 +182,21 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `GOTRUE_DB_NAMESPACE`: the schema of Latchkey's tables, named in SQL, so a plain identifier.
+fn db_namespace(env: &Env) -> Result<String, ConfigError> {
+    let namespace = env.string_or(
+        &["GOTRUE_DB_NAMESPACE", "DB_NAMESPACE", "GOTRUE_DB_DB_NAMESPACE"],
+        "auth",
+    );
+    if !is_sql_identifier(&namespace) {
+        return Err(ConfigError {
+            var: "GOTRUE_DB_NAMESPACE".into(),
+            message: format!("{namespace:?} is not a plain lower-case SQL identifier"),
+        });
+    }
+    Ok(namespace)
 }
 
 /// `127.0.0.1`, `::1`, `localhost`: addresses only this machine can connect to.

@@ -150,30 +150,39 @@ pub struct AdminAccount<'a> {
     pub app_metadata: Value,
 }
 
+impl AdminAccount<'_> {
+    /// `email` and `phone`, those given, in that order.
+    fn providers(&self) -> Vec<&'static str> {
+        [self.email.map(|_| "email"), self.phone.map(|_| "phone")]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The claims of the account's identity for `provider`.
+    fn identity_data(&self, provider: &str) -> Value {
+        json!({
+            "sub": self.id.to_string(),
+            "email": if provider == "email" { self.email } else { None },
+            "phone": if provider == "phone" { self.phone } else { None },
+            "email_verified": provider == "email" && self.email_confirmed,
+            "phone_verified": provider == "phone" && self.phone_confirmed,
+        })
+    }
+}
+
 /// A user created by an admin, with an identity for each of email and phone. `app_metadata`
 /// names the first as provider; the admin's own keys are merged over that.
 pub async fn create_admin_user(
     conn: &mut PgConnection,
-    account: AdminAccount<'_>,
+    mut account: AdminAccount<'_>,
 ) -> Result<(UserRow, Vec<IdentityRow>), Error> {
-    let providers: Vec<&str> = [account.email.map(|_| "email"), account.phone.map(|_| "phone")]
-        .into_iter()
-        .flatten()
-        .collect();
+    let providers = account.providers();
     let mut app_metadata = json!({ "provider": providers.first(), "providers": providers });
     merge_object(&mut app_metadata, &account.app_metadata);
-    let identity_data = |provider: &str| {
-        json!({
-            "sub": account.id.to_string(),
-            "email": if provider == "email" { account.email } else { None },
-            "phone": if provider == "phone" { account.phone } else { None },
-            "email_verified": provider == "email" && account.email_confirmed,
-            "phone_verified": provider == "phone" && account.phone_confirmed,
-        })
-    };
-    let mut user_metadata = account.user_metadata;
+    let mut user_metadata = std::mem::take(&mut account.user_metadata);
     if let Some(first) = providers.first() {
-        let mut claims = identity_data(first);
+        let mut claims = account.identity_data(first);
         merge_object(&mut claims, &user_metadata);
         user_metadata = claims;
     }
@@ -204,16 +213,8 @@ pub async fn create_admin_user(
     })?;
     let mut created = Vec::new();
     for provider in providers {
-        created.push(
-            identities::insert(
-                &mut *conn,
-                user.id,
-                provider,
-                &user.id.to_string(),
-                &identity_data(provider),
-            )
-            .await?,
-        );
+        let data = account.identity_data(provider);
+        created.push(identities::insert(&mut *conn, user.id, provider, &user.id.to_string(), &data).await?);
     }
     Ok((user, created))
 }

@@ -137,14 +137,25 @@ async fn sign_up_with_email(
     let mut conn = deps.hot.acquire().await?;
     let existing = users::find_by_email(&mut *conn, &email).await?;
     conn.release();
-    if let Some(existing) = existing {
-        return repeated_sign_up(deps, client, existing, password, data, mail).await;
+    match existing {
+        Some(existing) => repeated_sign_up(deps, client, existing, password, data, mail).await,
+        None => new_email_account(deps, client, &email, password, data, mail).await,
     }
+}
 
+/// A new email account, signed in at once with autoconfirm, else waiting for confirmation.
+async fn new_email_account(
+    deps: &Deps<'_>,
+    client: &Client,
+    email: &str,
+    password: &str,
+    data: Option<&Value>,
+    mail: Outgoing<'_>,
+) -> Result<SignedUp> {
     let hash = deps.hasher.hash(password).await.map_err(Error::internal)?;
     let confirmed = deps.accounts.autoconfirm;
     let account = NewEmailAccount {
-        email: &email,
+        email,
         password_hash: Some(&hash),
         user_metadata: metadata(data),
         confirmed,

@@ -99,18 +99,20 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
             &PER_HOUR_BURST_N,
             true,
         )?,
-        prune_interval: {
-            let var = "LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL";
-            let every = env.duration_or(&[var], Duration::from_secs(60))?;
-            if every.is_zero() {
-                return Err(ConfigError {
-                    var: var.into(),
-                    message: "must be positive".into(),
-                });
-            }
-            every
-        },
+        prune_interval: prune_interval(env)?,
     })
+}
+
+fn prune_interval(env: &Env) -> Result<Duration, ConfigError> {
+    let var = "LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL";
+    let every = env.duration_or(&[var], Duration::from_secs(60))?;
+    if every.is_zero() {
+        return Err(ConfigError {
+            var: var.into(),
+            message: "must be positive".into(),
+        });
+    }
+    Ok(every)
 }
 
 fn header(env: &Env) -> Result<Option<HeaderName>, ConfigError> {
