@@ -55,15 +55,9 @@ mod tests {
     use super::*;
     use crate::error::Kind;
 
+    /// The default policy: at least 6 characters, no required sets.
     fn config() -> PasswordConfig {
-        PasswordConfig {
-            min_length: 6,
-            required_characters: vec![],
-            argon2_memory_kib: 64,
-            argon2_iterations: 1,
-            argon2_parallelism: 1,
-            max_concurrent_hashes: 1,
-        }
+        crate::config::Config::from_vars(Default::default()).unwrap().password
     }
 
     #[test]
