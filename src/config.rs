@@ -16,6 +16,13 @@ mod external;
 pub use external::{ExternalConfig, ProviderConfig};
 mod http;
 pub use http::HttpConfig;
+mod env;
+use env::Env;
+pub use env::parse_duration;
+mod jwt;
+pub use jwt::JwtConfig;
+mod password;
+pub use password::PasswordConfig;
 
 /// The Supabase CLI's well-known development secret: published in its documentation and
 /// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
@@ -75,31 +82,6 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone)]
-pub struct JwtConfig {
-    /// `GOTRUE_JWT_SECRET` as given; `startup::jwt_secret` decides whether it may be used (and
-    /// makes one in the zero-setup mode).
-    pub secret: Option<SecretString>,
-    /// Access-token lifetime in seconds.
-    pub exp: i64,
-    pub aud: String,
-    pub default_group_name: String,
-    pub admin_roles: Vec<String>,
-    pub issuer: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct PasswordConfig {
-    pub min_length: usize,
-    /// Character sets of which a password must contain at least one character each.
-    pub required_characters: Vec<String>,
-    pub argon2_memory_kib: u32,
-    pub argon2_iterations: u32,
-    pub argon2_parallelism: u32,
-    /// How many password hashes may run at once (each holds `argon2_memory_kib` of memory).
-    pub max_concurrent_hashes: usize,
-}
-
-#[derive(Debug, Clone)]
 pub struct RefreshConfig {
     pub rotation_enabled: bool,
     pub reuse_interval: Duration,
@@ -120,16 +102,7 @@ impl Config {
             .get(&["GOTRUE_JWT_SECRET", "JWT_SECRET"])
             .map(|(_, s)| SecretString::from(s));
 
-        let db_namespace = env.string_or(
-            &["GOTRUE_DB_NAMESPACE", "DB_NAMESPACE", "GOTRUE_DB_DB_NAMESPACE"],
-            "auth",
-        );
-        if !is_sql_identifier(&db_namespace) {
-            return Err(ConfigError {
-                var: "GOTRUE_DB_NAMESPACE".into(),
-                message: format!("{db_namespace:?} is not a plain lower-case SQL identifier"),
-            });
-        }
+        let db_namespace = db_namespace(&env)?;
 
         let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let config = Config {
@@ -145,39 +118,12 @@ impl Config {
                 .url_opt(&["GOTRUE_SITE_URL", "SITE_URL"])?
                 .unwrap_or_else(|| Url::parse("http://localhost:3000").expect("static URL parses")),
             uri_allow_list: env.list(&["GOTRUE_URI_ALLOW_LIST", "URI_ALLOW_LIST"]),
-            jwt: JwtConfig {
-                secret,
-                exp: env.parse_or(&["GOTRUE_JWT_EXP", "JWT_EXP"], 3600i64)?,
-                aud: env.string_or(&["GOTRUE_JWT_AUD", "JWT_AUD"], "authenticated"),
-                default_group_name: env.string_or(
-                    &["GOTRUE_JWT_DEFAULT_GROUP_NAME", "JWT_DEFAULT_GROUP_NAME"],
-                    "authenticated",
-                ),
-                admin_roles: {
-                    let roles = env.list(&["GOTRUE_JWT_ADMIN_ROLES", "JWT_ADMIN_ROLES"]);
-                    if roles.is_empty() {
-                        vec!["service_role".into(), "supabase_admin".into()]
-                    } else {
-                        roles
-                    }
-                },
-                issuer: env.get(&["GOTRUE_JWT_ISSUER", "JWT_ISSUER"]).map(|(_, v)| v),
-            },
+            jwt: jwt::from_env(&env, secret)?,
             disable_signup: env.bool_or(&["GOTRUE_DISABLE_SIGNUP"], false)?,
             mailer_autoconfirm: env.bool_or(&["GOTRUE_MAILER_AUTOCONFIRM"], false)?,
             external_email_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_ENABLED"], true)?,
             anonymous_users_enabled: env.bool_or(&["GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED"], false)?,
-            password: PasswordConfig {
-                min_length: env.parse_or(&["GOTRUE_PASSWORD_MIN_LENGTH"], 6usize)?.max(6),
-                required_characters: parse_required_characters(
-                    &env.string_or(&["GOTRUE_PASSWORD_REQUIRED_CHARACTERS"], ""),
-                ),
-                // OWASP's first recommended argon2id setting: m=19 MiB, t=2, p=1.
-                argon2_memory_kib: env.parse_or(&["LATCHKEY_ARGON2_MEMORY_KIB"], 19_456u32)?,
-                argon2_iterations: env.parse_or(&["LATCHKEY_ARGON2_ITERATIONS"], 2u32)?,
-                argon2_parallelism: env.parse_or(&["LATCHKEY_ARGON2_PARALLELISM"], 1u32)?,
-                max_concurrent_hashes: env.parse_or(&["LATCHKEY_MAX_CONCURRENT_HASHES"], parallelism)?.max(1),
-            },
+            password: password::from_env(&env, parallelism)?,
             refresh: RefreshConfig {
                 rotation_enabled: env.bool_or(&["GOTRUE_SECURITY_REFRESH_TOKEN_ROTATION_ENABLED"], true)?,
                 reuse_interval: env.duration_or(
@@ -238,24 +184,19 @@ impl Config {
     }
 }
 
-/// `GOTRUE_PASSWORD_REQUIRED_CHARACTERS`: `:`-separated sets, `\:` escapes a colon.
-fn parse_required_characters(raw: &str) -> Vec<String> {
-    let mut sets = Vec::new();
-    let mut current = String::new();
-    let mut chars = raw.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&':') => {
-                current.push(':');
-                chars.next();
-            }
-            ':' => sets.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
+/// `GOTRUE_DB_NAMESPACE`: the schema of Latchkey's tables, named in SQL, so a plain identifier.
+fn db_namespace(env: &Env) -> Result<String, ConfigError> {
+    let namespace = env.string_or(
+        &["GOTRUE_DB_NAMESPACE", "DB_NAMESPACE", "GOTRUE_DB_DB_NAMESPACE"],
+        "auth",
+    );
+    if !is_sql_identifier(&namespace) {
+        return Err(ConfigError {
+            var: "GOTRUE_DB_NAMESPACE".into(),
+            message: format!("{namespace:?} is not a plain lower-case SQL identifier"),
+        });
     }
-    sets.push(current);
-    sets.retain(|s| !s.is_empty());
-    sets
+    Ok(namespace)
 }
 
 /// `127.0.0.1`, `::1`, `localhost`: addresses only this machine can connect to.
@@ -269,125 +210,6 @@ fn is_sql_identifier(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && s.len() <= 63
-}
-
-/// Parses GoTrue durations: a plain number of seconds (`10`) or Go's form (`10s`, `1m30s`,
-/// `1h`, `500ms`).
-pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let raw = raw.trim();
-    if let Ok(secs) = raw.parse::<f64>() {
-        // `try_`: a huge value (`1e300`) is an error, not a panic.
-        return Duration::try_from_secs_f64(secs).ok();
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let (number, tail) = rest.split_at(split);
-        let value: f64 = number.parse().ok()?;
-        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let seconds = match unit {
-            "ns" => value / 1e9,
-            "us" | "µs" => value / 1e6,
-            "ms" => value / 1e3,
-            "s" => value,
-            "m" => value * 60.0,
-            "h" => value * 3600.0,
-            _ => return None,
-        };
-        total = total.checked_add(Duration::try_from_secs_f64(seconds).ok()?)?;
-        rest = next;
-    }
-    Some(total)
-}
-
-/// The variables, with helpers that try several names (GoTrue accepts aliases) and turn a bad
-/// value into an error naming the variable.
-struct Env(HashMap<String, String>);
-
-impl Env {
-    /// The first non-empty variable among `names`, with the name that matched.
-    fn get(&self, names: &[&str]) -> Option<(String, String)> {
-        names.iter().find_map(|name| {
-            self.0
-                .get(*name)
-                .map(|v| v.trim())
-                .filter(|v| !v.is_empty())
-                .map(|v| ((*name).to_owned(), v.to_owned()))
-        })
-    }
-
-    fn string_or(&self, names: &[&str], default: &str) -> String {
-        self.get(names).map(|(_, v)| v).unwrap_or_else(|| default.to_owned())
-    }
-
-    fn parse_or<T: std::str::FromStr>(&self, names: &[&str], default: T) -> Result<T, ConfigError> {
-        match self.get(names) {
-            None => Ok(default),
-            Some((var, value)) => value.parse().map_err(|_| ConfigError {
-                var,
-                message: format!("{value:?} is not a valid {}", short_type_name::<T>()),
-            }),
-        }
-    }
-
-    fn bool_or(&self, names: &[&str], default: bool) -> Result<bool, ConfigError> {
-        match self.get(names) {
-            None => Ok(default),
-            Some((var, value)) => match value.to_ascii_lowercase().as_str() {
-                "1" | "t" | "true" | "yes" | "on" => Ok(true),
-                "0" | "f" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError {
-                    var,
-                    message: format!("{value:?} is not a boolean (true/false)"),
-                }),
-            },
-        }
-    }
-
-    fn duration_or(&self, names: &[&str], default: Duration) -> Result<Duration, ConfigError> {
-        match self.get(names) {
-            None => Ok(default),
-            Some((var, value)) => parse_duration(&value).ok_or_else(|| ConfigError {
-                var,
-                message: format!("{value:?} is not a duration (seconds, or like 10s, 5m, 1h)"),
-            }),
-        }
-    }
-
-    fn url_opt(&self, names: &[&str]) -> Result<Option<Url>, ConfigError> {
-        match self.get(names) {
-            None => Ok(None),
-            Some((var, value)) => match Url::parse(&value) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(Some(url)),
-                _ => Err(ConfigError {
-                    var,
-                    message: format!("{value:?} is not an http(s) URL"),
-                }),
-            },
-        }
-    }
-
-    fn list(&self, names: &[&str]) -> Vec<String> {
-        self.get(names)
-            .map(|(_, v)| {
-                v.split(',')
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-fn short_type_name<T>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    match name {
-        "u16" | "u32" | "u64" | "usize" => "non-negative whole number",
-        "i64" => "whole number",
-        _ => name,
-    }
 }
 
 #[cfg(test)]
@@ -493,17 +315,5 @@ mod tests {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
-    }
-
-    #[test]
-    fn durations_accept_go_syntax() {
-        assert_eq!(parse_duration("10"), Some(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("x"), None);
-        assert_eq!(parse_duration("-1"), None);
-        assert_eq!(parse_duration("1e300"), None, "too large: an error, not a panic");
-        assert_eq!(parse_duration("1e300h"), None);
     }
 }

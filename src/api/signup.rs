@@ -3,29 +3,19 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use sqlx::Connection;
+use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, UserResponse};
-use crate::auth::accounts::{self, NewEmailAccount};
-use crate::auth::email::{self, Action as MailAction, Outgoing};
-use crate::auth::outbox::PhoneUse;
-use crate::auth::password::{self, PasswordUse};
-use crate::auth::pkce;
-use crate::auth::session::{self, Client};
-use crate::db::audit::{self, Action};
-use crate::db::one_time_tokens::Confirms;
-use crate::db::users::UserRow;
-use crate::error::{Error, ErrorCode, Result};
+use crate::auth::session::Client;
+use crate::auth::signup::{self, Deps, SignUp, SignedUp};
+use crate::error::Result;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(post_signup))
@@ -92,235 +82,34 @@ pub async fn post_signup(
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<SignupParams>,
 ) -> Result<Response> {
-    let config = &state.config;
-    if config.disable_signup {
-        return Err(Error::unprocessable(
-            ErrorCode::SignupDisabled,
-            "Signups not allowed for this instance",
-        ));
-    }
-    let challenge = pkce::parse_params(
-        params.code_challenge.as_deref(),
-        params.code_challenge_method.as_deref(),
-    )?;
     let (email, phone) = params.email_and_phone();
-    let data = params.data.clone().filter(|d| !d.is_null());
-    if data.as_ref().is_some_and(|d| !d.is_object()) {
-        return Err(Error::validation("data must be a JSON object"));
-    }
-    match (email, phone) {
-        (None, None) => sign_in_anonymously(&state, &client, data).await,
-        (Some(_), Some(_)) => Err(Error::validation(
-            "Only an email address or phone number should be provided on signup.",
-        )),
-        (None, Some(_)) => match *state.outbox.sms(PhoneUse::SignUp)? {},
-        (Some(email), None) => {
-            let mail = Outgoing {
-                redirect_to: &redirect_to,
-                pkce: challenge.as_ref(),
-                check_frequency: false,
-            };
-            sign_up_with_email(&state, &client, email, params.password.as_deref(), data, mail).await
-        }
-    }
-}
-
-async fn sign_in_anonymously(state: &AppState, client: &Client, data: Option<Value>) -> Result<Response> {
-    if !state.config.anonymous_users_enabled {
-        return Err(Error::unprocessable(
-            ErrorCode::AnonymousProviderDisabled,
-            "Anonymous sign-ins are disabled",
-        ));
-    }
-    let mut tx = state.db.begin().await?;
-    let user = accounts::create_anonymous_user(&mut tx, &state.accounts, data.unwrap_or_else(|| json!({}))).await?;
-    record(
-        &mut tx,
-        &user,
-        Action::UserSignedUp,
-        json!({ "provider": "anonymous" }),
-        client,
-    )
-    .await?;
-    let (tokens, user, identities) = session::start(&mut tx, &state.sessions, &user, "anonymous", client).await?;
-    tx.commit().await?;
-    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
-}
-
-async fn sign_up_with_email(
-    state: &AppState,
-    client: &Client,
-    raw_email: &str,
-    password: Option<&str>,
-    data: Option<Value>,
-    mail: Outgoing<'_>,
-) -> Result<Response> {
-    let config = &state.config;
-    if !config.external_email_enabled {
-        return Err(Error::bad_request(
-            ErrorCode::EmailProviderDisabled,
-            "Email signups are disabled",
-        ));
-    }
-    let password = password
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| Error::validation("Signup requires a valid password"))?;
-    password::check_length(password, PasswordUse::New)?;
-    if let Err(weak) = password::check_policy(&config.password, password) {
-        return Err(Error::weak_password(weak.message, weak.reasons));
-    }
-    let email = accounts::normalize_email(raw_email)?;
-
-    let mut conn = state.hot.acquire().await?;
-    let existing = crate::db::users::find_by_email(&mut *conn, &email).await?;
-    conn.release();
-    if let Some(existing) = existing {
-        return repeated_signup(state, client, existing, password, data, mail).await;
-    }
-
-    let hash = state.hasher.hash(password).await.map_err(Error::internal)?;
-    let confirmed = config.mailer_autoconfirm;
-    let mut conn = state.hot.acquire().await?;
-    let mut tx = conn.begin().await?;
-    let (user, identities) = accounts::create_email_user(
-        &mut tx,
-        &state.accounts,
-        NewEmailAccount {
-            email: &email,
-            password_hash: Some(&hash),
-            user_metadata: data.unwrap_or_else(|| json!({})),
-            confirmed,
-        },
-    )
-    .await?;
-    record(
-        &mut tx,
-        &user,
-        Action::UserSignedUp,
-        json!({ "provider": "email" }),
-        client,
-    )
-    .await?;
-    if !confirmed {
-        // Until the address is confirmed the user cannot sign in. The mail goes out inside
-        // the transaction: if sending fails, the sign-up is rolled back and can be retried.
-        // Its link confirms the account as this sign-up made it, password and metadata.
-        let sent = email::send_confirmation(
-            &mut tx,
-            &state.outbox,
-            user.id,
-            MailAction::Confirmation,
-            &mail,
-            &Confirms::Account,
-        )
-        .await?;
-        tx.commit().await?;
-        conn.release();
-        return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
-    }
-    let (tokens, user, _) = session::start(&mut tx, &state.sessions, &user, "password", client).await?;
-    tx.commit().await?;
-    conn.release();
-    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
-}
-
-/// Sign-up of an address that already has an account. With autoconfirm GoTrue says so
-/// (`422 user_already_exists`); without it, it answers with a made-up user so that sign-up
-/// does not reveal which emails are registered.
-async fn repeated_signup(
-    state: &AppState,
-    client: &Client,
-    existing: UserRow,
-    password: &str,
-    data: Option<Value>,
-    mail: Outgoing<'_>,
-) -> Result<Response> {
-    let unconfirmed = !state.config.mailer_autoconfirm && existing.email_confirmed_at.is_none();
-    // Hashed before the transaction, as for a new account (hashing is slow).
-    let password_hash = if unconfirmed {
-        Some(state.hasher.hash(password).await.map_err(Error::internal)?)
-    } else {
-        None
+    let request = SignUp {
+        email,
+        phone,
+        password: params.password.as_deref(),
+        data: params.data.as_ref(),
+        code_challenge: params.code_challenge.as_deref(),
+        code_challenge_method: params.code_challenge_method.as_deref(),
+        redirect_to: &redirect_to,
     };
-    let mut tx = state.db.begin().await?;
-    record(
-        &mut tx,
-        &existing,
-        Action::UserRepeatedSignup,
-        json!({ "provider": "email" }),
-        client,
-    )
-    .await?;
-    if state.config.mailer_autoconfirm {
-        tx.commit().await?;
-        return Err(Error::unprocessable(
-            ErrorCode::UserAlreadyExists,
-            "User already registered",
-        ));
-    }
-    if unconfirmed {
-        // Unconfirmed: GoTrue sends the confirmation again, no more often than
-        // GOTRUE_SMTP_MAX_FREQUENCY, and returns the user as stored. Nothing changes until
-        // the link is followed: then the account is handed to the mailbox owner, with the
-        // password given here (`auth::proven_address`). Whoever signed up before never proved
-        // the address, so their password, identities and metadata go. GoTrue keeps the first
-        // password instead and drops this one: the owner would need a password reset.
-        let mail = Outgoing {
-            check_frequency: true,
-            ..mail
-        };
-        let confirms = Confirms::Address { password_hash };
-        let sent = email::send_confirmation(
-            &mut tx,
-            &state.outbox,
-            existing.id,
-            MailAction::Confirmation,
-            &mail,
-            &confirms,
-        )
-        .await?;
-        let identities = crate::db::identities::for_user(&mut *tx, existing.id).await?;
-        tx.commit().await?;
-        return Ok(axum::Json(UserResponse::new(sent.user, identities)).into_response());
-    }
-    tx.commit().await?;
-    Ok(axum::Json(obfuscated_user(state, &existing, data)).into_response())
+    Ok(match signup::sign_up(&deps(&state), &client, &request).await? {
+        SignedUp::Session {
+            tokens,
+            user,
+            identities,
+        } => axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response(),
+        SignedUp::Pending { user, identities } => axum::Json(UserResponse::new(user, identities)).into_response(),
+    })
 }
 
-/// GoTrue's `sanitizeUser`: a random id, no role, no identities, fresh timestamps.
-fn obfuscated_user(state: &AppState, existing: &UserRow, data: Option<Value>) -> UserResponse {
-    let now = Utc::now();
-    let mut fake = existing.clone();
-    fake.id = Uuid::new_v4();
-    fake.role = String::new();
-    fake.aud = state.config.jwt.aud.clone();
-    fake.email_change = None;
-    fake.created_at = now;
-    fake.updated_at = now;
-    fake.confirmation_sent_at = Some(now);
-    fake.last_sign_in_at = None;
-    fake.confirmed_at = None;
-    fake.email_change_sent_at = None;
-    fake.email_confirmed_at = None;
-    fake.phone_confirmed_at = None;
-    fake.phone = None;
-    fake.banned_until = None;
-    fake.raw_user_meta_data = data.unwrap_or_else(|| json!({}));
-    fake.raw_app_meta_data = json!({ "provider": "email", "providers": ["email"] });
-    UserResponse::new(fake, vec![])
-}
-
-async fn record(
-    tx: &mut sqlx::PgConnection,
-    user: &UserRow,
-    action: Action,
-    traits: Value,
-    client: &Client,
-) -> Result<()> {
-    audit::insert(
-        &mut *tx,
-        audit::Entry::by_user(user, action, Some(traits), &client.ip_string()),
-    )
-    .await?;
-    Ok(())
+fn deps(state: &AppState) -> Deps<'_> {
+    Deps {
+        db: &state.db,
+        hot: &state.hot,
+        accounts: &state.accounts,
+        outbox: &state.outbox,
+        sessions: &state.sessions,
+        hasher: &state.hasher,
+        policy: &state.config.password,
+    }
 }

@@ -10,7 +10,8 @@ use crate::db::users::{self, NewUser, UserRow};
 use crate::error::{Error, ErrorCode};
 
 /// The rules for new accounts, from the configuration (`GOTRUE_JWT_AUD`,
-/// `GOTRUE_JWT_DEFAULT_GROUP_NAME`, `GOTRUE_DISABLE_SIGNUP`, `GOTRUE_MAILER_AUTOCONFIRM`).
+/// `GOTRUE_JWT_DEFAULT_GROUP_NAME`, `GOTRUE_DISABLE_SIGNUP`, `GOTRUE_MAILER_AUTOCONFIRM`,
+/// `GOTRUE_EXTERNAL_EMAIL_ENABLED`, `GOTRUE_EXTERNAL_ANONYMOUS_USERS_ENABLED`).
 #[derive(Debug, Clone)]
 pub struct AccountRules {
     /// `aud` of new users and their tokens.
@@ -20,6 +21,10 @@ pub struct AccountRules {
     pub signup_disabled: bool,
     /// New addresses count as confirmed without a mail.
     pub autoconfirm: bool,
+    /// Email/password sign-ups are allowed.
+    pub email_enabled: bool,
+    /// Anonymous sign-ins are allowed.
+    pub anonymous_enabled: bool,
 }
 
 impl AccountRules {
@@ -29,6 +34,8 @@ impl AccountRules {
             role: config.jwt.default_group_name.clone(),
             signup_disabled: config.disable_signup,
             autoconfirm: config.mailer_autoconfirm,
+            email_enabled: config.external_email_enabled,
+            anonymous_enabled: config.anonymous_users_enabled,
         }
     }
 }
@@ -143,30 +150,39 @@ pub struct AdminAccount<'a> {
     pub app_metadata: Value,
 }
 
+impl AdminAccount<'_> {
+    /// `email` and `phone`, those given, in that order.
+    fn providers(&self) -> Vec<&'static str> {
+        [self.email.map(|_| "email"), self.phone.map(|_| "phone")]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The claims of the account's identity for `provider`.
+    fn identity_data(&self, provider: &str) -> Value {
+        json!({
+            "sub": self.id.to_string(),
+            "email": if provider == "email" { self.email } else { None },
+            "phone": if provider == "phone" { self.phone } else { None },
+            "email_verified": provider == "email" && self.email_confirmed,
+            "phone_verified": provider == "phone" && self.phone_confirmed,
+        })
+    }
+}
+
 /// A user created by an admin, with an identity for each of email and phone. `app_metadata`
 /// names the first as provider; the admin's own keys are merged over that.
 pub async fn create_admin_user(
     conn: &mut PgConnection,
-    account: AdminAccount<'_>,
+    mut account: AdminAccount<'_>,
 ) -> Result<(UserRow, Vec<IdentityRow>), Error> {
-    let providers: Vec<&str> = [account.email.map(|_| "email"), account.phone.map(|_| "phone")]
-        .into_iter()
-        .flatten()
-        .collect();
+    let providers = account.providers();
     let mut app_metadata = json!({ "provider": providers.first(), "providers": providers });
     merge_object(&mut app_metadata, &account.app_metadata);
-    let identity_data = |provider: &str| {
-        json!({
-            "sub": account.id.to_string(),
-            "email": if provider == "email" { account.email } else { None },
-            "phone": if provider == "phone" { account.phone } else { None },
-            "email_verified": provider == "email" && account.email_confirmed,
-            "phone_verified": provider == "phone" && account.phone_confirmed,
-        })
-    };
-    let mut user_metadata = account.user_metadata;
+    let mut user_metadata = std::mem::take(&mut account.user_metadata);
     if let Some(first) = providers.first() {
-        let mut claims = identity_data(first);
+        let mut claims = account.identity_data(first);
         merge_object(&mut claims, &user_metadata);
         user_metadata = claims;
     }
@@ -188,42 +204,62 @@ pub async fn create_admin_user(
         },
     )
     .await;
-    let user = match insert {
-        Ok(user) => user,
-        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_email_key") => {
-            return Err(Error::unprocessable(
-                ErrorCode::EmailExists,
-                "A user with this email address has already been registered",
-            ));
+    let user = insert.map_err(|err| {
+        if crate::db::is_unique_violation(&err, "_auth_users_pkey") {
+            Error::unprocessable(ErrorCode::UserAlreadyExists, "User already registered")
+        } else {
+            address_taken(err)
         }
-        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_phone_key") => {
-            return Err(Error::unprocessable(
-                ErrorCode::PhoneExists,
-                "A user with this phone number has already been registered",
-            ));
-        }
-        Err(err) if crate::db::is_unique_violation(&err, "_auth_users_pkey") => {
-            return Err(Error::unprocessable(
-                ErrorCode::UserAlreadyExists,
-                "User already registered",
-            ));
-        }
-        Err(err) => return Err(err.into()),
-    };
+    })?;
     let mut created = Vec::new();
     for provider in providers {
-        created.push(
-            identities::insert(
-                &mut *conn,
-                user.id,
-                provider,
-                &user.id.to_string(),
-                &identity_data(provider),
-            )
-            .await?,
-        );
+        let data = account.identity_data(provider);
+        created.push(identities::insert(&mut *conn, user.id, provider, &user.id.to_string(), &data).await?);
     }
     Ok((user, created))
+}
+
+/// GoTrue's answer when another user has the address.
+pub fn email_exists() -> Error {
+    Error::unprocessable(
+        ErrorCode::EmailExists,
+        "A user with this email address has already been registered",
+    )
+}
+
+/// GoTrue's answer when another user has the number.
+pub fn phone_exists() -> Error {
+    Error::unprocessable(
+        ErrorCode::PhoneExists,
+        "A user with this phone number has already been registered",
+    )
+}
+
+/// A write of a user's email or phone that ran into the unique index (another transaction
+/// took the address between a check and the write): the same 422 as the check's. Other
+/// errors pass as they are.
+pub fn address_taken(err: sqlx::Error) -> Error {
+    if crate::db::is_unique_violation(&err, "_auth_users_email_key") {
+        email_exists()
+    } else if crate::db::is_unique_violation(&err, "_auth_users_phone_key") {
+        phone_exists()
+    } else {
+        err.into()
+    }
+}
+
+/// An optional email as the admin API and `PUT /user` take it: blank means none, anything
+/// else must be valid.
+pub fn optional_email(raw: Option<&str>) -> Result<Option<String>, Error> {
+    raw.map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(normalize_email)
+        .transpose()
+}
+
+/// An optional phone number: blank means none, anything else must be valid.
+pub fn optional_phone(raw: Option<&str>) -> Result<Option<String>, Error> {
+    raw.filter(|p| !p.trim().is_empty()).map(normalize_phone).transpose()
 }
 
 /// Copies the keys of `patch` (an object) into `target` (an object); `null` removes a key.

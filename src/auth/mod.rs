@@ -2,12 +2,14 @@
 //! codes and the email flows, PKCE, redirect validation, identity linking and unlinking.
 
 pub mod accounts;
+pub mod admin_users;
 pub mod codes;
 pub mod email;
 pub mod email_verify;
 pub mod external;
 pub mod identities;
 pub mod jwt;
+pub mod links;
 pub mod oauth_link;
 pub mod outbox;
 pub mod password;
@@ -17,4 +19,6 @@ pub mod redirect;
 pub mod refresh;
 pub mod send_timing;
 pub mod session;
+pub mod signup;
 pub mod unlink;
+pub mod user_update;

@@ -1,8 +1,28 @@
 //! `_auth_audit_log`: written in the same transaction as the change it records.
 
 use serde_json::{Value, json};
-use sqlx::PgExecutor;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgExecutor, Postgres};
 use uuid::Uuid;
+
+/// The statement that records one entry, given the numbers of its three parameters (id,
+/// payload, address; bound by [`Entry::bind`]). Statements that record their change and its
+/// entry in one round trip embed it as a CTE.
+macro_rules! insert_entry_sql {
+    ($id:literal, $payload:literal, $ip:literal) => {
+        concat!(
+            "insert into _auth_audit_log (id, payload, ip_address) values (",
+            $id,
+            ", ",
+            $payload,
+            ", ",
+            $ip,
+            ")"
+        )
+    };
+}
+pub(crate) use insert_entry_sql;
 
 /// GoTrue's audit actions and the log type each belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +96,18 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// An entry whose actor is an admin: the token's `sub` (nil for a service key) and role.
+    pub fn by_admin(id: Uuid, role: &'a str, action: Action, traits: Value, ip: &'a str) -> Self {
+        Entry {
+            actor_id: id,
+            actor_username: role,
+            actor_name: None,
+            action,
+            traits: Some(traits),
+            ip,
+        }
+    }
+
     /// An entry whose actor is the user themselves (everything but admin actions). Like
     /// GoTrue's `NewAuditLogEntry`, the username is the phone when the user has one, else the
     /// email.
@@ -123,13 +155,18 @@ impl<'a> Entry<'a> {
         }
         payload
     }
+
+    /// Binds the entry's id, payload and address, in the order of [`insert_entry_sql`]'s
+    /// parameters, as the next three parameters of `query`.
+    pub fn bind<'q>(&self, query: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        query.bind(Uuid::new_v4()).bind(self.payload()).bind(self.ip.to_owned())
+    }
 }
 
+/// Records one entry, in the caller's transaction.
 pub async fn insert(db: impl PgExecutor<'_>, entry: Entry<'_>) -> sqlx::Result<()> {
-    sqlx::query("insert into _auth_audit_log (id, payload, ip_address) values ($1, $2, $3)")
-        .bind(Uuid::new_v4())
-        .bind(entry.payload())
-        .bind(entry.ip)
+    entry
+        .bind(sqlx::query(insert_entry_sql!("$1", "$2", "$3")))
         .execute(db)
         .await?;
     Ok(())

@@ -64,29 +64,26 @@ pub async fn rotate_and_record(
     new_counter: i64,
     entry: &audit::Entry<'_>,
 ) -> sqlx::Result<()> {
-    sqlx::query(
+    let query = sqlx::query(concat!(
         "with revoked as ( \
              update _auth_refresh_tokens set revoked = true, updated_at = now() \
              where session_id = $1 and revoked = false \
          ), moved as ( \
              update _auth_sessions set refresh_token_counter = $5, refreshed_at = now(), updated_at = now() \
              where id = $1 \
-         ), recorded as ( \
-             insert into _auth_audit_log (id, payload, ip_address) values ($6, $7, $8) \
-         ) \
+         ), recorded as (",
+        audit::insert_entry_sql!("$6", "$7", "$8"),
+        ") \
          insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
          values ($4, $2, $1, $5, $3)",
-    )
-    .bind(session_id)
-    .bind(user_id)
-    .bind(parent_hash)
-    .bind(new_hash)
-    .bind(new_counter)
-    .bind(Uuid::new_v4())
-    .bind(entry.payload())
-    .bind(entry.ip)
-    .execute(db)
-    .await?;
+    ));
+    let query = query
+        .bind(session_id)
+        .bind(user_id)
+        .bind(parent_hash)
+        .bind(new_hash)
+        .bind(new_counter);
+    entry.bind(query).execute(db).await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
@@ -37,14 +38,14 @@ pub async fn start(
     refresh_token_hash: &str,
     entry: &audit::Entry<'_>,
 ) -> sqlx::Result<UserWithIdentities> {
-    sqlx::query_as(concat!(
+    let query = sqlx::query(concat!(
         "with new_session as ( \
              insert into _auth_sessions (id, user_id, amr, user_agent, ip) values ($1, $2, $3, $4, $5::inet) \
          ), first_token as ( \
              insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter) values ($6, $2, $1, 0) \
-         ), recorded as ( \
-             insert into _auth_audit_log (id, payload, ip_address) values ($7, $8, $9) \
-         ) \
+         ), recorded as (",
+        audit::insert_entry_sql!("$7", "$8", "$9"),
+        ") \
          update _auth_users set last_sign_in_at = now(), updated_at = now() where id = $2 returning ",
         user_columns!(),
         ", ",
@@ -56,12 +57,12 @@ pub async fn start(
     .bind(session.amr)
     .bind(session.user_agent)
     .bind(session.ip.map(|ip| ip.to_string()))
-    .bind(refresh_token_hash)
-    .bind(Uuid::new_v4())
-    .bind(entry.payload())
-    .bind(entry.ip)
-    .fetch_one(db)
-    .await
+    .bind(refresh_token_hash);
+    entry
+        .bind(query)
+        .try_map(|row: PgRow| UserWithIdentities::from_row(&row))
+        .fetch_one(db)
+        .await
 }
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<SessionRow>> {

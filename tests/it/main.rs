@@ -30,6 +30,7 @@ mod openapi;
 mod otp_attempts;
 mod otp_nonce;
 mod password_limits;
+mod password_policy;
 mod ratelimit;
 mod ratelimit_trust;
 mod recover_enumeration;

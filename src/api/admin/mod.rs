@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use crate::api::auth_user::verified_claims;
 use crate::api::state::AppState;
-use crate::db::{audit as audit_db, sessions};
+use crate::auth::admin_users::AdminActor;
+use crate::auth::session::Client;
+use crate::db::sessions;
 use crate::error::{Error, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,20 +37,12 @@ pub struct Admin {
 }
 
 impl Admin {
-    /// The audit log entry's actor for this admin.
-    pub fn audit_entry<'a>(
-        &'a self,
-        action: audit_db::Action,
-        traits: serde_json::Value,
-        ip: &'a str,
-    ) -> audit_db::Entry<'a> {
-        audit_db::Entry {
-            actor_id: self.id,
-            actor_username: &self.role,
-            actor_name: None,
-            action,
-            traits: Some(traits),
-            ip,
+    /// This admin as the actor of the audit log's entries, calling from `client`.
+    pub fn actor(&self, client: &Client) -> AdminActor<'_> {
+        AdminActor {
+            id: self.id,
+            role: &self.role,
+            ip: client.ip_string(),
         }
     }
 }

@@ -1,0 +1,144 @@
+//! `_auth_users` for the admin API: listing with a filter, changes as given, deletion.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{UserRow, user_columns};
+
+/// `%filter%` for `ilike ... escape '\'`: `%`, `_` and `\` in the filter match themselves.
+/// GoTrue passes them on as wildcards, so its `filter=%` lists everyone and `filter=_` matches
+/// any single character; an admin UI that forwards what a person typed should not do that.
+fn contains_pattern(filter: &str) -> String {
+    let mut pattern = String::with_capacity(filter.len() + 2);
+    pattern.push('%');
+    for c in filter.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// One page of users for the admin list, newest first unless `ascending`, optionally
+/// filtered by a case-insensitive substring of the email or `full_name` (GoTrue's `filter`).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    filter: Option<&str>,
+    ascending: bool,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<UserRow>> {
+    let sql = if ascending {
+        concat!(
+            "select ",
+            user_columns!(),
+            " from _auth_users where $1::text is null or email ilike $1 escape '\\' \
+             or raw_user_meta_data ->> 'full_name' ilike $1 escape '\\' \
+             order by created_at asc, id limit $2 offset $3"
+        )
+    } else {
+        concat!(
+            "select ",
+            user_columns!(),
+            " from _auth_users where $1::text is null or email ilike $1 escape '\\' \
+             or raw_user_meta_data ->> 'full_name' ilike $1 escape '\\' \
+             order by created_at desc, id limit $2 offset $3"
+        )
+    };
+    sqlx::query_as(sql)
+        .bind(filter.map(contains_pattern))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn count(db: impl PgExecutor<'_>, filter: Option<&str>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "select count(*) from _auth_users where $1::text is null or email ilike $1 escape '\\' \
+         or raw_user_meta_data ->> 'full_name' ilike $1 escape '\\'",
+    )
+    .bind(filter.map(contains_pattern))
+    .fetch_one(db)
+    .await
+}
+
+/// Admin changes applied as they are given; `None` leaves a column alone.
+#[derive(Debug, Default)]
+pub struct AdminChanges<'a> {
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub confirm_email: bool,
+    pub confirm_phone: bool,
+    /// `Some(None)` lifts a ban.
+    pub banned_until: Option<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+pub async fn apply_admin_changes(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    changes: &AdminChanges<'_>,
+) -> sqlx::Result<UserRow> {
+    sqlx::query_as(concat!(
+        "update _auth_users set \
+             email = coalesce($2, email), \
+             phone = coalesce($3, phone), \
+             role = coalesce($4, role), \
+             email_confirmed_at = case when $5 then coalesce(email_confirmed_at, now()) else email_confirmed_at end, \
+             phone_confirmed_at = case when $6 then coalesce(phone_confirmed_at, now()) else phone_confirmed_at end, \
+             banned_until = case when $7 then $8 else banned_until end, \
+             updated_at = now() \
+         where id = $1 returning ",
+        user_columns!()
+    ))
+    .bind(id)
+    .bind(changes.email)
+    .bind(changes.phone)
+    .bind(changes.role)
+    .bind(changes.confirm_email)
+    .bind(changes.confirm_phone)
+    .bind(changes.banned_until.is_some())
+    .bind(changes.banned_until.flatten())
+    .fetch_one(db)
+    .await
+}
+
+pub async fn delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query("delete from _auth_users where id = $1")
+        .bind(id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// GoTrue's soft delete: the row stays (for foreign keys and history) but can no longer sign
+/// in, and its email and phone are freed.
+pub async fn soft_delete(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_users set email = null, phone = null, encrypted_password = null, \
+             raw_app_meta_data = '{}'::jsonb, raw_user_meta_data = '{}'::jsonb, \
+             deleted_at = now(), updated_at = now() \
+         where id = $1",
+    )
+    .bind(id)
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_wildcards_are_escaped() {
+        assert_eq!(contains_pattern("ada"), "%ada%");
+        assert_eq!(contains_pattern("%"), r"%\%%");
+        assert_eq!(contains_pattern("a_b"), r"%a\_b%");
+        assert_eq!(contains_pattern(r"c:\x"), r"%c:\\x%");
+        assert_eq!(contains_pattern("é%"), r"%é\%%");
+    }
+}
