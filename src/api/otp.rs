@@ -12,15 +12,10 @@ use utoipa_axum::routes;
 use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
-use crate::auth::accounts::{self, NewEmailAccount};
-use crate::auth::email::{self, Action, Outgoing};
+use crate::auth::magic_link;
 use crate::auth::outbox::PhoneUse;
-use crate::auth::pkce::{self, Challenge};
 use crate::auth::session::Client;
-use crate::db::audit::{self, Action as AuditAction};
-use crate::db::one_time_tokens::Confirms;
-use crate::db::users::{self, UserRow};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -110,134 +105,28 @@ pub async fn post_magiclink(
     magic_link(&state, &client, &redirect_to, email, &params, true).await
 }
 
+/// The one call: the handlers differ only in how they read the address.
 async fn magic_link(
     state: &AppState,
     client: &Client,
     redirect_to: &str,
-    raw_email: &str,
+    email: &str,
     params: &OtpParams,
     create_user: bool,
 ) -> Result<axum::Json<Value>> {
-    let config = &state.config;
-    if !config.external_email_enabled {
-        return Err(Error::unprocessable(
-            ErrorCode::EmailProviderDisabled,
-            "Email logins are disabled",
-        ));
-    }
-    if !config.mailer.magic_link_enabled {
-        return Err(Error::unprocessable(
-            ErrorCode::EmailProviderDisabled,
-            "Login with magic link is disabled",
-        ));
-    }
-    let email = accounts::normalize_email(raw_email)?;
-    let challenge = pkce::parse_params(
-        params.code_challenge.as_deref(),
-        params.code_challenge_method.as_deref(),
-    )?;
-    let data = params.data.clone().filter(|d| !d.is_null());
-    if data.as_ref().is_some_and(|d| !d.is_object()) {
-        return Err(Error::validation("data must be a JSON object"));
-    }
-    let out = |check_frequency| Outgoing {
+    let deps = magic_link::Deps {
+        db: &state.db,
+        accounts: &state.accounts,
+        outbox: &state.outbox,
+    };
+    let request = magic_link::Request {
+        email,
+        create_user,
+        data: params.data.as_ref(),
+        code_challenge: params.code_challenge.as_deref(),
+        code_challenge_method: params.code_challenge_method.as_deref(),
         redirect_to,
-        pkce: challenge.as_ref(),
-        check_frequency,
     };
-    let mut tx = state.db.begin().await?;
-    let user = match users::find_by_email(&mut *tx, &email).await? {
-        // Unlike the other email endpoints this one says that the address is unknown: the
-        // caller asked not to create users (GoTrue does the same).
-        None if !create_user => {
-            return Err(Error::unprocessable(
-                ErrorCode::OtpDisabled,
-                "Signups not allowed for otp",
-            ));
-        }
-        None => sign_up(&mut tx, state, client, &email, data, &challenge, redirect_to).await?,
-        Some(user) if user.email_confirmed_at.is_none() => {
-            // Not confirmed yet: the confirmation mail is the sign-in link. It proves the
-            // address alone, so whatever someone else set on the account goes when it is
-            // followed (`auth::proven_address`), a password too.
-            email::send(&mut tx, &state.outbox, user.id, Action::Confirmation, &out(true)).await?;
-            None
-        }
-        Some(user) => Some(user),
-    };
-    if let Some(user) = user {
-        record(&mut tx, &user, client).await?;
-        email::send(&mut tx, &state.outbox, user.id, Action::MagicLink, &out(true)).await?;
-    }
-    tx.commit().await?;
+    magic_link::send(&deps, client, &request).await?;
     Ok(axum::Json(json!({})))
-}
-
-/// A passwordless sign-up. With autoconfirm the new user is confirmed and returned (to get a
-/// magic link); otherwise the confirmation mail goes out and `None` is returned.
-async fn sign_up(
-    tx: &mut sqlx::PgConnection,
-    state: &AppState,
-    client: &Client,
-    email: &str,
-    data: Option<Value>,
-    challenge: &Option<Challenge>,
-    redirect_to: &str,
-) -> Result<Option<UserRow>> {
-    let config = &state.config;
-    if config.disable_signup {
-        return Err(Error::unprocessable(
-            ErrorCode::SignupDisabled,
-            "Signups not allowed for this instance",
-        ));
-    }
-    let (user, _) = accounts::create_email_user(
-        &mut *tx,
-        &state.accounts,
-        NewEmailAccount {
-            email,
-            password_hash: None,
-            user_metadata: data.unwrap_or_else(|| json!({})),
-            confirmed: config.mailer_autoconfirm,
-        },
-    )
-    .await?;
-    audit::insert(
-        &mut *tx,
-        audit::Entry::by_user(
-            &user,
-            AuditAction::UserSignedUp,
-            Some(json!({ "provider": "email" })),
-            &client.ip_string(),
-        ),
-    )
-    .await?;
-    if config.mailer_autoconfirm {
-        return Ok(Some(user));
-    }
-    let out = Outgoing {
-        redirect_to,
-        pkce: challenge.as_ref(),
-        check_frequency: false,
-    };
-    // The link confirms the account as this sign-up made it, metadata included.
-    email::send_confirmation(
-        &mut *tx,
-        &state.outbox,
-        user.id,
-        Action::Confirmation,
-        &out,
-        &Confirms::Account,
-    )
-    .await?;
-    Ok(None)
-}
-
-async fn record(tx: &mut sqlx::PgConnection, user: &UserRow, client: &Client) -> Result<()> {
-    audit::insert(
-        &mut *tx,
-        audit::Entry::by_user(user, AuditAction::UserRecoveryRequested, None, &client.ip_string()),
-    )
-    .await?;
-    Ok(())
 }

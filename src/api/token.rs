@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sqlx::Connection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,10 +11,8 @@ use utoipa_axum::routes;
 use crate::api::extract::{Json, Query};
 use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, WeakPasswordInfo};
-use crate::auth::accounts;
-use crate::auth::password::{self, PasswordUse, Verification};
 use crate::auth::session::{self, Client};
-use crate::db::users;
+use crate::auth::sign_in;
 use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,73 +112,23 @@ async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -
 }
 
 async fn password_grant(state: &AppState, client: &Client, params: TokenParams) -> Result<Response> {
-    let password = params.password.unwrap_or_default();
-    // Refused before any lookup or hashing, so the answer says nothing about the account.
-    // Up to the limit a stored bcrypt hash reads only the first 72 bytes (see
-    // `password::limits`).
-    password::check_length(&password, PasswordUse::Presented)?;
-    let email = params.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-    let phone = params.phone.as_deref().map(str::trim).filter(|p| !p.is_empty());
-    let email = match (email, phone) {
-        (Some(email), _) => email,
-        (None, Some(_)) => return Err(invalid_credentials()),
-        (None, None) => return Err(Error::validation("missing email or phone")),
+    let deps = sign_in::Deps {
+        hot: &state.hot,
+        accounts: &state.accounts,
+        sessions: &state.sessions,
+        hasher: &state.hasher,
+        policy: &state.config.password,
     };
-    if !state.config.external_email_enabled {
-        return Err(Error::bad_request(
-            ErrorCode::EmailProviderDisabled,
-            "Email logins are disabled",
-        ));
-    }
-    // A malformed address cannot belong to anyone; answer as for an unknown user, after the
-    // same amount of hashing work.
-    let user = match accounts::normalize_email(email) {
-        Ok(email) => {
-            let mut conn = state.hot.acquire().await?;
-            let user = users::find_by_email(&mut *conn, &email).await?;
-            conn.release();
-            user
-        }
-        Err(_) => None,
-    };
-    let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
-    let verification = state.hasher.verify(&password, stored).await.map_err(Error::internal)?;
-    let (Some(user), Verification::Valid { needs_rehash }) = (user, verification) else {
-        return Err(invalid_credentials());
-    };
-    if user.is_banned(chrono::Utc::now()) {
-        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
-    }
-    if user.email_confirmed_at.is_none() {
-        return Err(Error::bad_request(ErrorCode::EmailNotConfirmed, "Email not confirmed"));
-    }
-    let weak_password = password::check_policy(&state.config.password, &password)
-        .err()
-        .map(|weak| WeakPasswordInfo {
-            message: weak.message,
-            reasons: weak.reasons.iter().map(|r| r.to_string()).collect(),
-        });
-
-    let new_hash = if needs_rehash {
-        Some(state.hasher.hash(&password).await.map_err(Error::internal)?)
-    } else {
-        None
-    };
-    let mut conn = state.hot.acquire().await?;
-    let (tokens, user, identities) = match &new_hash {
-        // Starting a session is one statement: no transaction needed around it.
-        None => session::start(&mut conn, &state.sessions, &user, "password", client).await?,
-        Some(hash) => {
-            // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
-            let mut tx = conn.begin().await?;
-            users::set_password(&mut *tx, user.id, hash).await?;
-            let started = session::start(&mut tx, &state.sessions, &user, "password", client).await?;
-            tx.commit().await?;
-            started
-        }
-    };
-    conn.release();
-    Ok(axum::Json(SessionResponse::new(tokens, user, identities, weak_password)).into_response())
+    let email = given(params.email.as_deref());
+    let phone = given(params.phone.as_deref());
+    let password = params.password.as_deref().unwrap_or_default();
+    let signed_in = sign_in::with_password(&deps, client, email, phone, password).await?;
+    let weak_password = signed_in.weak_password.map(|weak| WeakPasswordInfo {
+        message: weak.message,
+        reasons: weak.reasons.iter().map(|r| r.to_string()).collect(),
+    });
+    let response = SessionResponse::new(signed_in.tokens, signed_in.user, signed_in.identities, weak_password);
+    Ok(axum::Json(response).into_response())
 }
 
 async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> Result<Response> {
@@ -206,6 +153,7 @@ async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> 
     Ok(axum::Json(response).into_response())
 }
 
-fn invalid_credentials() -> Error {
-    Error::bad_request(ErrorCode::InvalidCredentials, "Invalid login credentials")
+/// A field as the grant uses it: trimmed, `None` when blank.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
 }

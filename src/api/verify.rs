@@ -19,11 +19,8 @@ use crate::api::state::AppState;
 use crate::api::types::SessionResponse;
 use crate::auth::accounts;
 use crate::auth::codes::PKCE_PREFIX;
-use crate::auth::email_verify::{self, Outcome, Presented, VerifyType};
-use crate::auth::outbox::PhoneUse;
-use crate::auth::pkce;
-use crate::auth::session::{self, Client};
-use crate::db::identities;
+use crate::auth::session::{Client, Tokens};
+use crate::auth::verification::{self, Followed, Verified};
 use crate::error::{Error, ErrorCode, Result};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -71,8 +68,8 @@ pub async fn get_verify(
         return Err(Error::validation("Verify requires a token or a token hash"));
     }
     let is_pkce = token.starts_with(PKCE_PREFIX);
-    let location = match follow_link(&state, &client, verify_type, token).await {
-        Ok(Followed::Session(fragment)) => with_fragment(&redirect_to, &fragment),
+    let location = match verification::follow_link(&deps(&state), &client, verify_type, token).await {
+        Ok(Followed::Session(tokens)) => with_fragment(&redirect_to, &session_fragment(&tokens, verify_type)),
         Ok(Followed::Code(code)) => with_query(&redirect_to, &[("code", &code)]),
         Ok(Followed::FirstLeg) => {
             let fragment = encode(&[("message", SINGLE_CONFIRMATION_ACCEPTED), ("sb", "")]);
@@ -88,44 +85,26 @@ pub async fn get_verify(
     Ok((StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response())
 }
 
-enum Followed {
-    /// The fragment with the session.
-    Session(String),
-    /// The PKCE auth code.
-    Code(String),
-    FirstLeg,
+fn deps(state: &AppState) -> verification::Deps<'_> {
+    verification::Deps {
+        db: &state.db,
+        codes: &state.codes,
+        sessions: &state.sessions,
+        outbox: &state.outbox,
+    }
 }
 
-/// Everything a link does, in one transaction: nothing is kept if any step fails.
-async fn follow_link(state: &AppState, client: &Client, verify_type: &str, token: &str) -> Result<Followed> {
-    let verify_type = VerifyType::parse(verify_type)
-        .filter(|t| *t != VerifyType::Email)
-        .ok_or_else(|| Error::validation("Unsupported verification type"))?;
-    let found = email_verify::find(&state.codes, verify_type, Presented::Hash(token)).await?;
-    let mut tx = state.db.begin().await?;
-    let outcome = email_verify::verify(&mut tx, &state.codes, found, &client.ip_string()).await?;
-    let followed = match outcome {
-        Outcome::EmailChangeFirstLeg => Followed::FirstLeg,
-        Outcome::Verified {
-            user,
-            pkce: true,
-            flow_methods,
-        } => Followed::Code(pkce::issue_code(&mut tx, user.id, flow_methods).await?),
-        Outcome::Verified { user, .. } => {
-            let (tokens, _, _) = session::start(&mut tx, &state.sessions, &user, "otp", client).await?;
-            Followed::Session(encode(&[
-                ("access_token", &tokens.access_token),
-                ("expires_at", &tokens.expires_at.to_string()),
-                ("expires_in", &tokens.expires_in.to_string()),
-                ("refresh_token", &tokens.refresh_token),
-                ("sb", ""),
-                ("token_type", "bearer"),
-                ("type", verify_type.as_str()),
-            ]))
-        }
-    };
-    tx.commit().await?;
-    Ok(followed)
+/// The session as GoTrue puts it in the fragment of a followed link.
+fn session_fragment(tokens: &Tokens, verify_type: &str) -> String {
+    encode(&[
+        ("access_token", &tokens.access_token),
+        ("expires_at", &tokens.expires_at.to_string()),
+        ("expires_in", &tokens.expires_in.to_string()),
+        ("refresh_token", &tokens.refresh_token),
+        ("sb", ""),
+        ("token_type", "bearer"),
+        ("type", verify_type),
+    ])
 }
 
 /// `key=value&...`, form-encoded, in the given (sorted, as Go's `url.Values`) order.
@@ -243,7 +222,7 @@ pub struct VerifyParams {
 pub fn code_account(params: &VerifyParams) -> Option<String> {
     given(&params.token)?;
     if let Some(raw) = given(&params.email) {
-        return accounts::normalize_email(&raw)
+        return accounts::normalize_email(raw)
             .ok()
             .map(|email| format!("email:{email}"));
     }
@@ -252,12 +231,8 @@ pub fn code_account(params: &VerifyParams) -> Option<String> {
 }
 
 /// A parameter as the handler reads it: trimmed, `None` when blank.
-fn given(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Verify a code from a mail (`{type, email, token}`) or a link's hash (`{type, token_hash}`)
@@ -277,60 +252,22 @@ pub async fn post_verify(
     client: Client,
     Json(params): Json<VerifyParams>,
 ) -> Result<Response> {
-    let (token, token_hash) = (given(&params.token), given(&params.token_hash));
-    let (email, phone) = (given(&params.email), given(&params.phone));
-    let verify_type =
-        given(&params.verify_type).ok_or_else(|| Error::validation("Verify requires a verification type"))?;
-    if token.is_some() == token_hash.is_some() {
-        return Err(Error::validation("Verify requires either a token or a token hash"));
-    }
-    let normalized;
-    let presented = match (&token, &token_hash) {
-        (Some(code), None) => match (&email, &phone) {
-            (Some(raw), None) => {
-                normalized = accounts::normalize_email(raw)
-                    .map_err(|_| Error::unprocessable(ErrorCode::ValidationFailed, "Invalid email format"))?;
-                Presented::Code {
-                    email: &normalized,
-                    code,
-                }
-            }
-            (None, Some(_)) => match *state.outbox.sms(PhoneUse::VerifyCode)? {},
-            _ => {
-                return Err(Error::validation(
-                    "Only an email address or phone number should be provided on verify",
-                ));
-            }
-        },
-        (None, Some(hash)) => {
-            if email.is_some() || phone.is_some() || given(&params.redirect_to).is_some() {
-                return Err(Error::validation("Only the token_hash and type should be provided"));
-            }
-            Presented::Hash(hash)
-        }
-        _ => return Err(Error::validation("Verify requires either a token or a token hash")),
+    let request = verification::Request {
+        verify_type: given(&params.verify_type),
+        token: given(&params.token),
+        token_hash: given(&params.token_hash),
+        email: given(&params.email),
+        phone: given(&params.phone),
+        redirect_to: given(&params.redirect_to),
     };
-    let verify_type = match verify_type.as_str() {
-        "sms" | "phone_change" => match *state.outbox.sms(PhoneUse::VerifyCode)? {},
-        other => VerifyType::parse(other).ok_or_else(|| Error::validation("Unsupported verification type"))?,
-    };
-
-    // Before the transaction: a wrong code is counted even though this request fails.
-    let found = email_verify::find(&state.codes, verify_type, presented).await?;
-    let mut tx = state.db.begin().await?;
-    match email_verify::verify(&mut tx, &state.codes, found, &client.ip_string()).await? {
-        Outcome::EmailChangeFirstLeg => {
-            tx.commit().await?;
-            Ok(axum::Json(json!({ "msg": SINGLE_CONFIRMATION_ACCEPTED, "code": "200" })).into_response())
-        }
-        Outcome::Verified { user, .. } => {
-            // GoTrue answers POST /verify with a session even for PKCE tokens.
-            let (tokens, user, _) = session::start(&mut tx, &state.sessions, &user, "otp", &client).await?;
-            let identities = identities::for_user(&mut *tx, user.id).await?;
-            tx.commit().await?;
-            Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
-        }
-    }
+    Ok(match verification::verify(&deps(&state), &client, &request).await? {
+        Verified::FirstLeg => axum::Json(json!({ "msg": SINGLE_CONFIRMATION_ACCEPTED, "code": "200" })).into_response(),
+        Verified::Session {
+            tokens,
+            user,
+            identities,
+        } => axum::Json(SessionResponse::new(tokens, *user, identities, None)).into_response(),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,112 @@
+//! `POST /token?grant_type=password`: sign-in with an email and a password.
+
+use sqlx::Connection;
+
+use crate::auth::accounts::{self, AccountRules};
+use crate::auth::password::{self, Hasher, PasswordUse, Verification, WeakPassword};
+use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::config::PasswordConfig;
+use crate::db::hot::HotPool;
+use crate::db::identities::IdentityRow;
+use crate::db::users::{self, UserRow};
+use crate::error::{Error, ErrorCode, Result};
+
+/// What a password sign-in needs.
+pub struct Deps<'a> {
+    pub hot: &'a HotPool,
+    pub accounts: &'a AccountRules,
+    pub sessions: &'a Sessions,
+    pub hasher: &'a Hasher,
+    /// The password policy, to tell the client when a password no longer meets it.
+    pub policy: &'a PasswordConfig,
+}
+
+/// A new session, and GoTrue's `weak_password` note when the password no longer meets the
+/// policy (it still signs in).
+pub struct SignedIn {
+    pub tokens: Tokens,
+    pub user: UserRow,
+    pub identities: Vec<IdentityRow>,
+    pub weak_password: Option<WeakPassword>,
+}
+
+/// Signs in with `email` (or `phone`, which has no password sign-in here) and `password`.
+pub async fn with_password(
+    deps: &Deps<'_>,
+    client: &Client,
+    email: Option<&str>,
+    phone: Option<&str>,
+    password: &str,
+) -> Result<SignedIn> {
+    // Refused before any lookup or hashing, so the answer says nothing about the account. Up
+    // to the limit a stored bcrypt hash reads only the first 72 bytes (`password::limits`).
+    password::check_length(password, PasswordUse::Presented)?;
+    let email = match (email, phone) {
+        (Some(email), _) => email,
+        (None, Some(_)) => return Err(invalid_credentials()),
+        (None, None) => return Err(Error::validation("missing email or phone")),
+    };
+    if !deps.accounts.email_enabled {
+        return Err(Error::bad_request(
+            ErrorCode::EmailProviderDisabled,
+            "Email logins are disabled",
+        ));
+    }
+    let (user, needs_rehash) = check_password(deps, email, password).await?;
+    if user.is_banned(chrono::Utc::now()) {
+        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
+    }
+    if user.email_confirmed_at.is_none() {
+        return Err(Error::bad_request(ErrorCode::EmailNotConfirmed, "Email not confirmed"));
+    }
+    let weak_password = password::check_policy(deps.policy, password).err();
+    let new_hash = match needs_rehash {
+        true => Some(deps.hasher.hash(password).await.map_err(Error::internal)?),
+        false => None,
+    };
+    let mut conn = deps.hot.acquire().await?;
+    let (tokens, user, identities) = match &new_hash {
+        // Starting a session is one statement: no transaction needed around it.
+        None => session::start(&mut conn, deps.sessions, &user, "password", client).await?,
+        Some(hash) => {
+            // Imported bcrypt/argon2 hashes are upgraded to the current argon2id parameters.
+            let mut tx = conn.begin().await?;
+            users::set_password(&mut *tx, user.id, hash).await?;
+            let started = session::start(&mut tx, deps.sessions, &user, "password", client).await?;
+            tx.commit().await?;
+            started
+        }
+    };
+    conn.release();
+    Ok(SignedIn {
+        tokens,
+        user,
+        identities,
+        weak_password,
+    })
+}
+
+/// The user whose password `password` is, and whether its hash is due an upgrade. An unknown
+/// or malformed address costs the same hashing work as a wrong password (the dummy hash), so
+/// the answer's time says nothing about which addresses exist.
+async fn check_password(deps: &Deps<'_>, email: &str, password: &str) -> Result<(UserRow, bool)> {
+    let user = match accounts::normalize_email(email) {
+        Ok(email) => {
+            let mut conn = deps.hot.acquire().await?;
+            let user = users::find_by_email(&mut *conn, &email).await?;
+            conn.release();
+            user
+        }
+        Err(_) => None,
+    };
+    let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
+    let verification = deps.hasher.verify(password, stored).await.map_err(Error::internal)?;
+    match (user, verification) {
+        (Some(user), Verification::Valid { needs_rehash }) => Ok((user, needs_rehash)),
+        _ => Err(invalid_credentials()),
+    }
+}
+
+fn invalid_credentials() -> Error {
+    Error::bad_request(ErrorCode::InvalidCredentials, "Invalid login credentials")
+}
