@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod password;
 pub mod pkce;
 pub mod proven_address;
+pub mod recovery;
 pub mod redirect;
 pub mod refresh;
 pub mod send_timing;
