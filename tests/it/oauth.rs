@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::fake_providers::{FakeProvider, FakeUser};
-use crate::helpers::{TestApp, assert_error, fresh_database, random_email};
+use crate::helpers::{TestApp, TestDatabase, assert_error, fresh_database, random_email};
 
 const VERIFIER: &str = "an-oauth-code-verifier-that-is-long-enough-for-pkce-rules";
 
@@ -28,13 +28,13 @@ fn vars(fakes: &[&FakeProvider], extra: &[(&str, &str)]) -> Vec<(String, String)
 }
 
 trait SpawnVars {
-    async fn spawn_vars(database_url: &str, vars: &[(String, String)]) -> TestApp;
+    async fn spawn_vars(database: &TestDatabase, vars: &[(String, String)]) -> TestApp;
 }
 
 impl SpawnVars for TestApp {
-    async fn spawn_vars(database_url: &str, vars: &[(String, String)]) -> TestApp {
+    async fn spawn_vars(database: &TestDatabase, vars: &[(String, String)]) -> TestApp {
         let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        TestApp::spawn_on(database_url, &pairs).await
+        TestApp::spawn_on(database, &pairs).await
     }
 }
 
