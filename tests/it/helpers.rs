@@ -168,6 +168,16 @@ impl TestApp {
         .await
     }
 
+    /// Signs in and returns the session, failing the test unless it is one.
+    pub async fn signed_in(&self, email: &str, password: &str) -> Value {
+        expect_session(self.sign_in(email, password).await).await
+    }
+
+    /// Refreshes and returns the new session, failing the test unless it is one.
+    pub async fn refreshed(&self, refresh_token: &str) -> Value {
+        expect_session(self.refresh(refresh_token).await).await
+    }
+
     pub async fn db(&self) -> PgConnection {
         let mut conn = PgConnection::connect(&self.database_url)
             .await
@@ -196,6 +206,21 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     assert_eq!(body["code"], status, "{body}");
     assert_eq!(body["error_code"], code, "{body}");
     assert!(body["msg"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}
+
+/// Asserts a 200 with a GoTrue session (an access token, a refresh token, the user) and returns
+/// it. Tests compare sessions with each other; without this, two error bodies compare equal.
+pub async fn expect_session(response: Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("session body is JSON");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "bearer", "{body}");
+    let access = body["access_token"].as_str().unwrap_or_default();
+    assert_eq!(access.split('.').count(), 3, "access_token is a JWT: {body}");
+    let refresh = body["refresh_token"].as_str().unwrap_or_default();
+    assert!(!refresh.is_empty(), "refresh_token: {body}");
+    assert!(body["user"]["id"].is_string(), "user: {body}");
     body
 }
 

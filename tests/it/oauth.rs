@@ -280,6 +280,7 @@ async fn an_unverified_provider_email_never_takes_over_an_account() {
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0]["actor_id"], owner_id.as_str());
     assert_eq!(audited[0]["traits"]["provider"], "google");
+    assert!(linked["identities"][1]["identity_id"].is_string(), "{linked}");
     assert_eq!(
         audited[0]["traits"]["identity_id"],
         linked["identities"][1]["identity_id"]
