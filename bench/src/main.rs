@@ -11,6 +11,7 @@ mod pgbench;
 mod report;
 mod seed;
 mod server;
+mod timing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,6 +60,9 @@ struct Args {
     /// Idle keep-alive connections for the memory scenario (0 skips it).
     #[arg(long, default_value_t = 1000)]
     idle_connections: usize,
+    /// Rounds of the answer-time comparison (known vs unknown addresses; 0 skips it).
+    #[arg(long, default_value_t = 50)]
+    timing_rounds: usize,
     #[arg(long, default_value_t = 19_456)]
     argon2_m_kib: u32,
     #[arg(long, default_value_t = 2)]
@@ -230,6 +234,23 @@ async fn main() -> anyhow::Result<()> {
         None
     };
 
+    let timing = if args.timing_rounds > 0 {
+        let mut env = extra_env.clone();
+        env.extend(timing::SERVER_ENV.map(|(k, v)| (k.to_owned(), v.to_owned())));
+        let server = Server::start(&server_bin, &args.database_url, argon2, &env)?;
+        server::wait_healthy(server.addr).await?;
+        let result = timing::run(server.addr, args.timing_rounds, args.users, &tag).await?;
+        for timed in &result.requests {
+            eprintln!(
+                "timing: {:<24} p50 {:>7.2} ms  p90 {:>7.2} ms  unexpected {}",
+                timed.name, timed.p50_ms, timed.p90_ms, timed.unexpected
+            );
+        }
+        Some(result)
+    } else {
+        None
+    };
+
     let report = Report {
         label: args.label.clone(),
         started_at_unix: tag.parse::<u64>().unwrap_or(0) / 1000,
@@ -241,6 +262,7 @@ async fn main() -> anyhow::Result<()> {
         server_env: args.server_env.clone(),
         scenarios,
         idle,
+        timing,
     };
     let markdown = report::markdown(&report);
     std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&report)?)?;

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::idle::IdleResult;
 use crate::server::Argon2Params;
+use crate::timing::TimingResult;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
@@ -59,6 +60,7 @@ pub struct Report {
     pub server_env: Vec<String>,
     pub scenarios: Vec<ScenarioResult>,
     pub idle: Option<IdleResult>,
+    pub timing: Option<TimingResult>,
 }
 
 /// The 1-minute load average from `/proc/loadavg` (NaN where there is none).
@@ -185,6 +187,9 @@ pub fn markdown(report: &Report) -> String {
              (VmHWM {:.1} MiB; target ≤ 50 MB).",
             idle.connections, idle.errors, idle.rss_before_mib, idle.rss_held_mib, idle.hwm_mib
         );
+    }
+    if let Some(timing) = &report.timing {
+        out.push_str(&crate::timing::markdown(timing));
     }
     out
 }

@@ -145,7 +145,7 @@ async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> 
     tx.commit().await?;
     let flow = exchanged.flow;
     let mut response = SessionResponse::new(exchanged.tokens, exchanged.user, exchanged.identities, None);
-    // An OAuth flow hands back the provider's tokens, as GoTrue does (empty strings when none).
+    // An OAuth flow hands back the provider's tokens, as GoTrue does (an empty one is left out).
     if flow.authentication_method == "oauth" {
         response.provider_token = Some(flow.provider_access_token.unwrap_or_default());
         response.provider_refresh_token = Some(flow.provider_refresh_token.unwrap_or_default());

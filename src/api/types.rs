@@ -146,11 +146,17 @@ pub struct SessionResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weak_password: Option<WeakPasswordInfo>,
     /// OAuth PKCE exchange: the provider's access token.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "none_or_empty")]
     pub provider_token: Option<String>,
-    /// OAuth PKCE exchange: the provider's refresh token.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// OAuth PKCE exchange: the provider's refresh token (left out when there is none).
+    #[serde(skip_serializing_if = "none_or_empty")]
     pub provider_refresh_token: Option<String>,
+}
+
+/// What GoTrue's `omitempty` leaves out of a string field: the provider tokens are plain Go
+/// strings there, so an empty one is not written at all.
+fn none_or_empty(value: &Option<String>) -> bool {
+    value.as_deref().is_none_or(str::is_empty)
 }
 
 impl SessionResponse {

@@ -1,13 +1,9 @@
-//! Test harness: a fresh database per test in one shared cluster, and the real server.
-//!
-//! The cluster is `DATABASE_URL` when set (the README's test command starts a throwaway one),
-//! otherwise a private cluster under `target/test-pg` started with the same helper the server
-//! uses for its zero-setup mode, and left running for the next run.
+//! Test harness: a fresh database per test in one shared cluster (`database`), and the real
+//! server.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use latchkey::config::Config;
 use latchkey::startup::Application;
@@ -17,35 +13,11 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+mod database;
+
+pub use database::{TestDatabase, fresh_database};
+
 pub const JWT_SECRET: &str = "integration-test-secret-with-at-least-32-chars";
-
-fn cluster_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("DATABASE_URL") {
-            return url;
-        }
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-pg");
-        let cluster = latchkey::devdb::DevCluster::start(&dir)
-            .expect("start a private test cluster")
-            .detach();
-        cluster.url("postgres")
-    })
-}
-
-/// Creates an empty database and returns its URL.
-pub async fn fresh_database() -> String {
-    let admin = cluster_url();
-    let mut conn = PgConnection::connect(admin).await.expect("connect to the test cluster");
-    let name = format!("lk_test_{}", Uuid::new_v4().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let mut url = url::Url::parse(admin).expect("cluster URL");
-    url.set_path(&name);
-    url.to_string()
-}
 
 pub struct TestApp {
     pub address: String,
@@ -53,6 +25,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: latchkey::api::state::AppState,
     stop: Option<oneshot::Sender<()>>,
+    /// Kept until the server is told to stop: the database goes with the last server on it.
+    database: TestDatabase,
 }
 
 impl Drop for TestApp {
@@ -60,6 +34,7 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+        // `self.database` is dropped after this, so the server has been told to stop first.
     }
 }
 
@@ -85,13 +60,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(overrides: &[(&str, &str)]) -> TestApp {
-        let database_url = fresh_database().await;
-        TestApp::spawn_on(&database_url, overrides).await
+        TestApp::spawn_on(&fresh_database().await, overrides).await
     }
 
     /// Starts a server on an existing database (several servers can share one).
-    pub async fn spawn_on(database_url: &str, overrides: &[(&str, &str)]) -> TestApp {
-        let mut vars = base_vars(database_url);
+    pub async fn spawn_on(database: &TestDatabase, overrides: &[(&str, &str)]) -> TestApp {
+        let mut vars = base_vars(database.url());
         for (k, v) in overrides {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -109,10 +83,11 @@ impl TestApp {
             .expect("HTTP client");
         TestApp {
             address,
-            database_url: database_url.to_owned(),
+            database_url: database.url().to_owned(),
             client,
             state,
             stop: Some(stop),
+            database: database.clone(),
         }
     }
 
@@ -193,6 +168,16 @@ impl TestApp {
         .await
     }
 
+    /// Signs in and returns the session, failing the test unless it is one.
+    pub async fn signed_in(&self, email: &str, password: &str) -> Value {
+        expect_session(self.sign_in(email, password).await).await
+    }
+
+    /// Refreshes and returns the new session, failing the test unless it is one.
+    pub async fn refreshed(&self, refresh_token: &str) -> Value {
+        expect_session(self.refresh(refresh_token).await).await
+    }
+
     pub async fn db(&self) -> PgConnection {
         let mut conn = PgConnection::connect(&self.database_url)
             .await
@@ -221,6 +206,21 @@ pub async fn assert_error(response: Response, status: u16, code: &str) -> Value 
     assert_eq!(body["code"], status, "{body}");
     assert_eq!(body["error_code"], code, "{body}");
     assert!(body["msg"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    body
+}
+
+/// Asserts a 200 with a GoTrue session (an access token, a refresh token, the user) and returns
+/// it. Tests compare sessions with each other; without this, two error bodies compare equal.
+pub async fn expect_session(response: Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.expect("session body is JSON");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "bearer", "{body}");
+    let access = body["access_token"].as_str().unwrap_or_default();
+    assert_eq!(access.split('.').count(), 3, "access_token is a JWT: {body}");
+    let refresh = body["refresh_token"].as_str().unwrap_or_default();
+    assert!(!refresh.is_empty(), "refresh_token: {body}");
+    assert!(body["user"]["id"].is_string(), "user: {body}");
     body
 }
 

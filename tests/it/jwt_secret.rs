@@ -10,7 +10,8 @@ use latchkey::config::{Config, DEV_JWT_SECRET};
 use latchkey::startup::{Application, SECRET_FILE};
 
 async fn build_error(secret: Option<&str>) -> String {
-    let mut vars = base_vars(&fresh_database().await);
+    let database = fresh_database().await;
+    let mut vars = base_vars(database.url());
     match secret {
         Some(secret) => vars.insert("GOTRUE_JWT_SECRET".into(), secret.into()),
         None => vars.remove("GOTRUE_JWT_SECRET"),

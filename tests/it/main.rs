@@ -37,5 +37,6 @@ mod recover_enumeration;
 mod redirects;
 mod rls;
 mod sessions;
+mod shapes;
 mod slow_clients;
 mod smtp_sink;

@@ -13,6 +13,7 @@ use sqlx::Row;
 
 use crate::fake_providers::FakeProvider;
 use crate::helpers::{TestApp, assert_error, random_email};
+use crate::ratelimit::assert_allowed;
 
 const XFF: &str = "x-forwarded-for";
 const HEADER_XFF: (&str, &str) = ("GOTRUE_RATE_LIMIT_HEADER", "X-Forwarded-For");
@@ -29,10 +30,6 @@ fn verify(app: &TestApp, client: Option<&str>) -> RequestBuilder {
         Some(ip) => request.header(XFF, ip),
         None => request,
     }
-}
-
-fn assert_allowed(response: &Response, what: &str) {
-    assert_ne!(response.status(), 429, "{what} should pass the limiter");
 }
 
 #[tokio::test]

@@ -256,7 +256,8 @@ async fn oauth_callbacks_never_leave_the_allowed_hosts() {
 /// A pattern that does not compile stops start-up with an error naming the variable.
 #[tokio::test]
 async fn a_bad_allow_list_pattern_stops_start_up() {
-    let mut vars = crate::helpers::base_vars(&crate::helpers::fresh_database().await);
+    let database = crate::helpers::fresh_database().await;
+    let mut vars = crate::helpers::base_vars(database.url());
     vars.insert("GOTRUE_URI_ALLOW_LIST".into(), "https://{a,b.example.org/**".into());
     let config = latchkey::config::Config::from_vars(vars).unwrap();
     let err = latchkey::startup::Application::build(config).await.err().unwrap();

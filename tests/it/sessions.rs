@@ -2,31 +2,50 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, jwt_payload, random_email};
+use crate::helpers::{TestApp, assert_error, expect_session, jwt_payload, random_email};
+
+fn refresh_token(session: &Value) -> &str {
+    session["refresh_token"].as_str().unwrap()
+}
+
+fn session_id(session: &Value) -> String {
+    let claims = jwt_payload(session["access_token"].as_str().unwrap());
+    claims["session_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session_id in {claims}"))
+        .to_owned()
+}
+
+/// (live, revoked) refresh tokens in the database.
+async fn token_counts(app: &TestApp) -> (i64, i64) {
+    sqlx::query_as(
+        "select count(*) filter (where not revoked), count(*) filter (where revoked) from _auth_refresh_tokens",
+    )
+    .fetch_one(&mut app.db().await)
+    .await
+    .unwrap()
+}
 
 #[tokio::test]
 async fn refresh_rotates_and_keeps_the_session() {
     let app = TestApp::spawn().await;
     let first = app.sign_up(&random_email(), "secret-pw").await;
-    let response = app.refresh(first["refresh_token"].as_str().unwrap()).await;
-    assert_eq!(response.status(), 200);
-    let second: Value = response.json().await.unwrap();
-    assert_ne!(second["refresh_token"], first["refresh_token"]);
+    let second = app.refreshed(refresh_token(&first)).await;
+    assert_ne!(refresh_token(&second), refresh_token(&first));
     assert_eq!(second["user"]["id"], first["user"]["id"]);
-    let (a, b) = (
-        jwt_payload(first["access_token"].as_str().unwrap()),
-        jwt_payload(second["access_token"].as_str().unwrap()),
-    );
-    assert_eq!(a["session_id"], b["session_id"]);
-    assert_eq!(b["amr"][0]["method"], "password", "amr survives refresh");
-    // The HeliosDB-style endpoint does the same.
-    let third: Value = app
-        .post_json("/refresh", &json!({"refresh_token": second["refresh_token"]}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(third["refresh_token"], second["refresh_token"]);
+    assert_eq!(session_id(&second), session_id(&first));
+    let claims = jwt_payload(second["access_token"].as_str().unwrap());
+    assert_eq!(claims["amr"][0]["method"], "password", "amr survives refresh");
+    // The HeliosDB-style endpoint does the same: a session of the same chain.
+    let response = app
+        .post_json("/refresh", &json!({"refresh_token": refresh_token(&second)}))
+        .await;
+    let third = expect_session(response).await;
+    assert_ne!(refresh_token(&third), refresh_token(&second));
+    assert_eq!(session_id(&third), session_id(&first));
+    // One chain: the two used tokens are revoked, only the newest is live, and it works.
+    assert_eq!(token_counts(&app).await, (1, 2));
+    app.refreshed(refresh_token(&third)).await;
 }
 
 #[tokio::test]
@@ -52,18 +71,14 @@ async fn refresh_errors() {
 async fn reusing_the_parent_returns_the_current_token() {
     let app = TestApp::spawn_with(&[("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", "0")]).await;
     let first = app.sign_up(&random_email(), "secret-pw").await;
-    let t0 = first["refresh_token"].as_str().unwrap();
-    let second: Value = app.refresh(t0).await.json().await.unwrap();
+    let t0 = refresh_token(&first);
+    let second = app.refreshed(t0).await;
     // The client lost the answer and retries with the parent: it gets the same current token.
-    let again: Value = app.refresh(t0).await.json().await.unwrap();
-    assert_eq!(again["refresh_token"], second["refresh_token"]);
+    let again = app.refreshed(t0).await;
+    assert_eq!(refresh_token(&again), refresh_token(&second));
+    assert_eq!(session_id(&again), session_id(&first));
     // Rotating further, the grandparent is now reuse: refused, and the session is over.
-    let third: Value = app
-        .refresh(second["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let third = app.refreshed(refresh_token(&second)).await;
     assert_error(app.refresh(t0).await, 400, "refresh_token_already_used").await;
     assert_error(
         app.refresh(third["refresh_token"].as_str().unwrap()).await,
@@ -83,16 +98,14 @@ async fn reusing_the_parent_returns_the_current_token() {
 async fn within_the_reuse_interval_older_tokens_get_the_current_one() {
     let app = TestApp::spawn_with(&[("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", "10")]).await;
     let first = app.sign_up(&random_email(), "secret-pw").await;
-    let t0 = first["refresh_token"].as_str().unwrap();
-    let t1: Value = app.refresh(t0).await.json().await.unwrap();
-    let t2: Value = app
-        .refresh(t1["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
-    let replay: Value = app.refresh(t0).await.json().await.unwrap();
-    assert_eq!(replay["refresh_token"], t2["refresh_token"]);
+    let t0 = refresh_token(&first);
+    let t1 = app.refreshed(t0).await;
+    let t2 = app.refreshed(refresh_token(&t1)).await;
+    assert_ne!(refresh_token(&t2), refresh_token(&t1));
+    let replay = app.refreshed(t0).await;
+    assert_eq!(refresh_token(&replay), refresh_token(&t2));
+    // The replay handed out the current token; it made no new one.
+    assert_eq!(token_counts(&app).await, (1, 2));
 }
 
 #[tokio::test]
@@ -103,16 +116,11 @@ async fn rotation_disabled_refuses_reuse_without_ending_the_session() {
     ])
     .await;
     let first = app.sign_up(&random_email(), "secret-pw").await;
-    let t0 = first["refresh_token"].as_str().unwrap();
-    let t1: Value = app.refresh(t0).await.json().await.unwrap();
-    let t2: Value = app
-        .refresh(t1["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let t0 = refresh_token(&first);
+    let t1 = app.refreshed(t0).await;
+    let t2 = app.refreshed(refresh_token(&t1)).await;
     assert_error(app.refresh(t0).await, 400, "refresh_token_already_used").await;
-    assert_eq!(app.refresh(t2["refresh_token"].as_str().unwrap()).await.status(), 200);
+    app.refreshed(refresh_token(&t2)).await;
 }
 
 /// 50 simultaneous refreshes of one token never fork the session: every success carries the
@@ -176,8 +184,8 @@ async fn logout_scopes() {
     let app = TestApp::spawn().await;
     let email = random_email();
     let a = app.sign_up(&email, "secret-pw").await;
-    let b: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
-    let c: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let b = app.signed_in(&email, "secret-pw").await;
+    let c = app.signed_in(&email, "secret-pw").await;
     let token = |s: &Value| s["access_token"].as_str().unwrap().to_owned();
     let refresh = |s: &Value| s["refresh_token"].as_str().unwrap().to_owned();
 
@@ -199,10 +207,10 @@ async fn logout_scopes() {
     assert_eq!(response.status(), 204);
     assert_error(app.refresh(&refresh(&b)).await, 400, "refresh_token_not_found").await;
     assert_error(app.refresh(&refresh(&c)).await, 400, "refresh_token_not_found").await;
-    let a2: Value = app.refresh(&refresh(&a)).await.json().await.unwrap();
+    let a2 = app.refreshed(&refresh(&a)).await;
 
     // local: only this session.
-    let d: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let d = app.signed_in(&email, "secret-pw").await;
     let response = app
         .request(reqwest::Method::POST, "/logout?scope=local")
         .bearer_auth(token(&a2))
@@ -214,7 +222,7 @@ async fn logout_scopes() {
     assert_eq!(app.get_auth("/user", &token(&d)).await.status(), 200);
 
     // global (default): everything.
-    let e: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let e = app.signed_in(&email, "secret-pw").await;
     let response = app
         .request(reqwest::Method::POST, "/logout")
         .bearer_auth(token(&d))
@@ -238,7 +246,7 @@ async fn logout_by_refresh_token_without_bearer() {
     let app = TestApp::spawn().await;
     let email = random_email();
     let a = app.sign_up(&email, "secret-pw").await;
-    let b: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let b = app.signed_in(&email, "secret-pw").await;
     let response = app
         .post_json("/logout", &json!({"refresh_token": a["refresh_token"]}))
         .await;
@@ -314,29 +322,21 @@ async fn every_session_answer_carries_the_same_identities() {
     assert_eq!(identities.as_array().unwrap().len(), 1);
     assert!(identities[0]["created_at"].is_string() && identities[0]["identity_data"]["email"] == email);
 
-    let signed_in: Value = app.sign_in(&email, "secret-pw").await.json().await.unwrap();
+    let signed_in = app.signed_in(&email, "secret-pw").await;
     assert_eq!(signed_in["user"]["identities"], identities);
     assert_ne!(
         signed_in["user"]["last_sign_in_at"], signed_up["user"]["last_sign_in_at"],
         "a new session stamps last_sign_in_at"
     );
-    let refreshed: Value = app
-        .refresh(signed_in["refresh_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let refreshed = app.refreshed(refresh_token(&signed_in)).await;
     assert_eq!(refreshed["user"]["identities"], identities);
     assert_eq!(
         refreshed["user"]["last_sign_in_at"],
         signed_in["user"]["last_sign_in_at"]
     );
-    let user: Value = app
-        .get_auth("/user", refreshed["access_token"].as_str().unwrap())
-        .await
-        .json()
-        .await
-        .unwrap();
+    let response = app.get_auth("/user", refreshed["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), 200);
+    let user: Value = response.json().await.unwrap();
     assert_eq!(user["identities"], identities);
     assert_eq!(user, refreshed["user"]);
 

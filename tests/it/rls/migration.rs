@@ -81,21 +81,22 @@ async fn migration_creates_roles_and_helpers_and_locks_auth_tables() {
 async fn a_database_owner_without_createrole_can_migrate() {
     // A login that owns its database but may not create roles or grant memberships: the
     // migration must finish (with notices) and still lock the auth tables.
-    let database_url = fresh_database().await;
-    let mut admin = PgConnection::connect(&database_url).await.unwrap();
+    let database = fresh_database().await;
+    let mut admin = PgConnection::connect(database.url()).await.unwrap();
     let owner = format!("lk_owner_{}", Uuid::new_v4().simple());
     let password = Uuid::new_v4().simple().to_string();
-    let database = database_url.rsplit('/').next().unwrap().to_owned();
+    database.drop_role_with_it(&owner);
+    let database_name = database.name();
     for statement in [
         format!("create role {owner} login nocreaterole nosuperuser password '{password}'"),
-        format!("alter database {database} owner to {owner}"),
+        format!("alter database {database_name} owner to {owner}"),
     ] {
         sqlx::query(sqlx::AssertSqlSafe(statement))
             .execute(&mut admin)
             .await
             .unwrap();
     }
-    let mut url = url::Url::parse(&database_url).unwrap();
+    let mut url = url::Url::parse(database.url()).unwrap();
     url.set_username(&owner).unwrap();
     url.set_password(Some(&password)).unwrap();
     let config = latchkey::config::Config::from_vars(base_vars(url.as_str())).unwrap();
