@@ -74,25 +74,9 @@ pub async fn resolve(
     };
     match existing {
         // The provider vouches for the address: the identity joins the account.
-        Some(user) if profile.email_verified => {
-            let identity =
-                identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
-            let user = if user.email_confirmed_at.is_none() {
-                // Nobody had proven the address before: the account is now this identity's,
-                // and whatever its earlier holders added goes, password included (issue #14).
-                proven_address::claim_account_for_proven_address(conn, &user, Proof::Provider(&identity), ip).await?
-            } else {
-                users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
-                refresh_providers(conn, user.id).await?
-            };
-            // Audited like manual linking (GoTrue's automatic LinkAccount does the same).
-            audit::insert(
-                &mut *conn,
-                audit::Entry::identity(&user, Action::IdentityLinked, &identity, ip),
-            )
-            .await?;
-            Ok(Resolved::SignedIn(Box::new(user)))
-        }
+        Some(user) if profile.email_verified => Ok(Resolved::SignedIn(Box::new(
+            join_account(conn, user, provider, profile, ip).await?,
+        ))),
         // Unverified at the provider and taken here: a separate account without the address.
         Some(_) => Ok(Resolved::SignedIn(Box::new(
             create(conn, rules, provider, profile, None).await?,
@@ -109,6 +93,32 @@ pub async fn resolve(
             Ok(Resolved::SignedIn(Box::new(user)))
         }
     }
+}
+
+/// The provider vouches for the address of an existing account: the identity joins it.
+async fn join_account(
+    conn: &mut PgConnection,
+    user: UserRow,
+    provider: &str,
+    profile: &ProviderUser,
+    ip: &str,
+) -> Result<UserRow> {
+    let identity = identities::insert(&mut *conn, user.id, provider, &profile.subject, &profile.identity_data).await?;
+    let user = if user.email_confirmed_at.is_none() {
+        // Nobody had proven the address before: the account is now this identity's, and
+        // whatever its earlier holders added goes, password included (issue #14).
+        proven_address::claim_account_for_proven_address(conn, &user, Proof::Provider(&identity), ip).await?
+    } else {
+        users::merge_user_metadata(&mut *conn, user.id, &profile.identity_data).await?;
+        refresh_providers(conn, user.id).await?
+    };
+    // Audited like manual linking (GoTrue's automatic LinkAccount does the same).
+    audit::insert(
+        &mut *conn,
+        audit::Entry::identity(&user, Action::IdentityLinked, &identity, ip),
+    )
+    .await?;
+    Ok(user)
 }
 
 /// An identity seen before signs its user in, its data refreshed from the provider.

@@ -14,7 +14,7 @@ use crate::auth::session::{self, Client, Tokens};
 use crate::db::flow_state::{self, FlowStateRow};
 use crate::db::identities::IdentityRow;
 use crate::db::users::{self, UserRow};
-use crate::error::{Error, ErrorCode, Kind, Result};
+use crate::error::{Error, ErrorCode, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -156,24 +156,10 @@ pub async fn exchange(
             "invalid flow state, flow state has expired",
         ));
     }
-    let bad_verifier = || {
-        Error::bad_request(
-            ErrorCode::BadCodeVerifier,
-            "code challenge does not match previously saved code verifier",
-        )
-    };
-    let (Some(method), Some(challenge)) = (
-        flow.code_challenge_method.as_deref().and_then(Method::parse),
-        flow.code_challenge.as_deref(),
-    ) else {
-        return Err(bad_verifier());
-    };
-    if !verify(method, challenge, code_verifier) {
-        return Err(bad_verifier());
-    }
+    check_verifier(&flow, code_verifier)?;
     let user = users::find_by_id(&mut *conn, user_id).await?.ok_or_else(not_found)?;
     if user.is_banned(Utc::now()) {
-        return Err(Error::new(Kind::BadRequest, ErrorCode::UserBanned, "User is banned"));
+        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
     flow_state::delete(&mut *conn, flow.id).await?;
     let (tokens, user, identities) =
@@ -184,6 +170,21 @@ pub async fn exchange(
         identities,
         flow,
     })
+}
+
+/// The verifier must hash to the challenge the flow was started with, by its method.
+fn check_verifier(flow: &FlowStateRow, code_verifier: &str) -> Result<()> {
+    let bad_verifier = || {
+        Error::bad_request(
+            ErrorCode::BadCodeVerifier,
+            "code challenge does not match previously saved code verifier",
+        )
+    };
+    let method = flow.code_challenge_method.as_deref().and_then(Method::parse);
+    match (method, flow.code_challenge.as_deref()) {
+        (Some(method), Some(challenge)) if verify(method, challenge, code_verifier) => Ok(()),
+        _ => Err(bad_verifier()),
+    }
 }
 
 #[cfg(test)]

@@ -130,21 +130,53 @@ pub async fn refresh(
     client: &Client,
 ) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
     if !refresh::looks_valid(presented_token) {
-        return Err(Error::bad_request(
-            ErrorCode::RefreshTokenNotFound,
-            "Invalid Refresh Token: Refresh Token Not Found",
-        ));
+        return Err(token_not_found());
     }
     let presented_hash = refresh::hash(presented_token);
     let mut conn = hot.acquire().await?;
     let mut tx = conn.begin().await?;
-    let Some(found) = refresh_tokens::find_and_lock_session(&mut *tx, &presented_hash).await? else {
-        return Err(Error::bad_request(
-            ErrorCode::RefreshTokenNotFound,
-            "Invalid Refresh Token: Refresh Token Not Found",
-        ));
-    };
+    let found = refresh_tokens::find_and_lock_session(&mut *tx, &presented_hash)
+        .await?
+        .ok_or_else(token_not_found)?;
     let now = Utc::now();
+    check_usable(&found, now)?;
+    let presented = Presented {
+        counter: found.counter,
+        revoked: found.revoked,
+        revoked_at: found.token_updated_at,
+    };
+    let rules = &sessions.rules;
+    let decision = refresh::decide(
+        &presented,
+        found.session_counter,
+        now,
+        rules.reuse_interval,
+        rules.rotation_enabled,
+    );
+    let next = next_token(&mut tx, sessions, &found, decision, &client.ip_string()).await?;
+    // Committed also for a refused token: a reuse outside the interval ends the session.
+    tx.commit().await?;
+    conn.release();
+    let refresh_token = next.ok_or_else(|| {
+        Error::bad_request(
+            ErrorCode::RefreshTokenAlreadyUsed,
+            "Invalid Refresh Token: Already Used",
+        )
+    })?;
+    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
+    let tokens = sessions.tokens_for(&found.user, found.session_id, &found.session_aal, amr, refresh_token)?;
+    Ok((tokens, found.user, found.identities.0))
+}
+
+fn token_not_found() -> Error {
+    Error::bad_request(
+        ErrorCode::RefreshTokenNotFound,
+        "Invalid Refresh Token: Refresh Token Not Found",
+    )
+}
+
+/// A banned user, or a session past its `not_after`, refreshes nothing.
+fn check_usable(found: &refresh_tokens::LockedToken, now: chrono::DateTime<Utc>) -> Result<(), Error> {
     if found.user.is_banned(now) {
         return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
@@ -154,60 +186,45 @@ pub async fn refresh(
             "Invalid Refresh Token: Session Expired",
         ));
     }
-    let presented = Presented {
-        counter: found.counter,
-        revoked: found.revoked,
-        revoked_at: found.token_updated_at,
-    };
-    let config = &sessions.rules;
-    let decision = refresh::decide(
-        &presented,
-        found.session_counter,
-        now,
-        config.reuse_interval,
-        config.rotation_enabled,
-    );
-    let ip = client.ip_string();
-    let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, &ip);
-    let refresh_token = match decision {
-        Decision::Rotate => rotate(&mut tx, sessions, &found, &refreshed).await?,
+    Ok(())
+}
+
+/// Carries out `decision` under the session's lock: the refresh token to hand out, with its
+/// audit entry written, or `None` for a refused one (after ending the session when the rules
+/// say a reuse must).
+async fn next_token(
+    tx: &mut PgConnection,
+    sessions: &Sessions,
+    found: &refresh_tokens::LockedToken,
+    decision: Decision,
+    ip: &str,
+) -> Result<Option<String>, Error> {
+    let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, ip);
+    match decision {
+        Decision::Rotate => Ok(Some(rotate(tx, sessions, found, &refreshed).await?)),
         Decision::ReturnCurrent => {
             let current = sessions.refresh_key.token(found.session_id, found.session_counter);
             if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
                 audit::insert(&mut *tx, refreshed).await?;
-                current
-            } else {
-                // The live token was derived with another key (the JWT secret changed):
-                // move the chain on instead, still leaving exactly one live token.
-                rotate(&mut tx, sessions, &found, &refreshed).await?
+                return Ok(Some(current));
             }
+            // The live token was derived with another key (the JWT secret changed): move the
+            // chain on instead, still leaving exactly one live token.
+            Ok(Some(rotate(tx, sessions, found, &refreshed).await?))
         }
         Decision::Reject { revoke_session } => {
             if revoke_session {
                 sessions::delete(&mut *tx, found.session_id).await?;
+                let reason = Some(json!({ "reason": "refresh_token_reused" }));
                 audit::insert(
                     &mut *tx,
-                    audit::Entry::by_user(
-                        &found.user,
-                        Action::TokenRevoked,
-                        Some(json!({ "reason": "refresh_token_reused" })),
-                        &ip,
-                    ),
+                    audit::Entry::by_user(&found.user, Action::TokenRevoked, reason, ip),
                 )
                 .await?;
-                tx.commit().await?;
             }
-            return Err(Error::bad_request(
-                ErrorCode::RefreshTokenAlreadyUsed,
-                "Invalid Refresh Token: Already Used",
-            ));
+            Ok(None)
         }
-    };
-    tx.commit().await?;
-    conn.release();
-    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
-    let tokens = sessions.tokens_for(&found.user, found.session_id, &found.session_aal, amr, refresh_token)?;
-    Ok((tokens, found.user, found.identities.0))
+    }
 }
 
 /// Moves the session's chain on to its next token, recording `refreshed` in the same statement.

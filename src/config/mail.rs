@@ -90,21 +90,7 @@ pub struct SmtpConfig {
 }
 
 pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
-    let smtp = match env.get(&["GOTRUE_SMTP_HOST", "SMTP_HOST"]) {
-        None => None,
-        Some((_, host)) => Some(SmtpConfig {
-            host,
-            port: env.parse_or(&["GOTRUE_SMTP_PORT", "SMTP_PORT"], 587u16)?,
-            user: env.get(&["GOTRUE_SMTP_USER", "SMTP_USER"]).map(|(_, v)| v),
-            pass: env
-                .get(&["GOTRUE_SMTP_PASS", "SMTP_PASS"])
-                .map(|(_, v)| SecretString::from(v)),
-            admin_email: env.string_or(&["GOTRUE_SMTP_ADMIN_EMAIL", "SMTP_ADMIN_EMAIL"], "admin@localhost"),
-            sender_name: env
-                .get(&["GOTRUE_SMTP_SENDER_NAME", "SMTP_SENDER_NAME"])
-                .map(|(_, v)| v),
-        }),
-    };
+    let smtp = smtp(env)?;
     let otp_length: usize = env.parse_or(&["GOTRUE_MAILER_OTP_LENGTH"], 6usize)?;
     if !(6..=10).contains(&otp_length) {
         return Err(ConfigError {
@@ -128,6 +114,42 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
             var: "LATCHKEY_OTP_MAX_ATTEMPTS".into(),
             message: format!("{otp_max_attempts} is out of range (1 to {})", i32::MAX),
         })?;
+    let (subjects, templates) = subjects_and_templates(env)?;
+    Ok(MailerConfig {
+        smtp,
+        secure_email_change_enabled: env.bool_or(&["GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED"], true)?,
+        otp_exp,
+        otp_length,
+        otp_max_attempts,
+        magic_link_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED"], true)?,
+        subjects,
+        templates,
+    })
+}
+
+/// `GOTRUE_SMTP_*`; `None` without a host (mail goes to the log).
+fn smtp(env: &Env) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some((_, host)) = env.get(&["GOTRUE_SMTP_HOST", "SMTP_HOST"]) else {
+        return Ok(None);
+    };
+    Ok(Some(SmtpConfig {
+        host,
+        port: env.parse_or(&["GOTRUE_SMTP_PORT", "SMTP_PORT"], 587u16)?,
+        user: env.get(&["GOTRUE_SMTP_USER", "SMTP_USER"]).map(|(_, v)| v),
+        pass: env
+            .get(&["GOTRUE_SMTP_PASS", "SMTP_PASS"])
+            .map(|(_, v)| SecretString::from(v)),
+        admin_email: env.string_or(&["GOTRUE_SMTP_ADMIN_EMAIL", "SMTP_ADMIN_EMAIL"], "admin@localhost"),
+        sender_name: env
+            .get(&["GOTRUE_SMTP_SENDER_NAME", "SMTP_SENDER_NAME"])
+            .map(|(_, v)| v),
+    }))
+}
+
+/// `GOTRUE_MAILER_SUBJECTS_*` and `GOTRUE_MAILER_TEMPLATES_*` (local files, read now).
+type Overrides = (HashMap<EmailKind, String>, HashMap<EmailKind, String>);
+
+fn subjects_and_templates(env: &Env) -> Result<Overrides, ConfigError> {
     let mut subjects = HashMap::new();
     let mut templates = HashMap::new();
     for kind in EmailKind::ALL {
@@ -144,16 +166,7 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
             templates.insert(kind, html);
         }
     }
-    Ok(MailerConfig {
-        smtp,
-        secure_email_change_enabled: env.bool_or(&["GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED"], true)?,
-        otp_exp,
-        otp_length,
-        otp_max_attempts,
-        magic_link_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED"], true)?,
-        subjects,
-        templates,
-    })
+    Ok((subjects, templates))
 }
 
 #[cfg(test)]
