@@ -51,12 +51,12 @@ pub async fn post_recover(
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<RecoverParams>,
 ) -> Result<axum::Json<Value>> {
-    let request = recovery::Request {
-        email: given(&params.email),
-        code_challenge: params.code_challenge.as_deref(),
-        code_challenge_method: params.code_challenge_method.as_deref(),
-        redirect_to: &redirect_to,
-    };
+    let request = request(
+        &params.email,
+        &params.code_challenge,
+        &params.code_challenge_method,
+        &redirect_to,
+    );
     recovery::recover(&deps(&state), &client, &request).await?;
     Ok(axum::Json(json!({})))
 }
@@ -95,12 +95,12 @@ pub async fn post_resend(
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<ResendParams>,
 ) -> Result<axum::Json<Value>> {
-    let request = recovery::Request {
-        email: given(&params.email),
-        code_challenge: params.code_challenge.as_deref(),
-        code_challenge_method: params.code_challenge_method.as_deref(),
-        redirect_to: &redirect_to,
-    };
+    let request = request(
+        &params.email,
+        &params.code_challenge,
+        &params.code_challenge_method,
+        &redirect_to,
+    );
     recovery::resend(&deps(&state), given(&params.resend_type), &request).await?;
     Ok(axum::Json(json!({})))
 }
@@ -111,6 +111,20 @@ fn deps(state: &AppState) -> recovery::Deps<'_> {
         accounts: &state.accounts,
         outbox: &state.outbox,
         timing: &state.send_timing,
+    }
+}
+
+fn request<'a>(
+    email: &'a Option<String>,
+    code_challenge: &'a Option<String>,
+    code_challenge_method: &'a Option<String>,
+    redirect_to: &'a str,
+) -> recovery::Request<'a> {
+    recovery::Request {
+        email: given(email),
+        code_challenge: code_challenge.as_deref(),
+        code_challenge_method: code_challenge_method.as_deref(),
+        redirect_to,
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::auth::accounts::{self, AccountRules};
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::outbox::{Outbox, PhoneUse};
-use crate::auth::pkce;
+use crate::auth::pkce::{self, Challenge};
 use crate::auth::proven_address;
 use crate::auth::send_timing::{Route, SendTiming};
 use crate::auth::session::Client;
@@ -53,17 +53,8 @@ pub async fn recover(deps: &Deps<'_>, client: &Client, request: &Request<'_>) ->
             "Email logins are disabled",
         ));
     }
-    let email = request
-        .email
-        .ok_or_else(|| Error::validation("Password recovery requires an email"))?;
-    let email = accounts::normalize_email(email)?;
-    let challenge = pkce::parse_params(request.code_challenge, request.code_challenge_method)?;
-    let out = Outgoing {
-        redirect_to: request.redirect_to,
-        pkce: challenge.as_ref(),
-        check_frequency: true,
-    };
-    let outcome = send_recovery(deps, client, &email, &out).await;
+    let (email, challenge) = read(request, "Password recovery requires an email")?;
+    let outcome = send_recovery(deps, client, &email, &outgoing(request, &challenge)).await;
     answer(deps, Route::Recover, started, outcome).await
 }
 
@@ -81,18 +72,27 @@ pub async fn resend(deps: &Deps<'_>, resend_type: Option<&str>, request: &Reques
             ));
         }
     };
-    let email = request
-        .email
-        .ok_or_else(|| Error::validation("Type provided requires an email address"))?;
+    let (email, challenge) = read(request, "Type provided requires an email address")?;
+    let outcome = send_again(deps, &email, action, &outgoing(request, &challenge)).await;
+    answer(deps, Route::Resend, started, outcome).await
+}
+
+/// The normalised address and the link's PKCE challenge; `missing` is GoTrue's message for a
+/// request without an address.
+fn read(request: &Request<'_>, missing: &'static str) -> Result<(String, Option<Challenge>)> {
+    let email = request.email.ok_or_else(|| Error::validation(missing))?;
     let email = accounts::normalize_email(email)?;
     let challenge = pkce::parse_params(request.code_challenge, request.code_challenge_method)?;
-    let out = Outgoing {
+    Ok((email, challenge))
+}
+
+/// How these mails go: to the request's target, within `GOTRUE_SMTP_MAX_FREQUENCY`.
+fn outgoing<'a>(request: &Request<'a>, challenge: &'a Option<Challenge>) -> Outgoing<'a> {
+    Outgoing {
         redirect_to: request.redirect_to,
         pkce: challenge.as_ref(),
         check_frequency: true,
-    };
-    let outcome = send_again(deps, &email, action, &out).await;
-    answer(deps, Route::Resend, started, outcome).await
+    }
 }
 
 async fn send_recovery(deps: &Deps<'_>, client: &Client, email: &str, out: &Outgoing<'_>) -> Result<Outcome> {

@@ -238,17 +238,7 @@ async fn four_wrong_codes_then_the_right_one_signs_in() {
 #[tokio::test]
 async fn wrong_codes_are_counted_per_token_type_and_the_count_persists() {
     let app = otp_app(&[]).await;
-    let email = random_email();
-    // An unconfirmed user with both a confirmation and a magic-link token.
-    let signup = admin_post(
-        &app,
-        "/admin/generate_link",
-        json!({"type": "signup", "email": email, "password": "secret-pw"}),
-    )
-    .await;
-    let user_id: Uuid = signup["id"].as_str().unwrap().parse().unwrap();
-    let confirmation = signup["email_otp"].as_str().unwrap().to_owned();
-    let (recovery, _) = magic_link(&app, &email).await;
+    let (email, user_id, confirmation, recovery) = unconfirmed_with_two_codes(&app).await;
     let counts = || async {
         (
             failed_attempts(&app, user_id, "confirmation_token").await,
@@ -379,16 +369,7 @@ async fn the_attempt_limit_is_configurable() {
 #[tokio::test]
 async fn wrong_codes_do_not_wait_for_a_token_in_use() {
     let app = otp_app(&[]).await;
-    let email = random_email();
-    let signup = admin_post(
-        &app,
-        "/admin/generate_link",
-        json!({"type": "signup", "email": email, "password": "secret-pw"}),
-    )
-    .await;
-    let user_id: Uuid = signup["id"].as_str().unwrap().parse().unwrap();
-    let confirmation = signup["email_otp"].as_str().unwrap().to_owned();
-    let (recovery, _) = magic_link(&app, &email).await;
+    let (email, user_id, confirmation, recovery) = unconfirmed_with_two_codes(&app).await;
     let neither = (0..)
         .map(|n| wrong_code(&confirmation, n))
         .find(|c| *c != recovery)
@@ -408,4 +389,20 @@ async fn wrong_codes_do_not_wait_for_a_token_in_use() {
     held.rollback().await.unwrap();
     assert_eq!(failed_attempts(&app, user_id, "confirmation_token").await, Some(1));
     assert_eq!(failed_attempts(&app, user_id, "recovery_token").await, Some(0));
+}
+
+/// An unconfirmed user with both a confirmation and a magic-link code: (email, user id,
+/// confirmation code, magic-link code).
+async fn unconfirmed_with_two_codes(app: &TestApp) -> (String, Uuid, String, String) {
+    let email = random_email();
+    let signup = admin_post(
+        app,
+        "/admin/generate_link",
+        json!({"type": "signup", "email": email, "password": "secret-pw"}),
+    )
+    .await;
+    let user_id: Uuid = signup["id"].as_str().unwrap().parse().unwrap();
+    let confirmation = signup["email_otp"].as_str().unwrap().to_owned();
+    let (recovery, _) = magic_link(app, &email).await;
+    (email, user_id, confirmation, recovery)
 }
