@@ -11,7 +11,7 @@ use url::Url;
 mod rate_limit;
 pub use rate_limit::{Rate, RateLimitConfig};
 mod mail;
-pub use mail::{EmailKind, MailerConfig, SmtpConfig};
+pub use mail::{EmailKind, LinkPath, MailerConfig, Sender, SmtpConfig, TemplateFetch, TemplateSource};
 mod external;
 pub use external::{ExternalConfig, ProviderConfig};
 mod http;

@@ -54,6 +54,8 @@ impl Application {
             None => default_external_url(local)?,
         };
         let state = AppState::new(config, pool, external_url, &secret)?;
+        // Mail templates configured as URLs: fetched before the first request can need them.
+        state.outbox.templates().start().await;
         Ok(Application {
             listener,
             state,

@@ -1,6 +1,7 @@
 //! Outgoing mail: the `Mailer` trait with an SMTP implementation (lettre) and a log
 //! implementation used when no SMTP host is configured, plus the templates.
 
+pub mod message;
 mod smtp;
 pub mod templates;
 
@@ -62,7 +63,7 @@ pub async fn send_bounded(mailer: &dyn Mailer, email: &Email) -> Result<(), Mail
 /// SMTP when `GOTRUE_SMTP_HOST` is set, else the log.
 pub fn from_config(config: &MailerConfig) -> anyhow::Result<Arc<dyn Mailer>> {
     Ok(match &config.smtp {
-        Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
+        Some(smtp) => Arc::new(SmtpMailer::new(smtp, message::sender_mailbox(&config.sender)?)?),
         None => {
             tracing::warn!("GOTRUE_SMTP_HOST is not set: emails are not sent, only noted in the log");
             Arc::new(LogMailer)
