@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::devdb::DevCluster;
 
 /// Where the zero-setup mode keeps its private PostgreSQL cluster.
-pub const DEV_DATA_DIR: &str = ".latchkey";
+pub use crate::config::DEV_DATA_DIR;
 
 pub struct Application {
     listener: TcpListener,

@@ -1,9 +1,10 @@
 //! Mail settings: SMTP, the sender, one-time-token lifetime and length, link paths, subjects
-//! and templates.
+//! and templates, and the folder mail goes to without SMTP.
 
 mod templates;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -87,6 +88,10 @@ pub struct MailerConfig {
     /// `GOTRUE_MAILER_TEMPLATE_*`: the size, cache lifetime and retry interval of fetched
     /// templates.
     pub template_fetch: TemplateFetch,
+    /// Where mail is written, one `.eml` file each, when no SMTP host is configured:
+    /// `LATCHKEY_MAIL_DIR`, or `.latchkey/mail` in the zero-setup mode (set by `Config`).
+    /// `None`: mail is only noted in the log.
+    pub folder: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +153,7 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
         subjects: templates::subjects(env),
         templates: templates::sources(env)?,
         template_fetch: templates::fetch_settings(env)?,
+        folder: env.get(&["LATCHKEY_MAIL_DIR"]).map(|(_, dir)| PathBuf::from(dir)),
     })
 }
 
@@ -174,6 +180,27 @@ mod tests {
 
     fn with(var: &str, value: &str) -> Result<Config, super::ConfigError> {
         Config::from_vars(HashMap::from([(var.to_owned(), value.to_owned())]))
+    }
+
+    #[test]
+    fn mail_goes_to_a_folder_in_the_zero_setup_mode_or_when_asked() {
+        let laptop = Config::from_vars(HashMap::new()).unwrap();
+        assert_eq!(
+            laptop.mailer.folder.as_deref(),
+            Some(std::path::Path::new(".latchkey/mail"))
+        );
+        let database = "postgres://x@db/app";
+        let server = Config::from_vars(HashMap::from([("DATABASE_URL".to_owned(), database.to_owned())])).unwrap();
+        assert_eq!(server.mailer.folder, None, "outside the zero-setup mode: the log only");
+        let asked = Config::from_vars(HashMap::from([
+            ("DATABASE_URL".to_owned(), database.to_owned()),
+            ("LATCHKEY_MAIL_DIR".to_owned(), "/var/lib/latchkey/mail".to_owned()),
+        ]))
+        .unwrap();
+        assert_eq!(
+            asked.mailer.folder.as_deref(),
+            Some(std::path::Path::new("/var/lib/latchkey/mail"))
+        );
     }
 
     #[test]
