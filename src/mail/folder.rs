@@ -81,9 +81,28 @@ fn file_name(email: &Email) -> String {
     format!("{now}-{kind}-{unique}.eml")
 }
 
-/// Whether `name` is one of the files this folder writes.
+/// Whether `name` is one of the files this folder writes (see [`file_name`]), so that other
+/// files in a folder an operator named are never listed or deleted.
 fn is_mail_file(name: &str) -> bool {
-    name.ends_with(".eml") && name.as_bytes().first().is_some_and(u8::is_ascii_digit)
+    let Some(stem) = name.strip_suffix(".eml") else {
+        return false;
+    };
+    let mut parts = stem.splitn(3, '-');
+    let (Some(time), Some(kind), Some(unique)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let time_shape = time.len() == 23
+        && time.bytes().enumerate().all(|(i, b)| match i {
+            8 => b == b'T',
+            15 => b == b'.',
+            22 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    time_shape
+        && !kind.is_empty()
+        && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+        && unique.len() == 8
+        && unique.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 async fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -152,6 +171,7 @@ mod tests {
         assert_eq!(names.len(), 1);
         let name = &names[0];
         assert!(name.contains("-magic_link-") && !name.contains("someone"), "{name}");
+        assert!(is_mail_file(name), "{name}");
         let file = dir.join(name);
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
         let raw = std::fs::read_to_string(file).unwrap();
@@ -167,23 +187,29 @@ mod tests {
         let dir = scratch_dir("prune");
         std::fs::create_dir_all(&dir).unwrap();
         for n in 0..5 {
-            std::fs::write(dir.join(format!("2026010{n}T000000.000000Z-recovery-x.eml")), "m").unwrap();
+            std::fs::write(
+                dir.join(format!("2026010{n}T000000.000000Z-recovery-0000000{n}.eml")),
+                "m",
+            )
+            .unwrap();
         }
         std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        std::fs::write(dir.join("2020-archive.eml"), "mine").unwrap();
         prune(&dir, 2).await.unwrap();
         let mut left = mail_files(&dir).await.unwrap();
         left.sort();
         assert_eq!(
             left,
             [
-                "20260103T000000.000000Z-recovery-x.eml",
-                "20260104T000000.000000Z-recovery-x.eml"
+                "20260103T000000.000000Z-recovery-00000003.eml",
+                "20260104T000000.000000Z-recovery-00000004.eml"
             ]
         );
         assert!(
             dir.join("notes.txt").exists(),
             "other files are not the folder's to delete"
         );
+        assert!(dir.join("2020-archive.eml").exists(), "nor other mail");
         std::fs::remove_dir_all(dir.parent().unwrap()).unwrap();
     }
 }

@@ -124,16 +124,6 @@ fn read_file(var: &str, path: String) -> Result<TemplateSource, ConfigError> {
 }
 
 pub(super) fn fetch_settings(env: &Env) -> Result<TemplateFetch, ConfigError> {
-    let positive = |var: &str, value: Duration| {
-        if value.is_zero() {
-            Err(ConfigError {
-                var: var.into(),
-                message: "must be positive".into(),
-            })
-        } else {
-            Ok(value)
-        }
-    };
     let max_size: usize = env.parse_or(&["GOTRUE_MAILER_TEMPLATE_MAX_SIZE"], 1_000_000usize)?;
     if max_size == 0 {
         return Err(ConfigError {
@@ -141,12 +131,11 @@ pub(super) fn fetch_settings(env: &Env) -> Result<TemplateFetch, ConfigError> {
             message: "must be positive".into(),
         });
     }
-    let max_age = env.duration_or(&["GOTRUE_MAILER_TEMPLATE_MAX_AGE"], Duration::from_secs(600))?;
-    let retry = env.duration_or(&["GOTRUE_MAILER_TEMPLATE_RETRY_INTERVAL"], Duration::from_secs(10))?;
     Ok(TemplateFetch {
         max_size,
-        max_age: positive("GOTRUE_MAILER_TEMPLATE_MAX_AGE", max_age)?,
-        retry_interval: positive("GOTRUE_MAILER_TEMPLATE_RETRY_INTERVAL", retry)?,
+        max_age: env.positive_duration_or(&["GOTRUE_MAILER_TEMPLATE_MAX_AGE"], Duration::from_secs(600))?,
+        retry_interval: env
+            .positive_duration_or(&["GOTRUE_MAILER_TEMPLATE_RETRY_INTERVAL"], Duration::from_secs(10))?,
     })
 }
 

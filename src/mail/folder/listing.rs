@@ -73,16 +73,24 @@ fn links(text: &str) -> Vec<String> {
     found
 }
 
-/// The listing `latchkey mail` prints.
+/// The listing `latchkey mail` prints. Subjects and links may carry what users typed (their
+/// metadata, through a template): control characters are shown as `?`, so that no mail can
+/// send escape sequences to the terminal.
 pub fn describe(dir: &Path, mails: &[StoredMail]) -> String {
     if mails.is_empty() {
         return format!("No mail in {}/ yet.\n", dir.display());
     }
+    let shown = |text: &str| text.replace(|c: char| c.is_control(), "?");
     let mut out = String::new();
     for mail in mails {
-        out.push_str(&format!("{}  to {}\n  {}\n", mail.date, mail.to, mail.subject));
+        out.push_str(&format!(
+            "{}  to {}\n  {}\n",
+            mail.date,
+            shown(&mail.to),
+            shown(&mail.subject)
+        ));
         for link in &mail.links {
-            out.push_str(&format!("  {link}\n"));
+            out.push_str(&format!("  {}\n", shown(link)));
         }
         out.push_str(&format!("  ({})\n\n", mail.file.display()));
     }
@@ -92,6 +100,20 @@ pub fn describe(dir: &Path, mails: &[StoredMail]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_reaches_the_terminal_as_a_control_character() {
+        let mail = StoredMail {
+            file: PathBuf::from("m.eml"),
+            date: "2026-12-05T01:25:00Z".into(),
+            to: "a@example.com".into(),
+            subject: "Hi \u{1b}]0;pwned\u{7}\u{1b}[2J".into(),
+            links: vec!["https://x.test/\u{1b}[31m".into()],
+        };
+        let listing = describe(Path::new("mail"), &[mail]);
+        assert!(!listing.contains('\u{1b}') && !listing.contains('\u{7}'), "{listing:?}");
+        assert!(listing.contains("Hi ?]0;pwned??[2J"), "{listing}");
+    }
 
     #[test]
     fn links_are_found_once_each_without_surrounding_punctuation() {

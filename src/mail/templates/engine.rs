@@ -129,19 +129,22 @@ fn action_end(body: &str) -> Option<usize> {
 }
 
 /// The values a template can use, under GoTrue's names.
-pub(super) struct Fields<'a> {
-    pub(super) confirmation_url: &'a str,
-    pub(super) token: &'a str,
-    pub(super) token_hash: &'a str,
-    pub(super) site_url: &'a str,
-    pub(super) redirect_to: &'a str,
-    pub(super) email: &'a str,
-    pub(super) new_email: &'a str,
-    pub(super) sending_to: &'a str,
-    pub(super) data: Option<&'a Value>,
+#[derive(Debug, Default)]
+pub struct TemplateData<'a> {
+    pub confirmation_url: &'a str,
+    pub token: &'a str,
+    pub token_hash: &'a str,
+    pub site_url: &'a str,
+    pub redirect_to: &'a str,
+    pub email: &'a str,
+    pub new_email: &'a str,
+    /// The address this mail goes to (GoTrue passes it to email-change mails).
+    pub sending_to: &'a str,
+    /// The user's metadata (`.Data`).
+    pub data: Option<&'a Value>,
 }
 
-impl Fields<'_> {
+impl TemplateData<'_> {
     pub(super) fn to_value(&self) -> GoValue {
         let text = |s: &str| GoValue::String(Arc::from(s));
         let mut map: BTreeMap<Arc<str>, GoValue> = [
@@ -189,7 +192,7 @@ fn from_json(value: &Value) -> GoValue {
 /// defaults).
 fn sample() -> GoValue {
     let metadata = serde_json::json!({});
-    Fields {
+    TemplateData {
         confirmation_url: "https://auth.example.com/verify?token=0123abcd&type=signup&redirect_to=https%3A%2F%2Fexample.com",
         token: "123456",
         token_hash: "0123abcd",

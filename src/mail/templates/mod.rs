@@ -10,7 +10,8 @@
 //!
 //! Where Latchkey differs: the subject is plain text. GoTrue escapes it like HTML, so a name
 //! with `&` shows as `&amp;` in the subject line; Latchkey escapes it the same way and then
-//! decodes the escapes, and folds line breaks (a subject is a header line).
+//! decodes the escapes, and turns line breaks and other control characters into spaces (a
+//! subject is a header line).
 
 mod builtin;
 mod engine;
@@ -21,28 +22,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use url::Url;
 
 use super::EmailKind;
 use crate::config::{ConfigError, MailerConfig, TemplateFetch, TemplateSource};
-use engine::{Fields, Template};
+use engine::Template;
+pub use engine::TemplateData;
 use remote::Remote;
-
-/// The values a template can use.
-#[derive(Debug, Default)]
-pub struct TemplateData<'a> {
-    pub confirmation_url: &'a str,
-    pub token: &'a str,
-    pub token_hash: &'a str,
-    pub site_url: &'a str,
-    pub redirect_to: &'a str,
-    pub email: &'a str,
-    pub new_email: &'a str,
-    /// The address this mail goes to (GoTrue passes it to email-change mails).
-    pub sending_to: &'a str,
-    pub data: Option<&'a Value>,
-}
 
 pub struct Rendered {
     pub subject: String,
@@ -140,18 +126,7 @@ impl Templates {
             .kinds
             .get(&kind)
             .ok_or_else(|| format!("no templates for {} mail", kind.as_str()))?;
-        let values = Fields {
-            confirmation_url: data.confirmation_url,
-            token: data.token,
-            token_hash: data.token_hash,
-            site_url: data.site_url,
-            redirect_to: data.redirect_to,
-            email: data.email,
-            new_email: data.new_email,
-            sending_to: data.sending_to,
-            data: data.data,
-        }
-        .to_value();
+        let values = data.to_value();
         templates.render(kind, &values)
     }
 }
@@ -205,7 +180,8 @@ impl KindTemplates {
                 self.builtin_subject.execute(values).map_err(|e| e.to_string())?
             }
         };
-        let subject = plain::decode_entities(&subject).replace(['\r', '\n'], " ");
+        // A header line: no line break, no other control character.
+        let subject = plain::decode_entities(&subject).replace(|c: char| c.is_control(), " ");
         let custom = match &self.custom {
             Some(Custom::File(template)) => Some(template.clone()),
             Some(Custom::Url(remote)) => remote.current(),
