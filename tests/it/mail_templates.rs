@@ -165,6 +165,7 @@ async fn go_templates_render_conditionals_ranges_and_escape_metadata() {
     assert!(subject.starts_with("Bienvenue"), "{subject}");
     assert_eq!(mail.header("Bcc"), None, "{}", mail.raw);
     assert_eq!(mail.to, [email]);
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 /// A template server whose answer the test changes; it counts the requests.
