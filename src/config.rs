@@ -11,7 +11,7 @@ use url::Url;
 mod rate_limit;
 pub use rate_limit::{Rate, RateLimitConfig};
 mod mail;
-pub use mail::{EmailKind, MailerConfig, SmtpConfig};
+pub use mail::{EmailKind, LinkPath, MailerConfig, Sender, SmtpConfig, TemplateFetch, TemplateSource};
 mod external;
 pub use external::{ExternalConfig, ProviderConfig};
 mod http;
@@ -27,6 +27,9 @@ pub use password::PasswordConfig;
 /// The Supabase CLI's well-known development secret: published in its documentation and
 /// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
 pub const DEV_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+/// Where the zero-setup mode keeps its private PostgreSQL cluster, secrets and mail.
+pub const DEV_DATA_DIR: &str = ".latchkey";
 
 /// The shortest JWT secret accepted outside the zero-setup mode (GoTrue's documented minimum).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -105,7 +108,7 @@ impl Config {
         let db_namespace = db_namespace(&env)?;
 
         let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let config = Config {
+        let mut config = Config {
             database_url: env
                 .get(&["DATABASE_URL", "GOTRUE_DB_DATABASE_URL"])
                 .map(|(_, v)| SecretString::from(v)),
@@ -151,6 +154,11 @@ impl Config {
             manual_linking_enabled: env.bool_or(&["GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"], false)?,
         };
         config.validate()?;
+        // With nothing else installed, mail lands beside the private database, where
+        // `latchkey mail` reads it.
+        if config.mailer.folder.is_none() && config.zero_setup() {
+            config.mailer.folder = Some(std::path::Path::new(DEV_DATA_DIR).join("mail"));
+        }
         Ok(config)
     }
 

@@ -1,4 +1,4 @@
-//! The `latchkey` command: serve (default), migrate, keys, openapi.
+//! The `latchkey` command: serve (default), migrate, keys, openapi, mail.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -24,6 +24,13 @@ enum Command {
     Keys,
     /// Print the OpenAPI document.
     Openapi,
+    /// List the newest mails in the mail folder (in the zero-setup mode .latchkey/mail, or
+    /// LATCHKEY_MAIL_DIR), newest first, with their links.
+    Mail {
+        /// How many mails to list.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        limit: usize,
+    },
 }
 
 #[tokio::main]
@@ -74,6 +81,21 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Openapi => {
             println!("{}", latchkey::api::openapi().to_pretty_json()?);
+            Ok(())
+        }
+        Command::Mail { limit } => {
+            let dir = config.mailer.folder.clone().context(
+                "no mail folder: mail is kept in one in the zero-setup mode (no DATABASE_URL) or with LATCHKEY_MAIL_DIR",
+            )?;
+            if config.mailer.smtp.is_some() {
+                eprintln!(
+                    "(GOTRUE_SMTP_HOST is set: new mail goes to the SMTP server, not to {})",
+                    dir.display()
+                );
+            }
+            let mails = latchkey::mail::folder::recent(&dir, limit)
+                .with_context(|| format!("reading the mail folder {}", dir.display()))?;
+            print!("{}", latchkey::mail::folder::describe(&dir, &mails));
             Ok(())
         }
     }

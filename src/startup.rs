@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::devdb::DevCluster;
 
 /// Where the zero-setup mode keeps its private PostgreSQL cluster.
-pub const DEV_DATA_DIR: &str = ".latchkey";
+pub use crate::config::DEV_DATA_DIR;
 
 pub struct Application {
     listener: TcpListener,
@@ -54,6 +54,8 @@ impl Application {
             None => default_external_url(local)?,
         };
         let state = AppState::new(config, pool, external_url, &secret)?;
+        // Mail templates configured as URLs: fetched before the first request can need them.
+        state.outbox.templates().start().await;
         Ok(Application {
             listener,
             state,

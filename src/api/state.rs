@@ -81,7 +81,7 @@ impl AppState {
         let mailer = crate::mail::from_config(&config.mailer)?;
         let accounts = AccountRules::from_config(&config);
         let codes = Codes::new(db.clone(), &config);
-        let outbox = Outbox::new(mailer, limiter.clone(), &config, external_url.clone());
+        let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?;
         let providers = Registry::new(&config.external, &external_url)?;
         Ok(AppState(Arc::new(Shared {
             db,

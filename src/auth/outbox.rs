@@ -1,16 +1,18 @@
 //! Where one-time codes and links go out: the mailer, the server's mail budget
-//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), and what links and templates need; and the SMS sender,
-//! of which there is none yet ([`Outbox::sms`]). The flows in `auth::email` decide what to
+//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), the links and the templates; and the SMS sender, of
+//! which there is none yet ([`Outbox::sms`]). The flows in `auth::email` decide what to
 //! send; this sends it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
-use crate::config::{Config, MailerConfig};
+use crate::config::{Config, ConfigError, LinkPath, MailerConfig};
 use crate::error::{Error, ErrorCode, Result};
-use crate::mail::{self, Email, Mailer};
+use crate::mail::templates::{Rendered, TemplateData, Templates};
+use crate::mail::{self, Email, EmailKind, Mailer};
 use crate::ratelimit::Limiter;
 use crate::sms;
 
@@ -18,9 +20,11 @@ use crate::sms;
 pub struct Outbox {
     mailer: Arc<dyn Mailer>,
     budget: Arc<dyn Limiter>,
-    external_url: Url,
+    /// Where each kind of link points, before its query (see [`link_base`]).
+    link_bases: HashMap<LinkPath, Url>,
     site_url: Url,
     settings: MailerConfig,
+    templates: Arc<Templates>,
     max_frequency: Duration,
     /// No SMS gateway exists yet (`sms::Sender` has no variants), so this is always `None`.
     sms: Option<sms::Sender>,
@@ -53,17 +57,29 @@ impl PhoneUse {
 
 impl Outbox {
     /// `external_url` is where this server is reached (`API_EXTERNAL_URL`, or the bound
-    /// address); links in mails point there.
-    pub fn new(mailer: Arc<dyn Mailer>, budget: Arc<dyn Limiter>, config: &Config, external_url: Url) -> Outbox {
-        Outbox {
+    /// address); links in mails point there (or where `GOTRUE_MAILER_URLPATHS_*` say). Fails
+    /// on a configured template that does not compile, naming its variable.
+    pub fn new(
+        mailer: Arc<dyn Mailer>,
+        budget: Arc<dyn Limiter>,
+        config: &Config,
+        external_url: &Url,
+    ) -> anyhow::Result<Outbox> {
+        let mut link_bases = HashMap::new();
+        for path in LinkPath::ALL {
+            let configured = config.mailer.url_paths.get(&path).map(String::as_str);
+            link_bases.insert(path, link_base(external_url, path, configured)?);
+        }
+        Ok(Outbox {
             mailer,
             budget,
-            external_url,
+            link_bases,
             site_url: config.site_url.clone(),
             settings: config.mailer.clone(),
+            templates: Arc::new(Templates::new(&config.mailer)?),
             max_frequency: config.smtp_max_frequency,
             sms: None,
-        }
+        })
     }
 
     /// The SMS sender for `asked`, or GoTrue's `400 phone_provider_disabled` with its message
@@ -89,10 +105,25 @@ impl Outbox {
         &self.site_url
     }
 
-    /// The link a mail carries:
-    /// `<API_EXTERNAL_URL>/verify?token=<hash>&type=<type>&redirect_to=<r>`.
-    pub fn verification_link(&self, token_hash: &str, link_type: &str, redirect_to: &str) -> String {
-        verification_link(&self.external_url, token_hash, link_type, redirect_to)
+    /// The link a mail carries: `<base>?token=<hash>&type=<type>&redirect_to=<r>`, where the
+    /// base is `GOTRUE_MAILER_URLPATHS_<path>` resolved against `API_EXTERNAL_URL`, or
+    /// `<API_EXTERNAL_URL>/verify`.
+    pub fn verification_link(&self, path: LinkPath, token_hash: &str, link_type: &str, redirect_to: &str) -> String {
+        // Every path has a base: `new` made one for each of `LinkPath::ALL`.
+        let base = &self.link_bases[&path];
+        verification_link(base, token_hash, link_type, redirect_to)
+    }
+
+    /// The templates, to fetch those configured as URLs when the server starts.
+    pub fn templates(&self) -> &Arc<Templates> {
+        &self.templates
+    }
+
+    /// The subject and body of a mail of `kind`.
+    pub fn render(&self, kind: EmailKind, data: &TemplateData<'_>) -> Result<Rendered> {
+        self.templates
+            .render(kind, data)
+            .map_err(|err| Error::internal(format!("rendering a {} mail: {err}", kind.as_str())))
     }
 
     /// One unit of the server's mail budget, for each mail before it goes out, or for a
@@ -124,16 +155,43 @@ impl Outbox {
     }
 }
 
-fn verification_link(external_url: &Url, token_hash: &str, link_type: &str, redirect_to: &str) -> String {
-    let mut url = external_url.clone();
-    let path = format!("{}/verify", external_url.path().trim_end_matches('/'));
-    url.set_path(&path);
-    url.set_fragment(None);
+/// Where links of `path` point. With `GOTRUE_MAILER_URLPATHS_*` set, GoTrue's rule: the value
+/// is a URL reference resolved against `API_EXTERNAL_URL` (RFC 3986), so `/auth/v1/verify`
+/// replaces its path, `verify` goes beside its last segment, and a full URL stands alone.
+/// Unset, Latchkey appends `/verify` to `API_EXTERNAL_URL`'s path where GoTrue's default
+/// `/verify` would replace it: the same link for an external URL without a path, and a
+/// working one for `https://example.com/auth/v1`.
+fn link_base(external_url: &Url, path: LinkPath, configured: Option<&str>) -> anyhow::Result<Url> {
+    let Some(configured) = configured else {
+        let mut url = external_url.clone();
+        url.set_path(&format!("{}/verify", external_url.path().trim_end_matches('/')));
+        url.set_query(None);
+        url.set_fragment(None);
+        return Ok(url);
+    };
+    match external_url.join(configured) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(url),
+        _ => Err(ConfigError {
+            var: path.env_var().into(),
+            message: format!("{configured:?} does not make a link from {external_url}"),
+        }
+        .into()),
+    }
+}
+
+/// `base` with GoTrue's three parameters first, then any query the configured path had.
+fn verification_link(base: &Url, token_hash: &str, link_type: &str, redirect_to: &str) -> String {
+    let mut url = base.clone();
+    let configured_query = url.query().filter(|q| !q.is_empty()).map(str::to_owned);
+    url.set_query(None);
     url.query_pairs_mut()
-        .clear()
         .append_pair("token", token_hash)
         .append_pair("type", link_type)
         .append_pair("redirect_to", redirect_to);
+    if let Some(extra) = configured_query {
+        let query = format!("{}&{extra}", url.query().unwrap_or_default());
+        url.set_query(Some(&query));
+    }
     url.to_string()
 }
 
@@ -141,10 +199,19 @@ fn verification_link(external_url: &Url, token_hash: &str, link_type: &str, redi
 mod tests {
     use super::*;
 
+    fn base(external: &str, configured: Option<&str>) -> Url {
+        link_base(&Url::parse(external).unwrap(), LinkPath::Confirmation, configured).unwrap()
+    }
+
     #[test]
     fn links_point_at_verify_under_the_external_url() {
-        let base = Url::parse("https://proj.example.com/auth/v1/").unwrap();
-        let link = verification_link(&base, "pkce_abc", "signup", "https://app.example.com/cb?x=1&y=2#f");
+        let under_path = base("https://proj.example.com/auth/v1/", None);
+        let link = verification_link(
+            &under_path,
+            "pkce_abc",
+            "signup",
+            "https://app.example.com/cb?x=1&y=2#f",
+        );
         let parsed = Url::parse(&link).unwrap();
         assert_eq!(parsed.path(), "/auth/v1/verify");
         let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
@@ -156,10 +223,36 @@ mod tests {
                 ("redirect_to".into(), "https://app.example.com/cb?x=1&y=2#f".into()),
             ]
         );
-        let root = Url::parse("http://127.0.0.1:9999").unwrap();
+        let root = base("http://127.0.0.1:9999", None);
         assert!(
             verification_link(&root, "h", "recovery", "x")
                 .starts_with("http://127.0.0.1:9999/verify?token=h&type=recovery")
+        );
+    }
+
+    #[test]
+    fn configured_paths_resolve_as_gotrue_resolves_them() {
+        let link =
+            |external: &str, configured: &str| verification_link(&base(external, Some(configured)), "h", "signup", "r");
+        // Supabase's self-hosted .env, behind Kong.
+        assert_eq!(
+            link("http://localhost:8000", "/auth/v1/verify"),
+            "http://localhost:8000/auth/v1/verify?token=h&type=signup&redirect_to=r"
+        );
+        // An absolute path replaces the external URL's path (RFC 3986, Go's ResolveReference).
+        assert_eq!(
+            link("https://api.example.com/auth/v1", "/verify"),
+            "https://api.example.com/verify?token=h&type=signup&redirect_to=r"
+        );
+        // A relative one goes beside the last segment.
+        assert_eq!(
+            link("https://api.example.com/auth/v1/", "verify"),
+            "https://api.example.com/auth/v1/verify?token=h&type=signup&redirect_to=r"
+        );
+        // A full URL stands alone; its own query follows GoTrue's three parameters.
+        assert_eq!(
+            link("http://localhost:9999", "https://app.example.com/confirm?lang=fr"),
+            "https://app.example.com/confirm?token=h&type=signup&redirect_to=r&lang=fr"
         );
     }
 }

@@ -92,6 +92,18 @@ impl Env {
         }
     }
 
+    /// [`Env::duration_or`] for a duration that must not be zero.
+    pub(super) fn positive_duration_or(&self, names: &[&str], default: Duration) -> Result<Duration, ConfigError> {
+        let value = self.duration_or(names, default)?;
+        if value.is_zero() {
+            return Err(ConfigError {
+                var: self.get(names).map_or_else(|| names[0].to_owned(), |(var, _)| var),
+                message: "must be positive".into(),
+            });
+        }
+        Ok(value)
+    }
+
     pub(super) fn url_opt(&self, names: &[&str]) -> Result<Option<Url>, ConfigError> {
         match self.get(names) {
             None => Ok(None),

@@ -1,11 +1,16 @@
-//! Mail settings: SMTP, one-time-token lifetime and length, subjects and templates.
+//! Mail settings: SMTP, the sender, one-time-token lifetime and length, link paths, subjects
+//! and templates, and the folder mail goes to without SMTP.
+
+mod templates;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
 
 use super::{ConfigError, Env};
+pub use templates::{LinkPath, TemplateFetch, TemplateSource};
 
 /// The kinds of mail the email flows send; each has a subject and a template an operator may
 /// configure (`GOTRUE_MAILER_SUBJECTS_*`, `GOTRUE_MAILER_TEMPLATES_*`).
@@ -70,11 +75,31 @@ pub struct MailerConfig {
     pub otp_max_attempts: i32,
     /// `GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED`.
     pub magic_link_enabled: bool,
+    /// The sender of every mail (`GOTRUE_SMTP_ADMIN_EMAIL`, `GOTRUE_SMTP_SENDER_NAME`).
+    pub sender: Sender,
+    /// `GOTRUE_MAILER_URLPATHS_*`: where a mail's link points, resolved against
+    /// `API_EXTERNAL_URL` as GoTrue does. Unset: `verify` under `API_EXTERNAL_URL`'s path.
+    pub url_paths: HashMap<LinkPath, String>,
     /// `GOTRUE_MAILER_SUBJECTS_*` overrides.
     pub subjects: HashMap<EmailKind, String>,
-    /// `GOTRUE_MAILER_TEMPLATES_*` overrides: HTML read from the named local files at
-    /// start-up. (GoTrue fetches these over HTTP; Latchkey reads files.)
-    pub templates: HashMap<EmailKind, String>,
+    /// `GOTRUE_MAILER_TEMPLATES_*` overrides: an http(s) URL (fetched and cached, as GoTrue
+    /// does) or a local file (read at start-up; Latchkey's addition).
+    pub templates: HashMap<EmailKind, TemplateSource>,
+    /// `GOTRUE_MAILER_TEMPLATE_*`: the size, cache lifetime and retry interval of fetched
+    /// templates.
+    pub template_fetch: TemplateFetch,
+    /// Where mail is written, one `.eml` file each, when no SMTP host is configured:
+    /// `LATCHKEY_MAIL_DIR`, or `.latchkey/mail` in the zero-setup mode (set by `Config`).
+    /// `None`: mail is only noted in the log.
+    pub folder: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// `GOTRUE_SMTP_ADMIN_EMAIL` (default `admin@localhost`).
+    pub address: String,
+    /// `GOTRUE_SMTP_SENDER_NAME`.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,9 +109,6 @@ pub struct SmtpConfig {
     pub port: u16,
     pub user: Option<String>,
     pub pass: Option<SecretString>,
-    /// The sender address (`GOTRUE_SMTP_ADMIN_EMAIL`).
-    pub admin_email: String,
-    pub sender_name: Option<String>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
@@ -114,7 +136,6 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
             var: "LATCHKEY_OTP_MAX_ATTEMPTS".into(),
             message: format!("{otp_max_attempts} is out of range (1 to {})", i32::MAX),
         })?;
-    let (subjects, templates) = subjects_and_templates(env)?;
     Ok(MailerConfig {
         smtp,
         secure_email_change_enabled: env.bool_or(&["GOTRUE_MAILER_SECURE_EMAIL_CHANGE_ENABLED"], true)?,
@@ -122,8 +143,17 @@ pub(super) fn from_env(env: &Env) -> Result<MailerConfig, ConfigError> {
         otp_length,
         otp_max_attempts,
         magic_link_enabled: env.bool_or(&["GOTRUE_EXTERNAL_EMAIL_MAGIC_LINK_ENABLED"], true)?,
-        subjects,
-        templates,
+        sender: Sender {
+            address: env.string_or(&["GOTRUE_SMTP_ADMIN_EMAIL", "SMTP_ADMIN_EMAIL"], "admin@localhost"),
+            name: env
+                .get(&["GOTRUE_SMTP_SENDER_NAME", "SMTP_SENDER_NAME"])
+                .map(|(_, v)| v),
+        },
+        url_paths: templates::url_paths(env)?,
+        subjects: templates::subjects(env),
+        templates: templates::sources(env)?,
+        template_fetch: templates::fetch_settings(env)?,
+        folder: env.get(&["LATCHKEY_MAIL_DIR"]).map(|(_, dir)| PathBuf::from(dir)),
     })
 }
 
@@ -139,34 +169,7 @@ fn smtp(env: &Env) -> Result<Option<SmtpConfig>, ConfigError> {
         pass: env
             .get(&["GOTRUE_SMTP_PASS", "SMTP_PASS"])
             .map(|(_, v)| SecretString::from(v)),
-        admin_email: env.string_or(&["GOTRUE_SMTP_ADMIN_EMAIL", "SMTP_ADMIN_EMAIL"], "admin@localhost"),
-        sender_name: env
-            .get(&["GOTRUE_SMTP_SENDER_NAME", "SMTP_SENDER_NAME"])
-            .map(|(_, v)| v),
     }))
-}
-
-/// `GOTRUE_MAILER_SUBJECTS_*` and `GOTRUE_MAILER_TEMPLATES_*` (local files, read now).
-type Overrides = (HashMap<EmailKind, String>, HashMap<EmailKind, String>);
-
-fn subjects_and_templates(env: &Env) -> Result<Overrides, ConfigError> {
-    let mut subjects = HashMap::new();
-    let mut templates = HashMap::new();
-    for kind in EmailKind::ALL {
-        let suffix = kind.env_suffix();
-        if let Some((_, subject)) = env.get(&[&format!("GOTRUE_MAILER_SUBJECTS_{suffix}")]) {
-            subjects.insert(kind, subject);
-        }
-        let var = format!("GOTRUE_MAILER_TEMPLATES_{suffix}");
-        if let Some((_, path)) = env.get(&[&var]) {
-            let html = std::fs::read_to_string(&path).map_err(|err| ConfigError {
-                var: var.clone(),
-                message: format!("cannot read template file {path:?}: {err} (Latchkey reads local files, not URLs)"),
-            })?;
-            templates.insert(kind, html);
-        }
-    }
-    Ok((subjects, templates))
 }
 
 #[cfg(test)]
@@ -177,6 +180,27 @@ mod tests {
 
     fn with(var: &str, value: &str) -> Result<Config, super::ConfigError> {
         Config::from_vars(HashMap::from([(var.to_owned(), value.to_owned())]))
+    }
+
+    #[test]
+    fn mail_goes_to_a_folder_in_the_zero_setup_mode_or_when_asked() {
+        let laptop = Config::from_vars(HashMap::new()).unwrap();
+        assert_eq!(
+            laptop.mailer.folder.as_deref(),
+            Some(std::path::Path::new(".latchkey/mail"))
+        );
+        let database = "postgres://x@db/app";
+        let server = Config::from_vars(HashMap::from([("DATABASE_URL".to_owned(), database.to_owned())])).unwrap();
+        assert_eq!(server.mailer.folder, None, "outside the zero-setup mode: the log only");
+        let asked = Config::from_vars(HashMap::from([
+            ("DATABASE_URL".to_owned(), database.to_owned()),
+            ("LATCHKEY_MAIL_DIR".to_owned(), "/var/lib/latchkey/mail".to_owned()),
+        ]))
+        .unwrap();
+        assert_eq!(
+            asked.mailer.folder.as_deref(),
+            Some(std::path::Path::new("/var/lib/latchkey/mail"))
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! Outgoing mail: the `Mailer` trait with an SMTP implementation (lettre) and a log
-//! implementation used when no SMTP host is configured, plus the templates.
+//! Outgoing mail: the `Mailer` trait with an SMTP implementation (lettre), the mail folder
+//! (one `.eml` file per mail) and the log, used when no SMTP host is configured; plus the
+//! templates.
 
+pub mod folder;
+pub mod message;
 mod smtp;
 pub mod templates;
 
@@ -12,6 +15,7 @@ use async_trait::async_trait;
 pub use crate::config::EmailKind;
 use crate::config::MailerConfig;
 
+pub use folder::FolderMailer;
 pub use smtp::SmtpMailer;
 
 /// How long one send may take, connection included, before it counts as failed.
@@ -59,12 +63,17 @@ pub async fn send_bounded(mailer: &dyn Mailer, email: &Email) -> Result<(), Mail
     }
 }
 
-/// SMTP when `GOTRUE_SMTP_HOST` is set, else the log.
+/// SMTP when `GOTRUE_SMTP_HOST` is set; else the mail folder when there is one (the
+/// zero-setup mode's, or `LATCHKEY_MAIL_DIR`); else the log.
 pub fn from_config(config: &MailerConfig) -> anyhow::Result<Arc<dyn Mailer>> {
-    Ok(match &config.smtp {
-        Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
-        None => {
-            tracing::warn!("GOTRUE_SMTP_HOST is not set: emails are not sent, only noted in the log");
+    Ok(match (&config.smtp, &config.folder) {
+        (Some(smtp), _) => Arc::new(SmtpMailer::new(smtp, message::sender_mailbox(&config.sender)?)?),
+        (None, Some(dir)) => Arc::new(FolderMailer::open(dir, message::sender_mailbox(&config.sender)?)?),
+        (None, None) => {
+            tracing::warn!(
+                "GOTRUE_SMTP_HOST is not set: emails are not sent, only noted in the log \
+                 (LATCHKEY_MAIL_DIR keeps them in a folder)"
+            );
             Arc::new(LogMailer)
         }
     })

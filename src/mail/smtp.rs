@@ -2,13 +2,13 @@
 //! server offers it (as GoTrue's gomail does), pooled connections.
 
 use async_trait::async_trait;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use super::{Email, MailError, Mailer, SEND_TIMEOUT};
+use super::{Email, MailError, Mailer, SEND_TIMEOUT, message};
 use crate::config::SmtpConfig;
 
 pub struct SmtpMailer {
@@ -23,7 +23,8 @@ impl std::fmt::Debug for SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn new(config: &SmtpConfig) -> anyhow::Result<SmtpMailer> {
+    /// `from` is [`message::sender_mailbox`].
+    pub fn new(config: &SmtpConfig, from: Mailbox) -> anyhow::Result<SmtpMailer> {
         let params = TlsParameters::new(config.host.clone())?;
         let tls = if config.port == 465 {
             Tls::Wrapper(params)
@@ -43,13 +44,9 @@ impl SmtpMailer {
                 .unwrap_or_default();
             builder = builder.credentials(Credentials::new(user.clone(), pass));
         }
-        let address = config
-            .admin_email
-            .parse()
-            .map_err(|err| anyhow::anyhow!("GOTRUE_SMTP_ADMIN_EMAIL is not a valid address: {err}"))?;
         Ok(SmtpMailer {
             transport: builder.build(),
-            from: Mailbox::new(config.sender_name.clone(), address),
+            from,
         })
     }
 }
@@ -57,19 +54,7 @@ impl SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
-        let to: Mailbox = email
-            .to
-            .parse()
-            .map_err(|err| MailError(format!("invalid recipient address: {err}")))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(email.subject.clone())
-            .multipart(MultiPart::alternative_plain_html(
-                email.text.clone(),
-                email.html.clone(),
-            ))
-            .map_err(|err| MailError(format!("building the message: {err}")))?;
+        let message = message::build(&self.from, email)?;
         self.transport
             .send(message)
             .await

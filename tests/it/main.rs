@@ -23,6 +23,8 @@ mod helpers;
 mod hot_pool;
 mod jwt_secret;
 mod layers;
+mod mail_folder;
+mod mail_templates;
 mod oauth;
 mod oauth_linking;
 mod one_time_codes;

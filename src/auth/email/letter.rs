@@ -10,7 +10,7 @@ use crate::db::one_time_tokens::{self, Confirms, TokenType};
 use crate::db::users::UserRow;
 use crate::error::{Error, Result};
 use crate::mail::Email;
-use crate::mail::templates::{self, TemplateData};
+use crate::mail::templates::{TemplateData, site_url_text};
 
 /// What a mail of one request is written from.
 pub(super) struct Draft<'a> {
@@ -76,18 +76,17 @@ impl Draft<'_> {
             confirms: self.confirms,
         };
         let issued = codes::issue(conn, &new).await?;
-        let (mail, link) = self.render(to, new_email, &issued);
+        let (mail, link) = self.render(to, new_email, &issued)?;
         Ok(Letter { mail, link, issued })
     }
 
-    fn render(&self, to: &str, new_email: &str, issued: &Issued) -> (Email, Option<String>) {
+    fn render(&self, to: &str, new_email: &str, issued: &Issued) -> Result<(Email, Option<String>)> {
         let (outbox, action, out) = (self.outbox, self.action, self.out);
         let link = (action != Action::Reauthentication)
-            .then(|| outbox.verification_link(&issued.hash, action.link_type(), out.redirect_to));
-        let site_url = outbox.site_url().to_string();
-        let rendered = templates::render(
+            .then(|| outbox.verification_link(action.link_path(), &issued.hash, action.link_type(), out.redirect_to));
+        let site_url = site_url_text(outbox.site_url());
+        let rendered = outbox.render(
             action.kind(),
-            outbox.settings(),
             &TemplateData {
                 confirmation_url: link.as_deref().unwrap_or(""),
                 token: &issued.code,
@@ -96,9 +95,11 @@ impl Draft<'_> {
                 redirect_to: out.redirect_to,
                 email: self.user.email_or_empty(),
                 new_email,
+                // GoTrue passes the recipient to email-change mails only.
+                sending_to: if action == Action::EmailChange { to } else { "" },
                 data: Some(&self.user.raw_user_meta_data),
             },
-        );
+        )?;
         let mail = Email {
             kind: action.kind(),
             to: to.to_owned(),
@@ -106,6 +107,6 @@ impl Draft<'_> {
             html: rendered.html,
             text: rendered.text,
         };
-        (mail, link)
+        Ok((mail, link))
     }
 }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::auth::codes::{self, Identifier, Issued, NewCode, Purpose};
 use crate::auth::outbox::Outbox;
 use crate::auth::pkce::Challenge;
+use crate::config::LinkPath;
 use crate::db::flow_state::{self, NewFlowState};
 use crate::db::one_time_tokens::{Confirms, TokenType};
 use crate::db::users::{self, SentAt, UserRow};
@@ -51,6 +52,18 @@ impl Action {
             Action::Recovery => "recovery",
             Action::EmailChange => "email_change",
             Action::Reauthentication => "reauthentication",
+        }
+    }
+
+    /// Which `GOTRUE_MAILER_URLPATHS_*` the link follows; magic links take the recovery
+    /// path, as in GoTrue.
+    fn link_path(self) -> LinkPath {
+        match self {
+            Action::Confirmation => LinkPath::Confirmation,
+            Action::Invite => LinkPath::Invite,
+            Action::MagicLink | Action::Recovery => LinkPath::Recovery,
+            // Reauthentication mails carry a code and no link.
+            Action::EmailChange | Action::Reauthentication => LinkPath::EmailChange,
         }
     }
 
@@ -245,7 +258,7 @@ pub async fn generate(
     };
     let Issued { code, hash } = codes::issue(conn, &new).await?;
     let user = users::stamp_sent(&mut *conn, user.id, action.sent_at()).await?;
-    let action_link = Some(outbox.verification_link(&hash, action.link_type(), redirect_to));
+    let action_link = Some(outbox.verification_link(action.link_path(), &hash, action.link_type(), redirect_to));
     Ok(Sent {
         user,
         otp: code,
