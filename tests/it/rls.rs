@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod jwks;
 mod migration;
 mod notes;
 mod sql;
