@@ -36,8 +36,14 @@ async fn a_server_with_its_own_database_refuses_missing_public_and_short_secrets
 
 /// `latchkey keys` run in `dir` with only `vars` in its environment.
 fn keys(dir: &std::path::Path, vars: &[(&str, &str)]) -> std::process::Output {
+    latchkey_keys(dir, &[], vars)
+}
+
+/// `latchkey keys <args>` run in `dir` with only `vars` in its environment.
+pub(crate) fn latchkey_keys(dir: &std::path::Path, args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_latchkey"))
         .arg("keys")
+        .args(args)
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -47,7 +53,7 @@ fn keys(dir: &std::path::Path, vars: &[(&str, &str)]) -> std::process::Output {
 }
 
 /// The `SERVICE_ROLE_KEY=` line of `latchkey keys`' output.
-fn service_key(output: &std::process::Output) -> String {
+pub(crate) fn service_key(output: &std::process::Output) -> String {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout)
         .lines()

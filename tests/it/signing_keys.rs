@@ -297,16 +297,9 @@ async fn bad_key_settings_stop_start_up_naming_the_variable() {
     }
 }
 
-/// `latchkey keys ...` with only `vars` in its environment.
+/// `latchkey keys ...` with only `vars` in its environment; its standard output.
 fn latchkey_keys(args: &[&str], vars: &[(&str, &str)]) -> String {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .arg("keys")
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(vars.iter().copied())
-        .output()
-        .unwrap();
+    let output = crate::jwt_secret::latchkey_keys(&std::env::temp_dir(), args, vars);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
