@@ -19,9 +19,12 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Print an anon and a service_role API key minted from the JWT secret (in the zero-setup
-    /// mode, the secret kept in .latchkey/, made if needed).
-    Keys,
+    /// Print an anon and a service_role API key signed with the signing key (GOTRUE_JWT_KEYS,
+    /// the secret, or in the zero-setup mode the key kept in .latchkey/, made if needed).
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// List the newest mails in the mail folder (in the zero-setup mode .latchkey/mail, or
@@ -30,6 +33,16 @@ enum Command {
         /// How many mails to list.
         #[arg(short = 'n', long, default_value_t = 10)]
         limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Print a new private JWK, ready to put in GOTRUE_JWT_KEYS (`key_ops` sign and verify;
+    /// make it ["verify"] to add it to a set before it signs).
+    Generate {
+        #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "EdDSA"])]
+        alg: String,
     },
 }
 
@@ -60,23 +73,13 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys => {
-            let secret = latchkey::startup::jwt_secret(&config, std::path::Path::new(DEV_DATA_DIR))?;
-            let keys = latchkey::auth::jwt::JwtKeys::new(&secret);
-            let now = chrono::Utc::now().timestamp();
-            // Ten years, as Supabase's own keys.
-            let lifetime = 10 * 365 * 24 * 3600;
-            println!(
-                "ANON_KEY={}",
-                latchkey::auth::jwt::api_key(&keys, "anon", now, lifetime)?
-            );
-            println!(
-                "SERVICE_ROLE_KEY={}",
-                latchkey::auth::jwt::api_key(&keys, "service_role", now, lifetime)?
-            );
-            if config.jwt.secret.is_none() {
-                eprintln!("(signed with the secret this zero-setup server keeps in {DEV_DATA_DIR}/)");
-            }
+        Command::Keys { action: None } => print_api_keys(&config),
+        Command::Keys {
+            action: Some(KeysAction::Generate { alg }),
+        } => {
+            let alg: jsonwebtoken::Algorithm = alg.parse()?;
+            let jwk = latchkey::auth::jwt::jwk::generate(alg).map_err(anyhow::Error::msg)?;
+            println!("{}", secrecy::ExposeSecret::expose_secret(&jwk));
             Ok(())
         }
         Command::Openapi => {
@@ -99,6 +102,24 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `latchkey keys`: an anon and a service_role key, signed as the server signs its tokens.
+fn print_api_keys(config: &Config) -> anyhow::Result<()> {
+    let (_, keys) = latchkey::startup::jwt_keys(config, std::path::Path::new(DEV_DATA_DIR))?;
+    let now = chrono::Utc::now().timestamp();
+    // Ten years, as Supabase's own keys.
+    let lifetime = 10 * 365 * 24 * 3600;
+    for (name, role) in [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")] {
+        println!("{name}={}", latchkey::auth::jwt::api_key(&keys, role, now, lifetime)?);
+    }
+    let (kid, alg) = keys.signing_key();
+    if config.jwt.keys.is_none() && config.jwt.secret.is_none() {
+        eprintln!("(signed with the {alg:?} key {kid} this zero-setup server keeps in {DEV_DATA_DIR}/)");
+    } else {
+        eprintln!("(signed with the {alg:?} key {kid})");
+    }
+    Ok(())
 }
 
 fn init_tracing(level: &str) {

@@ -7,10 +7,13 @@
 //! same, so a policy such as `using (owner = auth.uid())` protects rows whether they are read
 //! through PostgREST or through a Rust service:
 //!
+//! Tokens are verified with the HS256 secret ([`Rls::new`]), a JWK set given in code
+//! ([`Rls::from_key_set`]) or a JWKS URL fetched and cached ([`Rls::from_jwks_url`]).
+//!
 //! ```no_run
 //! # async fn example(pool: sqlx::PgPool, token: &str) -> Result<(), latchkey::rls::RlsError> {
 //! use latchkey::rls::Rls;
-//! let rls = Rls::with_default_roles(&"the GOTRUE_JWT_SECRET".to_owned().into());
+//! let rls = Rls::from_jwks_url("https://auth.example.com/auth/v1/.well-known/jwks.json", ["anon", "authenticated"])?;
 //! let mut tx = rls.begin(&pool, token).await?;
 //! let notes: Vec<(String,)> = sqlx::query_as("select body from notes")
 //!     .fetch_all(&mut *tx)
@@ -19,11 +22,17 @@
 //! # Ok(()) }
 //! ```
 
+mod remote;
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::auth::jwt::{JwtError, JwtKeys};
+use self::remote::RemoteKeys;
+use crate::auth::jwt::{JwtError, JwtKeys, KeyRing};
 
 /// The roles a Supabase database grants to the Data API, and the default allow list.
 pub const DEFAULT_ROLES: [&str; 3] = ["anon", "authenticated", "service_role"];
@@ -45,6 +54,9 @@ pub enum RlsError {
     /// A correctly signed token asked for a role outside the allow list.
     #[error("role {0:?} is not allowed")]
     ForbiddenRole(String),
+    /// The JWK set could not be fetched from its URL (answer 503: the token may be fine).
+    #[error("the JWT keys could not be fetched: {0}")]
+    KeysUnavailable(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -100,15 +112,23 @@ fn is_plain_setting_name(name: &str) -> bool {
 /// Opens transactions that run as the caller of a request. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Rls {
-    keys: JwtKeys,
+    keys: Keys,
     allowed_roles: Vec<String>,
+}
+
+/// Where the verifying keys come from.
+#[derive(Debug, Clone)]
+enum Keys {
+    Ring(KeyRing),
+    Remote(Arc<RemoteKeys>),
 }
 
 impl Rls {
     /// `secret` is the `GOTRUE_JWT_SECRET` the tokens were signed with (PostgREST's
-    /// `PGRST_JWT_SECRET`); `allowed_roles` the roles a token may switch to.
+    /// `PGRST_JWT_SECRET`): HS256 tokens, whatever `kid` they name; `allowed_roles` the roles
+    /// a token may switch to.
     pub fn new<R: Into<String>>(secret: &SecretString, allowed_roles: impl IntoIterator<Item = R>) -> Rls {
-        Rls::from_keys(JwtKeys::new(secret), allowed_roles)
+        Rls::with_ring(KeyRing::from_secret(secret), allowed_roles)
     }
 
     /// Allows `anon`, `authenticated` and `service_role`, like a Supabase project.
@@ -116,9 +136,33 @@ impl Rls {
         Rls::new(secret, DEFAULT_ROLES)
     }
 
+    /// Verifies with a server's own keys (every key of its set, and the secret as it does).
     pub fn from_keys<R: Into<String>>(keys: JwtKeys, allowed_roles: impl IntoIterator<Item = R>) -> Rls {
+        Rls::with_ring(keys.ring().clone(), allowed_roles)
+    }
+
+    /// Verifies with the public keys of `set` (Latchkey's `/.well-known/jwks.json`, read from
+    /// a file or a variable): a token must name one of them in `kid` and be signed with its
+    /// `alg`. Symmetric keys in the set are ignored.
+    pub fn from_key_set<R: Into<String>>(set: &JwkSet, allowed_roles: impl IntoIterator<Item = R>) -> Rls {
+        Rls::with_ring(KeyRing::from_jwks(set), allowed_roles)
+    }
+
+    /// Verifies with the JWK set at `url`, fetched on first use and kept for ten minutes; a
+    /// token naming a key the kept set lacks fetches it again, at most once a minute.
+    pub fn from_jwks_url<R: Into<String>>(
+        url: impl Into<String>,
+        allowed_roles: impl IntoIterator<Item = R>,
+    ) -> Result<Rls, RlsError> {
+        Ok(Rls {
+            keys: Keys::Remote(Arc::new(RemoteKeys::new(url.into())?)),
+            allowed_roles: allowed_roles.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    fn with_ring<R: Into<String>>(ring: KeyRing, allowed_roles: impl IntoIterator<Item = R>) -> Rls {
         Rls {
-            keys,
+            keys: Keys::Ring(ring),
             allowed_roles: allowed_roles.into_iter().map(Into::into).collect(),
         }
     }
@@ -127,13 +171,22 @@ impl Rls {
         &self.allowed_roles
     }
 
-    /// Verifies `token` (HS256 signature and `exp`, as Latchkey verifies its own tokens) and
-    /// checks its role against the allow list. No database work.
-    pub fn verify(&self, token: &str) -> Result<RequestClaims, RlsError> {
+    /// Verifies `token` (signature by a known key with its own algorithm, and `exp`, as
+    /// Latchkey verifies its own tokens) and checks its role against the allow list. No
+    /// database work; a request only when the keys come from a URL not fetched recently.
+    pub async fn verify(&self, token: &str) -> Result<RequestClaims, RlsError> {
         if token.trim().is_empty() {
             return Err(RlsError::MissingToken);
         }
-        let claims = self.keys.verify_raw(token).map_err(|err| match err {
+        let verified = match &self.keys {
+            Keys::Ring(ring) => ring.verify::<Map<String, Value>>(token),
+            Keys::Remote(remote) => {
+                let header =
+                    jsonwebtoken::decode_header(token).map_err(|err| RlsError::InvalidToken(err.to_string()))?;
+                remote.ring(header.kid.as_deref()).await?.verify(token)
+            }
+        };
+        let claims = verified.map_err(|err| match err {
             JwtError::Expired => RlsError::ExpiredToken,
             JwtError::Invalid(reason) => RlsError::InvalidToken(reason),
         })?;
@@ -179,7 +232,7 @@ impl Rls {
     /// the transaction, so the pooled connection goes back clean.
     pub async fn begin(&self, pool: &PgPool, token: &str) -> Result<Transaction<'static, Postgres>, RlsError> {
         // Verify before touching the pool: a bad token costs no connection.
-        let claims = self.verify(token)?;
+        let claims = self.verify(token).await?;
         begin_as(pool, &claims).await
     }
 

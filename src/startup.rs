@@ -1,10 +1,12 @@
 //! Building and running the server: database (given or private), migrations, the signing
-//! secret, listener, graceful shutdown.
+//! secret and keys, listener, graceful shutdown.
 
 mod http;
 mod secret;
+mod signing;
 
 pub use secret::{SECRET_FILE, jwt_secret};
+pub use signing::{KEYS_FILE, jwt_keys};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -32,7 +34,7 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         // Before anything starts: a server that may not run should not touch the database.
-        let secret = jwt_secret(&config, Path::new(DEV_DATA_DIR))?;
+        let (secret, keys) = jwt_keys(&config, Path::new(DEV_DATA_DIR))?;
         let (database_url, dev_cluster) = match &config.database_url {
             Some(url) => (url.expose_secret().to_owned(), None),
             None => {
@@ -53,7 +55,7 @@ impl Application {
             Some(url) => url.clone(),
             None => default_external_url(local)?,
         };
-        let state = AppState::new(config, pool, external_url, &secret)?;
+        let state = AppState::new(config, pool, external_url, &secret, keys)?;
         // Mail templates configured as URLs: fetched before the first request can need them.
         state.outbox.templates().start().await;
         Ok(Application {

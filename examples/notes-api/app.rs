@@ -209,6 +209,13 @@ impl IntoResponse for NotesError {
             NotesError::Rls(err @ (RlsError::MissingToken | RlsError::InvalidToken(_) | RlsError::ExpiredToken)) => {
                 (StatusCode::UNAUTHORIZED, err.to_string())
             }
+            NotesError::Rls(err @ RlsError::KeysUnavailable(_)) => {
+                tracing::warn!("{err}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the token cannot be checked now".to_owned(),
+                )
+            }
             NotesError::Rls(RlsError::Database(err)) => database_error(&err),
         };
         (status, Json(json!({ "message": message }))).into_response()

@@ -4,6 +4,9 @@
 //! latchkey migrate                     # once: roles and auth.uid() in DATABASE_URL
 //! DATABASE_URL=postgres://... GOTRUE_JWT_SECRET=... PORT=8080 \
 //!     cargo run --example notes-api
+//! # or, when Latchkey signs with GOTRUE_JWT_KEYS, verify through its JWKS:
+//! DATABASE_URL=... JWKS_URL=http://localhost:9999/auth/v1/.well-known/jwks.json \
+//!     cargo run --example notes-api
 //! curl -H "Authorization: Bearer $ACCESS_TOKEN" localhost:8080/notes
 //! ```
 //!
@@ -26,8 +29,14 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let database_url = std::env::var("DATABASE_URL").context("DATABASE_URL must be set")?;
-    // The secret Latchkey signs with (PostgREST's PGRST_JWT_SECRET is the same value).
-    let secret = SecretString::from(std::env::var("GOTRUE_JWT_SECRET").context("GOTRUE_JWT_SECRET must be set")?);
+    let rls = match std::env::var("JWKS_URL") {
+        // Latchkey's public keys, fetched and cached.
+        Ok(url) => Rls::from_jwks_url(url, latchkey::rls::DEFAULT_ROLES)?,
+        // The secret Latchkey signs with (PostgREST's PGRST_JWT_SECRET is the same value).
+        Err(_) => Rls::with_default_roles(&SecretString::from(
+            std::env::var("GOTRUE_JWT_SECRET").context("JWKS_URL or GOTRUE_JWT_SECRET must be set")?,
+        )),
+    };
     let port: u16 = std::env::var("PORT")
         .unwrap_or_else(|_| "8080".into())
         .parse()
@@ -41,10 +50,7 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to DATABASE_URL")?;
     app::create_schema(&pool).await.context("creating the notes table")?;
 
-    let state = app::NotesState {
-        pool,
-        rls: Rls::with_default_roles(&secret),
-    };
+    let state = app::NotesState { pool, rls };
     let listener = TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("binding {host}:{port}"))?;

@@ -1,4 +1,4 @@
-//! `GET /health`, `GET /settings` and `GET /.well-known/jwks.json`.
+//! `GET /health` and `GET /settings`.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +13,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_health))
         .routes(routes!(get_settings))
-        .routes(routes!(get_jwks))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -128,25 +127,4 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsRespons
         saml_private_key_next_configured: false,
         passkeys_enabled: false,
     })
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct JwksResponse {
-    #[schema(value_type = Vec<Object>)]
-    keys: Vec<serde_json::Value>,
-}
-
-/// Public signing keys. Tokens are signed with the HS256 secret, which is never published, so
-/// the list is empty (as GoTrue's with an HS256-only setup); supabase-js then verifies tokens
-/// through `GET /user`.
-#[utoipa::path(
-    get, path = "/.well-known/jwks.json", tag = "general",
-    responses((status = 200, body = JwksResponse)),
-    security((), ("apikey" = []))
-)]
-pub async fn get_jwks() -> ([(axum::http::HeaderName, &'static str); 1], Json<JwksResponse>) {
-    (
-        [(axum::http::header::CACHE_CONTROL, "public, max-age=600")],
-        Json(JwksResponse { keys: vec![] }),
-    )
 }

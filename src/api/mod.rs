@@ -23,6 +23,7 @@ pub mod token;
 pub mod types;
 pub mod user;
 pub mod verify;
+pub mod well_known;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -92,6 +93,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(reauthenticate::router())
         .merge(external::router())
         .merge(identities::router())
+        .merge(well_known::router())
 }
 
 /// The OpenAPI document generated from the code.

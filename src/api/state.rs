@@ -10,7 +10,7 @@ use url::Url;
 use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
 use crate::auth::codes::Codes;
-use crate::auth::jwt::TokenIssuer;
+use crate::auth::jwt::{JwtKeys, TokenIssuer};
 use crate::auth::outbox::Outbox;
 use crate::auth::password::Hasher;
 use crate::auth::redirect::RedirectPolicy;
@@ -57,10 +57,16 @@ pub struct Shared {
 }
 
 impl AppState {
-    /// `jwt_secret` is the one `startup::jwt_secret` chose.
-    pub fn new(config: Config, db: PgPool, external_url: Url, jwt_secret: &SecretString) -> anyhow::Result<AppState> {
+    /// `jwt_secret` and `keys` are the ones `startup::jwt_keys` chose.
+    pub fn new(
+        config: Config,
+        db: PgPool,
+        external_url: Url,
+        jwt_secret: &SecretString,
+        keys: JwtKeys,
+    ) -> anyhow::Result<AppState> {
         let sessions = Sessions::new(
-            TokenIssuer::new(jwt_secret, &config.jwt),
+            TokenIssuer::new(keys, &config.jwt),
             RefreshKey::derive(jwt_secret),
             config.refresh.clone(),
         );

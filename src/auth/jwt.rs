@@ -1,8 +1,12 @@
-//! Access tokens: HS256 JWTs with GoTrue's claims, plus a unique `jti`. [`TokenIssuer`] is
-//! the one place where they are minted and verified.
+//! Access tokens: JWTs with GoTrue's claims, plus a unique `jti`, signed by the signing key of
+//! `GOTRUE_JWT_KEYS` (or HS256 with the secret) and always naming it in `kid`. [`TokenIssuer`]
+//! is the one place where they are minted and verified; [`keys`] holds the keys.
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::{ExposeSecret, SecretString};
+pub mod jwk;
+mod keys;
+
+pub use keys::{JwtError, JwtKeys, KeyRing, KeySettings};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -43,7 +47,7 @@ pub struct AccessClaims {
 /// no `sub`) and tokens from other issuers are valid JWTs too. Only the claims the server
 /// reads are kept; serde skips the others (metadata, amr) without building them, which matters
 /// on every authenticated request. The RLS API, which passes every claim on, uses
-/// [`JwtKeys::verify_raw`].
+/// [`JwtKeys::verify`] with a map of claims.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IncomingClaims {
     pub sub: Option<String>,
@@ -61,68 +65,6 @@ fn string_or_first<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Stri
         Some(Value::Array(items)) => items.into_iter().find_map(|v| v.as_str().map(str::to_owned)),
         _ => None,
     })
-}
-
-#[derive(Clone)]
-pub struct JwtKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-}
-
-impl std::fmt::Debug for JwtKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JwtKeys(..)")
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum JwtError {
-    #[error("token is expired")]
-    Expired,
-    #[error("unable to parse or verify signature, {0}")]
-    Invalid(String),
-}
-
-impl JwtKeys {
-    pub fn new(secret: &SecretString) -> JwtKeys {
-        let bytes = secret.expose_secret().as_bytes();
-        // Only HS256 is accepted: `alg: none` and algorithm confusion are refused by the
-        // library because the algorithm list is fixed. Like GoTrue, `aud` and `iss` are not
-        // checked here and there is no leeway on `exp`.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_aud = false;
-        validation.leeway = 0;
-        validation.required_spec_claims = ["exp"].into_iter().map(String::from).collect();
-        JwtKeys {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            validation,
-        }
-    }
-
-    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, jsonwebtoken::errors::Error> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
-    }
-
-    pub fn verify(&self, token: &str) -> Result<IncomingClaims, JwtError> {
-        jsonwebtoken::decode::<IncomingClaims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-                _ => JwtError::Invalid(err.to_string()),
-            })
-    }
-
-    /// Verifies and returns the raw claim set (for the RLS API, which passes every claim on).
-    pub fn verify_raw(&self, token: &str) -> Result<serde_json::Map<String, Value>, JwtError> {
-        jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|err| match err.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-                _ => JwtError::Invalid(err.to_string()),
-            })
-    }
 }
 
 /// Mints access tokens with GoTrue's claims and verifies incoming ones: the signing keys and
@@ -144,9 +86,9 @@ pub struct Minted {
 }
 
 impl TokenIssuer {
-    pub fn new(secret: &SecretString, config: &JwtConfig) -> TokenIssuer {
+    pub fn new(keys: JwtKeys, config: &JwtConfig) -> TokenIssuer {
         TokenIssuer {
-            keys: JwtKeys::new(secret),
+            keys,
             lifetime: config.exp,
             issuer: config.issuer.clone(),
         }
@@ -158,7 +100,7 @@ impl TokenIssuer {
     }
 
     pub fn verify(&self, token: &str) -> Result<IncomingClaims, JwtError> {
-        self.keys.verify(token)
+        self.keys.verify::<IncomingClaims>(token)
     }
 
     /// The access token of `user`'s session `session_id` at assurance level `aal`.
@@ -222,77 +164,4 @@ pub fn new_jti() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-    fn keys() -> JwtKeys {
-        JwtKeys::new(&SecretString::from("test-secret-that-is-long-enough-32chars"))
-    }
-
-    fn now() -> i64 {
-        chrono::Utc::now().timestamp()
-    }
-
-    #[test]
-    fn round_trip_keeps_claims() {
-        let keys = keys();
-        let token = keys
-            .sign(
-                &serde_json::json!({"sub": "abc", "aud": "authenticated", "role": "authenticated", "exp": now() + 60}),
-            )
-            .unwrap();
-        let claims = keys.verify(&token).unwrap();
-        assert_eq!(claims.sub.as_deref(), Some("abc"));
-        assert_eq!(claims.aud.as_deref(), Some("authenticated"));
-    }
-
-    #[test]
-    fn the_token_audience_must_be_present_and_match_the_requested_one() {
-        assert!(token_audience_matches(None, Some("authenticated")));
-        assert!(token_audience_matches(Some(""), Some("authenticated")));
-        assert!(token_audience_matches(Some("authenticated"), Some("authenticated")));
-        assert!(!token_audience_matches(Some("other"), Some("authenticated")));
-        // GoTrue falls back to the configured audience when the token has none, which can
-        // never equal a missing or empty claim.
-        assert!(!token_audience_matches(None, None));
-        assert!(!token_audience_matches(None, Some("")));
-        assert!(!token_audience_matches(Some("authenticated"), None));
-    }
-
-    #[test]
-    fn expired_tokens_are_refused() {
-        let keys = keys();
-        let token = keys.sign(&serde_json::json!({"sub": "abc", "exp": now() - 1})).unwrap();
-        assert!(matches!(keys.verify(&token), Err(JwtError::Expired)));
-    }
-
-    #[test]
-    fn other_secrets_and_alg_none_are_refused() {
-        let other = JwtKeys::new(&SecretString::from("another-secret-another-secret-xx"));
-        let token = other
-            .sign(&serde_json::json!({"sub": "abc", "exp": now() + 60}))
-            .unwrap();
-        assert!(matches!(keys().verify(&token), Err(JwtError::Invalid(_))));
-
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let payload = URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"abc","role":"service_role","exp":{}}}"#, now() + 60));
-        assert!(keys().verify(&format!("{header}.{payload}.")).is_err());
-    }
-
-    #[test]
-    fn tokens_without_exp_are_refused() {
-        let token = keys().sign(&serde_json::json!({"sub": "abc"})).unwrap();
-        assert!(keys().verify(&token).is_err());
-    }
-
-    #[test]
-    fn api_keys_carry_the_role_and_no_subject() {
-        let keys = keys();
-        let key = api_key(&keys, "service_role", now(), 3600).unwrap();
-        let claims = keys.verify(&key).unwrap();
-        assert_eq!(claims.role.as_deref(), Some("service_role"));
-        assert!(claims.sub.is_none());
-    }
-}
+mod tests;

@@ -1,8 +1,9 @@
 //! Access tokens: GoTrue's `GOTRUE_JWT_*` settings.
 
+use jsonwebtoken::Algorithm;
 use secrecy::SecretString;
 
-use super::Env;
+use super::{ConfigError, Env};
 
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
@@ -15,10 +16,18 @@ pub struct JwtConfig {
     pub default_group_name: String,
     pub admin_roles: Vec<String>,
     pub issuer: Option<String>,
+    /// `GOTRUE_JWT_KEYS`: a JSON array of private JWKs, one of them the signing key. A secret;
+    /// parsed and checked by `auth::jwt::JwtKeys` at start-up (an error names the variable).
+    pub keys: Option<SecretString>,
+    /// `GOTRUE_JWT_KEY_ID`: the `kid` of tokens signed with the secret.
+    pub key_id: Option<String>,
+    /// `GOTRUE_JWT_VALID_METHODS`: the algorithms incoming tokens may be signed with; `None`
+    /// means those of the keys (GoTrue's default).
+    pub valid_methods: Option<Vec<Algorithm>>,
 }
 
 /// `secret` is read by the caller (`GOTRUE_JWT_SECRET`, `JWT_SECRET`).
-pub(super) fn from_env(env: &Env, secret: Option<SecretString>) -> Result<JwtConfig, super::ConfigError> {
+pub(super) fn from_env(env: &Env, secret: Option<SecretString>) -> Result<JwtConfig, ConfigError> {
     Ok(JwtConfig {
         secret,
         exp: env.parse_or(&["GOTRUE_JWT_EXP", "JWT_EXP"], 3600i64)?,
@@ -36,5 +45,29 @@ pub(super) fn from_env(env: &Env, secret: Option<SecretString>) -> Result<JwtCon
             }
         },
         issuer: env.get(&["GOTRUE_JWT_ISSUER", "JWT_ISSUER"]).map(|(_, v)| v),
+        keys: env
+            .get(&["GOTRUE_JWT_KEYS", "JWT_KEYS"])
+            .map(|(_, v)| SecretString::from(v)),
+        key_id: env.get(&["GOTRUE_JWT_KEY_ID", "JWT_KEY_ID"]).map(|(_, v)| v),
+        valid_methods: valid_methods(env)?,
     })
+}
+
+/// `GOTRUE_JWT_VALID_METHODS`: comma-separated JWS algorithm names (`ES256,HS256`).
+fn valid_methods(env: &Env) -> Result<Option<Vec<Algorithm>>, ConfigError> {
+    let names = env.list(&["GOTRUE_JWT_VALID_METHODS", "JWT_VALID_METHODS"]);
+    if names.is_empty() {
+        return Ok(None);
+    }
+    names
+        .iter()
+        .map(|name| {
+            // `none` is no algorithm jsonwebtoken knows, so it is refused here too.
+            name.parse::<Algorithm>().map_err(|_| ConfigError {
+                var: "GOTRUE_JWT_VALID_METHODS".into(),
+                message: format!("{name:?} is not a JWS algorithm (HS256, RS256, ES256, EdDSA, ...)"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }

@@ -5,7 +5,8 @@
 //! passes when an accepted asymmetric algorithm signed it with a published key, and its issuer,
 //! audience (our client id), expiry and, when asked for, `nonce` are right.
 
-mod cache;
+/// Also the RLS API's JWKS cache uses the refetch gate.
+pub(crate) mod cache;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -18,6 +18,11 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// [`Rls::verify`] on its own: with keys given in code it never waits.
+fn verify(rls: &Rls, token: &str) -> Result<RequestClaims, RlsError> {
+    futures::executor::block_on(rls.verify(token))
+}
+
 fn sign(claims: Value) -> String {
     JwtKeys::new(&SecretString::from(SECRET)).sign(&claims).unwrap()
 }
@@ -42,7 +47,7 @@ fn user_claims() -> Value {
 #[test]
 fn a_valid_token_yields_its_role_and_every_claim() {
     let claims = user_claims();
-    let verified = rls().verify(&sign(claims.clone())).unwrap();
+    let verified = verify(&rls(), &sign(claims.clone())).unwrap();
     assert_eq!(verified.role(), "authenticated");
     assert_eq!(Value::Object(verified.claims().clone()), claims);
 }
@@ -51,21 +56,21 @@ fn a_valid_token_yields_its_role_and_every_claim() {
 fn expired_forged_and_unsigned_tokens_are_refused() {
     let mut expired = user_claims();
     expired["exp"] = json!(now() - 1);
-    assert!(matches!(rls().verify(&sign(expired)), Err(RlsError::ExpiredToken)));
+    assert!(matches!(verify(&rls(), &sign(expired)), Err(RlsError::ExpiredToken)));
 
     let other = JwtKeys::new(&SecretString::from("some-other-secret-some-other-secret"));
     let forged = other.sign(&user_claims()).unwrap();
-    assert!(matches!(rls().verify(&forged), Err(RlsError::InvalidToken(_))));
+    assert!(matches!(verify(&rls(), &forged), Err(RlsError::InvalidToken(_))));
 
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(user_claims().to_string());
     assert!(matches!(
-        rls().verify(&format!("{header}.{payload}.")),
+        verify(&rls(), &format!("{header}.{payload}.")),
         Err(RlsError::InvalidToken(_))
     ));
 
-    assert!(matches!(rls().verify("not a jwt"), Err(RlsError::InvalidToken(_))));
-    assert!(matches!(rls().verify("  "), Err(RlsError::MissingToken)));
+    assert!(matches!(verify(&rls(), "not a jwt"), Err(RlsError::InvalidToken(_))));
+    assert!(matches!(verify(&rls(), "  "), Err(RlsError::MissingToken)));
 }
 
 #[test]
@@ -73,7 +78,7 @@ fn roles_outside_the_allow_list_are_refused() {
     for role in ["postgres", "supabase_admin", "", "Authenticated"] {
         let mut claims = user_claims();
         claims["role"] = json!(role);
-        match rls().verify(&sign(claims)) {
+        match verify(&rls(), &sign(claims)) {
             Err(RlsError::ForbiddenRole(r)) => assert_eq!(r, role),
             other => panic!("{role:?} gave {other:?}"),
         }
@@ -81,12 +86,12 @@ fn roles_outside_the_allow_list_are_refused() {
 
     let mut claims = user_claims();
     claims["role"] = json!(["authenticated"]);
-    assert!(matches!(rls().verify(&sign(claims)), Err(RlsError::InvalidToken(_))));
+    assert!(matches!(verify(&rls(), &sign(claims)), Err(RlsError::InvalidToken(_))));
 
     // A custom allow list replaces the default one.
     let narrow = Rls::new(&SecretString::from(SECRET), ["authenticated"]);
-    let key = crate::auth::jwt::api_key(&narrow.keys, "service_role", now(), 60).unwrap();
-    assert!(matches!(narrow.verify(&key), Err(RlsError::ForbiddenRole(_))));
+    let key = crate::auth::jwt::api_key(&JwtKeys::new(&SecretString::from(SECRET)), "service_role", now(), 60).unwrap();
+    assert!(matches!(verify(&narrow, &key), Err(RlsError::ForbiddenRole(_))));
     assert!(matches!(narrow.anon(), Err(RlsError::ForbiddenRole(_))));
 
     // `set_config('role', 'none', ...)` would reset to the login's own role: never allowed.
@@ -94,14 +99,14 @@ fn roles_outside_the_allow_list_are_refused() {
     let mut claims = user_claims();
     claims["role"] = json!("none");
     assert!(matches!(
-        careless.verify(&sign(claims)),
+        verify(&careless, &sign(claims)),
         Err(RlsError::ForbiddenRole(_))
     ));
 }
 
 #[test]
 fn a_token_without_a_role_runs_as_anon_like_postgrest() {
-    let verified = rls().verify(&sign(json!({"sub": "x", "exp": now() + 60}))).unwrap();
+    let verified = verify(&rls(), &sign(json!({"sub": "x", "exp": now() + 60}))).unwrap();
     assert_eq!(verified.role(), "anon");
     assert!(!verified.claims().contains_key("role"));
 }
@@ -126,7 +131,7 @@ fn legacy_settings_cover_scalar_claims_with_plain_names() {
     claims["9lives"] = json!("x");
     claims["nul"] = json!("a\u{0}b");
     claims["nothing"] = Value::Null;
-    let verified = rls().verify(&sign(claims.clone())).unwrap();
+    let verified = verify(&rls(), &sign(claims.clone())).unwrap();
     let settings: std::collections::BTreeMap<String, String> = verified.legacy_settings().into_iter().collect();
     let names: Vec<&str> = settings.keys().map(String::as_str).collect();
     assert_eq!(

@@ -68,36 +68,13 @@ fn weakness(secret: &str) -> Option<String> {
     }
 }
 
-/// Reads the kept secret, or makes one: 48 random bytes, base64url (64 characters), written
-/// with mode 0600 and never overwritten.
+/// Reads the kept secret, or makes one: 48 random bytes, base64url (64 characters).
 fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretString> {
-    fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let path = data_dir.join(SECRET_FILE);
-    let random: [u8; 48] = rand::random();
-    let fresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
-    // `create_new`: two servers starting at once cannot both write; the loser reads.
-    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-        Ok(mut file) => {
-            file.write_all(fresh.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
-            tracing::info!(
-                "made a random JWT secret for this zero-setup server in {}",
-                path.display()
-            );
-            return Ok(SecretString::from(fresh));
-        }
-        Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(err).with_context(|| format!("creating {}", path.display())),
-    }
-    let metadata = fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-    if metadata.permissions().mode() & 0o077 != 0 {
-        // Someone loosened it: others on the machine could read the secret. Tighten it.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("restricting {} to its owner", path.display()))?;
-        tracing::warn!("{} was readable by others; it is now 0600", path.display());
-    }
-    let kept = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let kept = keep_private(&path, "a random JWT secret", || {
+        let random: [u8; 48] = rand::random();
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random))
+    })?;
     let kept = kept.trim();
     if let Some(weakness) = weakness(kept) {
         anyhow::bail!(
@@ -106,6 +83,39 @@ fn load_or_create(data_dir: &Path) -> anyhow::Result<SecretString> {
         );
     }
     Ok(SecretString::from(kept.to_owned()))
+}
+
+/// The content of `path`, a file only its owner may read; made with `make` (mode 0600, never
+/// overwritten) when it does not exist yet. `what` names the content in the log.
+pub(super) fn keep_private(
+    path: &Path,
+    what: &str,
+    make: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let fresh = make()?;
+    // `create_new`: two servers starting at once cannot both write; the loser reads.
+    match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut file) => {
+            file.write_all(fresh.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::info!("made {what} for this zero-setup server in {}", path.display());
+            return Ok(fresh);
+        }
+        Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(err).with_context(|| format!("creating {}", path.display())),
+    }
+    let metadata = fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        // Someone loosened it: others on the machine could read it. Tighten it.
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("restricting {} to its owner", path.display()))?;
+        tracing::warn!("{} was readable by others; it is now 0600", path.display());
+    }
+    fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 #[cfg(test)]

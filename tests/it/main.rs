@@ -40,5 +40,6 @@ mod redirects;
 mod rls;
 mod sessions;
 mod shapes;
+mod signing_keys;
 mod slow_clients;
 mod smtp_sink;

@@ -12,7 +12,12 @@ use crate::helpers::TestApp;
 /// Operations that cannot fail because of anything the client sends: no parameters, no body,
 /// no credentials checked. They have no 4xx to document (their `default` response still
 /// covers 5xx); the test checks that they really take no input.
-const NO_CLIENT_ERRORS: &[&str] = &["GET /health", "GET /settings", "GET /.well-known/jwks.json"];
+const NO_CLIENT_ERRORS: &[&str] = &[
+    "GET /health",
+    "GET /settings",
+    "GET /.well-known/jwks.json",
+    "GET /.well-known/openid-configuration",
+];
 
 /// Browser redirects whose errors travel in the Location (`?error=...&error_code=...`), as
 /// GoTrue's do, so they have no 4xx JSON response.

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod jwks;
 mod migration;
 mod notes;
 mod sql;
@@ -162,7 +163,7 @@ async fn inside_begin_the_helpers_return_the_tokens_values() {
 
     // A transaction the caller opened itself: verify, then apply.
     let mut tx = pool.begin().await.unwrap();
-    latchkey::rls::apply(&mut tx, &rls.verify(&token).unwrap())
+    latchkey::rls::apply(&mut tx, &rls.verify(&token).await.unwrap())
         .await
         .unwrap();
     let row: (Option<Uuid>, String) = sqlx::query_as("select auth.uid(), current_user::text")

@@ -55,7 +55,7 @@ impl<T> Cache<T> {
 
 /// When each key set was last fetched because of an unknown `kid`.
 #[derive(Debug, Default)]
-pub(super) struct RefetchGate {
+pub(crate) struct RefetchGate {
     last: Mutex<HashMap<String, Instant>>,
 }
 
@@ -63,7 +63,7 @@ impl RefetchGate {
     /// Whether `url` may be fetched again now; if so, the fetch is counted from `now`, before
     /// it starts, so that concurrent tokens with unknown keys cause one fetch, not one each
     /// (and a failing fetch is not retried at once either).
-    pub(super) fn try_claim(&self, url: &str, now: Instant) -> bool {
+    pub(crate) fn try_claim(&self, url: &str, now: Instant) -> bool {
         let mut last = lock(&self.last);
         last.retain(|_, at| now.saturating_duration_since(*at) < REFETCH_AT_MOST_EVERY);
         if last.contains_key(url) {

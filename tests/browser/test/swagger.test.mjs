@@ -2,7 +2,9 @@
 // "Try it out" on POST /signup, sign in through the password grant's form, paste the access
 // token into "Authorize", and read the user back through GET /user. Proves that the forms start
 // from useful examples, that "Authorize" feeds both security schemes, and that "Try it out"
-// reaches this same server under the document's relative server URL /auth/v1.
+// reaches this same server under the document's relative server URL /auth/v1. The server signs
+// with an ES256 key (GOTRUE_JWT_KEYS), as a new Supabase project does, so "Authorize" carries an
+// asymmetric token.
 //
 // Environment: see ../lib/chromium.mjs (CHROMIUM_BIN, DATABASE_URL, LATCHKEY_BIN).
 
@@ -13,17 +15,19 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { importJsLib, launchChromium } from '../lib/chromium.mjs';
 
-const { randomEmail, randomPassword, startServer } = await importJsLib('server.mjs');
+const { decodeJwt, randomEmail, randomPassword, startServer } = await importJsLib('server.mjs');
+const { keySet, privateJwk } = await importJsLib('keys.mjs');
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 const SCREENSHOT = join(ARTIFACTS, 'swagger-get-user.png');
 
+const signingKey = privateJwk('ES256');
 let server;
 let browser;
 
 before(async () => {
   // Autoconfirm, so that sign-up answers with a session (and its access token).
-  server = await startServer({ GOTRUE_MAILER_AUTOCONFIRM: 'true' });
+  server = await startServer({ GOTRUE_MAILER_AUTOCONFIRM: 'true', GOTRUE_JWT_KEYS: keySet(signingKey) });
   browser = await launchChromium();
 });
 
@@ -105,6 +109,7 @@ test('sign up, authorize and read the user through Swagger UI', async () => {
   assert.equal(signedUp.body.user.email, email);
   const accessToken = signedUp.body.access_token;
   assert.match(accessToken, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWT');
+  assert.deepEqual(decodeJwt(accessToken).header, { alg: 'ES256', kid: signingKey.kid, typ: 'JWT' });
   const signupCall = calls.find((c) => c.method === 'POST' && c.path === '/auth/v1/signup');
   assert.equal(signupCall?.headers.apikey, server.anonKey, 'the authorized apikey is sent');
 

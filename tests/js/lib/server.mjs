@@ -193,14 +193,15 @@ function tail(text, max = 4000) {
 }
 
 /**
- * Starts `latchkey serve` on a fresh database.
+ * Starts `latchkey serve` on a fresh database, or on `opts.database` (the `dbName` of a server
+ * stopped with `stop({ keepDatabase: true })`: a restart with other settings).
  * Resolves to { url, authUrl, anonKey, serviceKey, jwtSecret, dbName, env, stop(), logs() }.
  * `url` is the server root (what you would give createClient); `authUrl` = url + '/auth/v1'.
  */
-export async function startServer(envOverrides = {}) {
+export async function startServer(envOverrides = {}, opts = {}) {
   const bin = binaryPath();
   const baseDbUrl = maintenanceUrl();
-  const dbName = await createDatabase();
+  const dbName = opts.database ?? (await createDatabase());
 
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !SCRUBBED_ENV.test(k)),
@@ -287,8 +288,9 @@ export async function startServer(envOverrides = {}) {
     dbName,
     env,
     logs: () => stderr,
-    /** SIGTERM, wait for exit (SIGKILL after 10 s), drop the database. Idempotent. */
-    stop() {
+    /** SIGTERM, wait for exit (SIGKILL after 10 s), drop the database unless
+     *  `keepDatabase`. Idempotent. */
+    stop({ keepDatabase = false } = {}) {
       stopped ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
@@ -299,7 +301,7 @@ export async function startServer(envOverrides = {}) {
             await exited;
           }
         }
-        await dropDatabase(dbName);
+        if (!keepDatabase) await dropDatabase(dbName);
       })();
       return stopped;
     },
@@ -342,7 +344,7 @@ class InertWebSocket {
 
 /**
  * supabase-js client against `url` (the server root; auth-js appends /auth/v1).
- * opts: { flowType, storage, headers }
+ * opts: { flowType, storage, headers, fetch, storageKey }
  */
 export function makeClient(url, key, opts = {}) {
   const storage = opts.storage ?? memoryStorage();
@@ -353,8 +355,9 @@ export function makeClient(url, key, opts = {}) {
       detectSessionInUrl: false,
       storage,
       flowType: opts.flowType ?? 'implicit',
+      ...(opts.storageKey ? { storageKey: opts.storageKey } : {}),
     },
-    global: { fetch: timeoutFetch, headers: opts.headers ?? {} },
+    global: { fetch: opts.fetch ?? timeoutFetch, headers: opts.headers ?? {} },
   };
   if (typeof globalThis.WebSocket === 'undefined') options.realtime = { transport: InertWebSocket };
   const client = createClient(url, key, options);
