@@ -45,11 +45,13 @@ pub struct NewEmailAccount<'a> {
     pub password_hash: Option<&'a str>,
     pub user_metadata: Value,
     pub confirmed: bool,
+    /// Whether the identity's claims also go into `user_metadata`: GoTrue merges them on a
+    /// self-service sign-up (`/signup`, `/otp`), while an admin's generated sign-up or invite
+    /// link keeps exactly the metadata given.
+    pub identity_in_metadata: bool,
 }
 
-/// An email/password user with its `email` identity. As GoTrue does, the identity's claims
-/// (`sub`, `email`, `email_verified`, `phone_verified`) are also merged into
-/// `user_metadata`, and `app_metadata` names the provider.
+/// An email/password user with its `email` identity; `app_metadata` names the provider.
 pub async fn create_email_user(
     conn: &mut PgConnection,
     rules: &AccountRules,
@@ -66,7 +68,7 @@ pub async fn create_email_user(
         Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };
-    if let Value::Object(claims) = &identity_data {
+    if let (true, Value::Object(claims)) = (account.identity_in_metadata, &identity_data) {
         for (key, value) in claims {
             user_metadata.insert(key.clone(), value.clone());
         }
@@ -180,12 +182,8 @@ pub async fn create_admin_user(
     let providers = account.providers();
     let mut app_metadata = json!({ "provider": providers.first(), "providers": providers });
     merge_object(&mut app_metadata, &account.app_metadata);
-    let mut user_metadata = std::mem::take(&mut account.user_metadata);
-    if let Some(first) = providers.first() {
-        let mut claims = account.identity_data(first);
-        merge_object(&mut claims, &user_metadata);
-        user_metadata = claims;
-    }
+    // GoTrue keeps exactly the metadata the admin gave: identity claims stay in the identities.
+    let user_metadata = std::mem::take(&mut account.user_metadata);
     let insert = users::insert(
         &mut *conn,
         &NewUser {
@@ -292,25 +290,37 @@ pub fn normalize_phone(raw: &str) -> Result<String, Error> {
     }
 }
 
-/// GoTrue's email check: trimmed, lower-cased, one `@`, a dotted domain, no spaces, at most
-/// 255 characters. Returns the normalised address.
+/// GoTrue's email check (checkmail's format, the HTML form's): a local part of letters,
+/// digits and ``.!#$%&'*+/=?^_`{|}~-``, then a host of letter-digit-hyphen labels of at most
+/// 63 characters, which may be a single label (`a@b`); at most 255 characters. Returns the
+/// address lower-cased, as GoTrue stores it. Latchkey also trims surrounding whitespace, which
+/// GoTrue refuses as a bad format.
 pub fn normalize_email(raw: &str) -> Result<String, Error> {
     let email = raw.trim().to_lowercase();
     let invalid = || Error::validation("Unable to validate email address: invalid format");
-    if email.len() > 255 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid());
+    if email.len() > 255 {
+        return Err(Error::validation("An email address is too long"));
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-    let domain_ok = !domain.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..");
-    if local.is_empty() || !domain_ok {
-        return Err(invalid());
+    let local_ok = !local.is_empty()
+        && local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(&b));
+    if local_ok && domain.split('.').all(is_host_label) {
+        Ok(email)
+    } else {
+        Err(invalid())
     }
-    Ok(email)
+}
+
+/// `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`
+fn is_host_label(label: &str) -> bool {
+    let bytes = label.as_bytes();
+    let edge = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    bytes.len() <= 63
+        && edge(bytes.first())
+        && edge(bytes.last())
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
 #[cfg(test)]
@@ -332,8 +342,14 @@ mod tests {
             "plain",
             "@example.com",
             "a@",
-            "a@b",
             "a b@c.de",
+            "xx:;x@x.x",
+            "a\"b@c.de",
+            "a@-b.com",
+            "a@b-.com",
+            "a@b_c.com",
+            "é@b.com",
+            "a@bü.com",
             "a@b@c.de",
             "a@.com",
             "a@b..com",
@@ -342,5 +358,21 @@ mod tests {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
         assert!(normalize_email(&format!("{}@x.io", "a".repeat(300))).is_err());
+        assert!(normalize_email(&format!("a@{}.io", "b".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn addresses_gotrue_accepts_are_accepted() {
+        for good in [
+            "a@b",
+            "a@localhost",
+            "first.last+tag@sub.example.co.uk",
+            "o'brien@example.com",
+            "x!#$%&'*+/=?^_`{|}~-@a-b.example",
+            "a@1.2.3.4",
+        ] {
+            assert!(normalize_email(good).is_ok(), "{good}");
+        }
+        assert!(normalize_email(&format!("a@{}.io", "b".repeat(63))).is_ok());
     }
 }

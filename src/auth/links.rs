@@ -75,6 +75,7 @@ async fn invitee(
                 password_hash: None,
                 user_metadata: data.filter(|d| d.is_object()).cloned().unwrap_or_else(|| json!({})),
                 confirmed: false,
+                identity_in_metadata: false,
             };
             let user = accounts::create_email_user(&mut *conn, rules, account).await?.0;
             Ok((user, Confirms::Account))
@@ -280,6 +281,7 @@ async fn signup_token(
                 password_hash: Some(&hash),
                 user_metadata: data.cloned().unwrap_or_else(|| json!({})),
                 confirmed: false,
+                identity_in_metadata: false,
             };
             let user = accounts::create_email_user(&mut *conn, deps.accounts, account).await?.0;
             (user, Confirms::Account)

@@ -114,6 +114,7 @@ async fn sign_up(
         password_hash: None,
         user_metadata: data.cloned().unwrap_or_else(|| json!({})),
         confirmed: rules.autoconfirm,
+        identity_in_metadata: true,
     };
     let (user, _) = accounts::create_email_user(&mut *tx, rules, account).await?;
     let ip = client.ip_string();

@@ -182,17 +182,38 @@ fn link_base(external_url: &Url, path: LinkPath, configured: Option<&str>) -> an
 /// `base` with GoTrue's three parameters first, then any query the configured path had.
 fn verification_link(base: &Url, token_hash: &str, link_type: &str, redirect_to: &str) -> String {
     let mut url = base.clone();
-    let configured_query = url.query().filter(|q| !q.is_empty()).map(str::to_owned);
-    url.set_query(None);
-    url.query_pairs_mut()
-        .append_pair("token", token_hash)
-        .append_pair("type", link_type)
-        .append_pair("redirect_to", redirect_to);
-    if let Some(extra) = configured_query {
-        let query = format!("{}&{extra}", url.query().unwrap_or_default());
-        url.set_query(Some(&query));
+    let mut query = format!(
+        "token={}&type={}&redirect_to={}",
+        escape(token_hash),
+        escape(link_type),
+        redirect_param(redirect_to)
+    );
+    if let Some(extra) = base.query().filter(|q| !q.is_empty()) {
+        query.push('&');
+        query.push_str(extra);
     }
+    url.set_query(Some(&query));
     url.to_string()
+}
+
+fn escape(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// `redirect_to` as GoTrue writes it into a link: as it is, unless it holds `&`, `=` or `#`,
+/// then escaped. Latchkey escapes as well whatever would not come back unchanged from the
+/// query (`+`, `%`, `'`, `;`, spaces, anything beyond ASCII), where GoTrue's link would change
+/// or lose the target. A URL with an empty path is written without the `/` the parser adds
+/// (`http://localhost:3000`), as an operator writes `GOTRUE_SITE_URL`.
+fn redirect_param(redirect_to: &str) -> String {
+    let redirect_to = match Url::parse(redirect_to) {
+        Ok(url) => crate::mail::templates::site_url_text(&url),
+        Err(_) => redirect_to.to_owned(),
+    };
+    let plain = redirect_to
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?@!$()*,".contains(&b));
+    if plain { redirect_to } else { escape(&redirect_to) }
 }
 
 #[cfg(test)]
@@ -228,6 +249,41 @@ mod tests {
             verification_link(&root, "h", "recovery", "x")
                 .starts_with("http://127.0.0.1:9999/verify?token=h&type=recovery")
         );
+    }
+
+    #[test]
+    fn redirect_to_is_written_as_gotrue_writes_it() {
+        // As it is, and the site URL as configured (no `/` after the host).
+        assert_eq!(redirect_param("http://localhost:3000/"), "http://localhost:3000");
+        assert_eq!(
+            redirect_param("https://app.example.com/welcome"),
+            "https://app.example.com/welcome"
+        );
+        assert_eq!(
+            redirect_param("https://app.example.com/a/"),
+            "https://app.example.com/a/"
+        );
+        assert_eq!(redirect_param("myapp://callback?next"), "myapp://callback?next");
+        // Escaped when GoTrue escapes (`&`, `=`, `#`) and when the query would change it.
+        assert_eq!(
+            redirect_param("https://app.example.com/cb?x=1&y=2#f"),
+            "https%3A%2F%2Fapp.example.com%2Fcb%3Fx%3D1%26y%3D2%23f"
+        );
+        for changed_by_the_query in [
+            "https://a.example/b+c",
+            "https://a.example/%2F",
+            "https://a.example/x;y",
+        ] {
+            let link = verification_link(
+                &base("http://localhost:9999", None),
+                "h",
+                "signup",
+                changed_by_the_query,
+            );
+            let parsed = Url::parse(&link).unwrap();
+            let redirect = parsed.query_pairs().find(|(k, _)| k == "redirect_to").unwrap().1;
+            assert_eq!(redirect, changed_by_the_query);
+        }
     }
 
     #[test]

@@ -156,6 +156,7 @@ async fn new_email_account(
         password_hash: Some(&hash),
         user_metadata: metadata(data),
         confirmed,
+        identity_in_metadata: true,
     };
     let mut conn = deps.hot.acquire().await?;
     let mut tx = conn.begin().await?;

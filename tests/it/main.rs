@@ -43,3 +43,4 @@ mod shapes;
 mod signing_keys;
 mod slow_clients;
 mod smtp_sink;
+mod wire_compat;

@@ -254,12 +254,12 @@ fn the_secret_verifies_kidless_hs256_only_while_hs256_is_accepted() {
 }
 
 #[test]
-fn expired_and_exp_less_tokens_are_refused() {
+fn expired_tokens_are_refused_and_exp_less_ones_pass_as_in_gotrue() {
     let keys = keys(&[generated(Algorithm::EdDSA)]);
     let expired = keys.sign(&json!({"sub": "abc", "exp": now() - 1})).unwrap();
     assert!(matches!(verify(&keys, &expired), Err(JwtError::Expired)));
     let forever = keys.sign(&json!({"sub": "abc"})).unwrap();
-    assert!(matches!(verify(&keys, &forever), Err(JwtError::Invalid(_))));
+    assert!(verify(&keys, &forever).is_ok());
 }
 
 #[test]
