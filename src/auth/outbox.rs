@@ -196,6 +196,16 @@ fn verification_link(base: &Url, token_hash: &str, link_type: &str, redirect_to:
     url.to_string()
 }
 
+/// A judged redirect target as GoTrue shows it in links and in `generate_link`'s answer: a URL
+/// with an empty path without the `/` the parser adds (`http://localhost:3000`), as an
+/// operator writes `GOTRUE_SITE_URL`.
+pub fn redirect_as_written(redirect_to: &str) -> String {
+    match Url::parse(redirect_to) {
+        Ok(url) => crate::mail::templates::site_url_text(&url),
+        Err(_) => redirect_to.to_owned(),
+    }
+}
+
 fn escape(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -203,13 +213,9 @@ fn escape(value: &str) -> String {
 /// `redirect_to` as GoTrue writes it into a link: as it is, unless it holds `&`, `=` or `#`,
 /// then escaped. Latchkey escapes as well whatever would not come back unchanged from the
 /// query (`+`, `%`, `'`, `;`, spaces, anything beyond ASCII), where GoTrue's link would change
-/// or lose the target. A URL with an empty path is written without the `/` the parser adds
-/// (`http://localhost:3000`), as an operator writes `GOTRUE_SITE_URL`.
+/// or lose the target.
 fn redirect_param(redirect_to: &str) -> String {
-    let redirect_to = match Url::parse(redirect_to) {
-        Ok(url) => crate::mail::templates::site_url_text(&url),
-        Err(_) => redirect_to.to_owned(),
-    };
+    let redirect_to = redirect_as_written(redirect_to);
     let plain = redirect_to
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?@!$()*,".contains(&b));

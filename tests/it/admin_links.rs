@@ -238,6 +238,6 @@ async fn generate_link_errors() {
     .json()
     .await
     .unwrap();
-    assert_eq!(link["redirect_to"], "http://localhost:3000/");
+    assert_eq!(link["redirect_to"], "http://localhost:3000");
     assert!(!link["action_link"].as_str().unwrap().contains("evil"));
 }

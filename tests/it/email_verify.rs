@@ -10,7 +10,7 @@ use crate::helpers::{assert_error, random_email};
 async fn redirects_only_to_the_site_or_the_allow_list() {
     let (app, sink) = mail_app(&[("GOTRUE_URI_ALLOW_LIST", "https://*.myapp.test/**,myapp://auth")]).await;
     for (redirect, expected) in [
-        ("https://evil.example.com/steal", "http://localhost:3000/"),
+        ("https://evil.example.com/steal", "http://localhost:3000"),
         (
             "https://preview.myapp.test/welcome?x=1",
             "https://preview.myapp.test/welcome?x=1",

@@ -108,7 +108,9 @@ async fn magic_links_from_otp_never_leave_the_allowed_hosts() {
         assert_eq!(response.status(), 200, "{input:?}");
         let link = sink.last_to(&email).await.link();
         let in_mail = redirect_param(&link).unwrap_or_default();
-        if in_mail != expected_target(*followed) && Some(in_mail.as_str()) != *followed {
+        // The site URL is written as configured (no `/` after the host), as GoTrue writes it.
+        let written = |url: &str| Url::parse(url).map(String::from).unwrap_or_default();
+        if written(&in_mail) != written(&expected_target(*followed)) && Some(in_mail.as_str()) != *followed {
             failures.push(format!("mail: {input:?} → redirect_to={in_mail:?}"));
         }
         let response = app.client.get(&link).send().await.unwrap();

@@ -134,7 +134,7 @@ pub async fn generate_link(
         email_otp: link.sent.otp,
         hashed_token: link.sent.token_hash,
         verification_type: link.link_type.as_str().to_owned(),
-        redirect_to,
+        redirect_to: crate::auth::outbox::redirect_as_written(&redirect_to),
     }))
 }
 
