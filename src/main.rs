@@ -1,10 +1,9 @@
-//! The `latchkey` command: serve (default), migrate, keys, openapi.
+//! The `latchkey` command: serve (default), migrate, keys, openapi, healthcheck.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use latchkey::config::Config;
-use latchkey::startup::{Application, DEV_DATA_DIR, shutdown_signal};
-use tracing_subscriber::EnvFilter;
+use latchkey::startup::{Application, BuildOptions, DEV_DATA_DIR, shutdown_signal};
 
 #[derive(Parser)]
 #[command(version, about = "A GoTrue-compatible authentication server on PostgreSQL")]
@@ -16,7 +15,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (the default). Applies migrations first.
-    Serve,
+    Serve {
+        /// Do not apply migrations (a runtime role that may not change the schema); refuse to
+        /// start if the database lacks some. Run `latchkey migrate` as the owner first.
+        #[arg(long)]
+        no_migrate: bool,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Print an anon and a service_role API key minted from the JWT secret (in the zero-setup
@@ -24,6 +28,16 @@ enum Command {
     Keys,
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 if the server on GOTRUE_API_HOST:PORT answers /health (for container health
+    /// checks in images without curl or wget); non-zero otherwise.
+    Healthcheck {
+        /// Check readiness (/health/ready: the database answers) instead of liveness.
+        #[arg(long)]
+        ready: bool,
+        /// The URL to ask instead of the configured address.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -35,17 +49,20 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("warning: could not read .env: {err}");
     }
     let cli = Cli::parse();
-    let config = Config::from_env()?;
-    init_tracing(&config.log_level);
+    latchkey::telemetry::logging::init(&Config::log_from_env()?);
 
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let app = Application::build(config).await?;
+    // Only `serve` reads the whole configuration; the other commands read what they use, so a
+    // bad value of an unrelated setting does not stop them.
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Serve { no_migrate } => {
+            let config = Config::from_env()?;
+            let app = Application::build_with(config, BuildOptions { migrate: !no_migrate }).await?;
             // Printed on stdout so scripts and test harnesses can find the port.
             println!("latchkey listening on http://{}", app.local_addr());
             app.run_until(shutdown_signal()).await
         }
         Command::Migrate => {
+            let config = Config::from_env_only(is_database_variable)?;
             let url = latchkey::db::expose_url(&config)
                 .context("`latchkey migrate` needs DATABASE_URL (the private cluster is migrated by `serve`)")?;
             let pool = latchkey::db::pool(&config, &url)?;
@@ -54,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys => {
+            let config = Config::from_env_only(is_signing_variable)?;
             let secret = latchkey::startup::jwt_secret(&config, std::path::Path::new(DEV_DATA_DIR))?;
             let keys = latchkey::auth::jwt::JwtKeys::new(&secret);
             let now = chrono::Utc::now().timestamp();
@@ -76,21 +94,27 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", latchkey::api::openapi().to_pretty_json()?);
             Ok(())
         }
+        Command::Healthcheck { ready, url } => {
+            let config = Config::from_env_only(is_listener_variable)?;
+            latchkey::startup::healthcheck(&config, ready, url.as_deref()).await
+        }
     }
 }
 
-fn init_tracing(level: &str) {
-    // GoTrue's level names, mapped onto tracing's; RUST_LOG wins when set.
-    let level = match level.to_ascii_lowercase().as_str() {
-        "panic" | "fatal" | "error" => "error",
-        "warn" | "warning" => "warn",
-        "debug" => "debug",
-        "trace" => "trace",
-        _ => "info",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// What `migrate` reads: the database and its schema.
+fn is_database_variable(name: &str) -> bool {
+    matches!(name, "DATABASE_URL" | "DB_NAMESPACE") || name.starts_with("GOTRUE_DB_")
+}
+
+/// What `keys` reads: the signing settings, and what decides whether the zero-setup secret may
+/// be used (no database URL, a loopback host).
+fn is_signing_variable(name: &str) -> bool {
+    name.starts_with("GOTRUE_JWT_")
+        || name.starts_with("JWT_")
+        || matches!(name, "DATABASE_URL" | "GOTRUE_DB_DATABASE_URL" | "GOTRUE_API_HOST")
+}
+
+/// What `healthcheck` reads: where the server listens.
+fn is_listener_variable(name: &str) -> bool {
+    matches!(name, "GOTRUE_API_HOST" | "PORT" | "GOTRUE_API_PORT")
 }

@@ -12,7 +12,12 @@ use crate::helpers::TestApp;
 /// Operations that cannot fail because of anything the client sends: no parameters, no body,
 /// no credentials checked. They have no 4xx to document (their `default` response still
 /// covers 5xx); the test checks that they really take no input.
-const NO_CLIENT_ERRORS: &[&str] = &["GET /health", "GET /settings", "GET /.well-known/jwks.json"];
+const NO_CLIENT_ERRORS: &[&str] = &[
+    "GET /health",
+    "GET /health/ready",
+    "GET /settings",
+    "GET /.well-known/jwks.json",
+];
 
 /// Browser redirects whose errors travel in the Location (`?error=...&error_code=...`), as
 /// GoTrue's do, so they have no 4xx JSON response.
@@ -72,6 +77,8 @@ const GOTRUE_OPERATIONS: &[&str] = &[
 const LATCHKEY_EXTRAS: &[&str] = &[
     // HeliosDB Nano's refresh shape (src/api/token.rs).
     "POST /refresh",
+    // Readiness: the database answers (src/api/health.rs); GoTrue has none.
+    "GET /health/ready",
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
