@@ -11,6 +11,7 @@ mod admin_links;
 mod binary;
 mod cleanup;
 mod current_password;
+mod deploy;
 mod email;
 mod email_change;
 mod email_pkce;
