@@ -523,4 +523,20 @@ mod tests {
             }
         }
     }
+
+    /// `.env.example` documents variables Latchkey reads: copied as it is, it gives a working
+    /// configuration and not one warning about an unread variable.
+    #[test]
+    fn the_example_env_file_is_read_whole() {
+        let example = include_str!("../.env.example");
+        let pairs: HashMap<String, String> = example
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+            .collect();
+        assert!(pairs.len() > 50, "{}", pairs.len());
+        let config = Config::from_vars(pairs).unwrap();
+        assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    }
 }

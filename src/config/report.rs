@@ -53,11 +53,7 @@ impl UnreadVariable {
 /// name order. Empty values count as unset (as everywhere in the configuration), and so does
 /// `false` for a switch (`*_ENABLED`): a feature left off matches Latchkey, which lacks it.
 pub(super) fn unread_variables(vars: &HashMap<String, String>, read: &BTreeSet<String>) -> Vec<UnreadVariable> {
-    let gotrue: BTreeSet<&str> = GOTRUE_VARIABLES
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .collect();
+    let gotrue: BTreeSet<&str> = gotrue_variables().collect();
     let mut unread: Vec<UnreadVariable> = vars
         .iter()
         .filter(|(name, value)| name.starts_with("GOTRUE_") && is_set(name, value))

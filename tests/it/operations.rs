@@ -10,33 +10,6 @@ use sqlx::Connection;
 use crate::binary::{self, Server, json_lines};
 use crate::helpers::{TestApp, TestDatabase, base_vars, fresh_database};
 
-/// Lets connections to the app's database in (`true`) or ends them and keeps them out, as an
-/// outage would (see `sessions::database_outage_gives_503_and_recovers`).
-async fn set_database_up(app: &TestApp, up: bool) {
-    let db_name = url::Url::parse(&app.database_url)
-        .unwrap()
-        .path()
-        .trim_start_matches('/')
-        .to_owned();
-    let mut admin_url = url::Url::parse(&app.database_url).unwrap();
-    admin_url.set_path("/postgres");
-    let mut admin = sqlx::PgConnection::connect(admin_url.as_str()).await.unwrap();
-    let alter = format!("alter database {db_name} allow_connections {up}");
-    sqlx::query(sqlx::AssertSqlSafe(alter))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    if !up {
-        sqlx::query(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-        )
-        .bind(&db_name)
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
-}
-
 /// Asks until `path` answers `status` (readiness answers are reused for a second).
 async fn eventually_status(app: &TestApp, path: &str, status: u16) -> Value {
     for _ in 0..60 {
@@ -60,7 +33,7 @@ async fn readiness_fails_while_the_database_is_down_and_liveness_does_not() {
         serde_json::json!({ "database": "ok" })
     );
 
-    set_database_up(&app, false).await;
+    app.set_database_up(false).await;
     let body = eventually_status(&app, "/health/ready", 503).await;
     assert_eq!(body["error_code"], "service_unavailable", "{body}");
     assert_eq!(
@@ -77,7 +50,7 @@ async fn readiness_fails_while_the_database_is_down_and_liveness_does_not() {
     let alive = binary::run(&["healthcheck"], "", &[("PORT", &port)]);
     assert!(alive.status.success(), "{alive:?}");
 
-    set_database_up(&app, true).await;
+    app.set_database_up(true).await;
     eventually_status(&app, "/health/ready", 200).await;
 }
 
