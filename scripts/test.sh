@@ -261,6 +261,9 @@ if [ "${LATCHKEY_SKIP_COMPOSE_CHECK:-0}" = 1 ]; then
 else
     header "docker-compose.yml check"
     bash "$ROOT/scripts/check-compose.sh" "$ROOT/docker-compose.yml"
+    # The override that swaps Supabase's GoTrue for Latchkey, over a stand-in of its compose file.
+    header "deploy/supabase override check"
+    bash "$ROOT/scripts/check-supabase-override.sh"
 fi
 
 if [ -n "${DATABASE_URL:-}" ]; then

@@ -2,7 +2,7 @@
 //! names (a `.env` file is loaded by `main` first). Every bad value stops start-up with a
 //! message naming the variable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -23,6 +23,10 @@ mod jwt;
 pub use jwt::JwtConfig;
 mod password;
 pub use password::PasswordConfig;
+mod observability;
+pub use observability::{LogConfig, LogFormat, MetricsConfig};
+mod report;
+pub use report::{UnreadVariable, gotrue_variables};
 
 /// The Supabase CLI's well-known development secret: published in its documentation and
 /// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
@@ -60,7 +64,8 @@ pub struct Config {
     pub anonymous_users_enabled: bool,
     pub password: PasswordConfig,
     pub refresh: RefreshConfig,
-    pub log_level: String,
+    /// `GOTRUE_LOG_LEVEL`, `LATCHKEY_LOG_FORMAT`.
+    pub log: LogConfig,
     pub max_request_duration: Duration,
     /// Connection limits and timeouts of the HTTP listener.
     pub http: HttpConfig,
@@ -82,6 +87,13 @@ pub struct Config {
     pub external: ExternalConfig,
     /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`.
     pub manual_linking_enabled: bool,
+    /// `GOTRUE_METRICS_*`: the Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// `GOTRUE_API_REQUEST_ID_HEADER`.
+    pub request_id_header: Option<axum::http::HeaderName>,
+    /// What the start-up report says, one warning a line: set variables nothing reads,
+    /// localhost defaults on a server others can reach, settings Latchkey cannot honour.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,10 +108,27 @@ impl Config {
         Config::from_vars(std::env::vars().collect())
     }
 
+    /// Reads only the variables `wanted` keeps, the others taking their defaults: for the
+    /// commands that do not serve (`keys`, `migrate`, `healthcheck`), so that a bad value of an
+    /// unrelated setting does not stop them.
+    pub fn from_env_only(wanted: impl Fn(&str) -> bool) -> Result<Config, ConfigError> {
+        Config::from_vars(std::env::vars().filter(|(name, _)| wanted(name)).collect())
+    }
+
+    /// `GOTRUE_LOG_LEVEL` and `LATCHKEY_LOG_FORMAT` alone, for setting up the logs before
+    /// anything else is read.
+    pub fn log_from_env() -> Result<LogConfig, ConfigError> {
+        observability::log_config(&Env::new(std::env::vars().collect()))
+    }
+
     /// Reads configuration from a map of variables (tests build one without touching the
     /// process environment).
     pub fn from_vars(vars: HashMap<String, String>) -> Result<Config, ConfigError> {
-        let env = Env(vars);
+        Config::read(Env::new(vars)).map(|(config, _)| config)
+    }
+
+    /// The configuration, and the name of every variable looked up for it.
+    fn read(env: Env) -> Result<(Config, BTreeSet<String>), ConfigError> {
         let port = env.parse_or(&["PORT", "GOTRUE_API_PORT"], 9999u16)?;
         let secret = env
             .get(&["GOTRUE_JWT_SECRET", "JWT_SECRET"])
@@ -108,15 +137,23 @@ impl Config {
         let db_namespace = db_namespace(&env)?;
 
         let parallelism = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let host = env.string_or(&["GOTRUE_API_HOST"], "127.0.0.1");
+        let mut warnings = Vec::new();
+        let metrics = observability::metrics_config(&env, &host, &mut warnings)?;
+        db_driver(&env)?;
         let mut config = Config {
             database_url: env
                 .get(&["DATABASE_URL", "GOTRUE_DB_DATABASE_URL"])
                 .map(|(_, v)| SecretString::from(v)),
             db_namespace,
             db_max_pool_size: env.parse_or(&["GOTRUE_DB_MAX_POOL_SIZE"], 20u32)?.max(1),
-            host: env.string_or(&["GOTRUE_API_HOST"], "127.0.0.1"),
+            host,
             port,
-            api_external_url: env.url_opt(&["API_EXTERNAL_URL", "GOTRUE_API_EXTERNAL_URL"])?,
+            api_external_url: env.url_opt(&[
+                "API_EXTERNAL_URL",
+                "GOTRUE_API_EXTERNAL_URL",
+                "GOTRUE_API_API_EXTERNAL_URL",
+            ])?,
             site_url: env
                 .url_opt(&["GOTRUE_SITE_URL", "SITE_URL"])?
                 .unwrap_or_else(|| Url::parse("http://localhost:3000").expect("static URL parses")),
@@ -134,7 +171,7 @@ impl Config {
                     Duration::from_secs(10),
                 )?,
             },
-            log_level: env.string_or(&["GOTRUE_LOG_LEVEL", "LOG_LEVEL"], "info"),
+            log: observability::log_config(&env)?,
             max_request_duration: env.duration_or(&["GOTRUE_API_MAX_REQUEST_DURATION"], Duration::from_secs(10))?,
             http: http::from_env(&env)?,
             smtp_max_frequency: env.duration_or(&["GOTRUE_SMTP_MAX_FREQUENCY"], Duration::from_secs(60))?,
@@ -152,6 +189,9 @@ impl Config {
                 .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD"], false)?,
             external: external::from_env(&env)?,
             manual_linking_enabled: env.bool_or(&["GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"], false)?,
+            metrics,
+            request_id_header: observability::request_id_header(&env)?,
+            warnings: Vec::new(),
         };
         config.validate()?;
         // With nothing else installed, mail lands beside the private database, where
@@ -159,7 +199,11 @@ impl Config {
         if config.mailer.folder.is_none() && config.zero_setup() {
             config.mailer.folder = Some(std::path::Path::new(DEV_DATA_DIR).join("mail"));
         }
-        Ok(config)
+        warnings.extend(localhost_defaults(&env, &config.host));
+        let unread = report::unread_variables(env.vars(), &env.names_read());
+        warnings.extend(unread.iter().map(UnreadVariable::warning));
+        config.warnings = warnings;
+        Ok((config, env.names_read()))
     }
 
     /// The zero-setup mode: no `DATABASE_URL` (a private cluster is started) and listening on
@@ -205,6 +249,47 @@ fn db_namespace(env: &Env) -> Result<String, ConfigError> {
         });
     }
     Ok(namespace)
+}
+
+/// `GOTRUE_DB_DRIVER` (set by Supabase's compose file): GoTrue's only driver is `postgres`,
+/// and so is Latchkey's.
+fn db_driver(env: &Env) -> Result<(), ConfigError> {
+    match env.get(&["GOTRUE_DB_DRIVER", "DB_DRIVER"]) {
+        Some((var, value)) if !value.eq_ignore_ascii_case("postgres") => Err(ConfigError {
+            var,
+            message: format!("{value:?} is not supported; Latchkey runs on PostgreSQL (postgres)"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// On a server others can reach, links and redirects that point at `localhost` work for
+/// nobody: the warnings for the two URLs left at their laptop defaults.
+fn localhost_defaults(env: &Env, host: &str) -> Vec<String> {
+    if is_loopback_host(host) {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    if env.get(&["GOTRUE_SITE_URL", "SITE_URL"]).is_none() {
+        warnings.push(format!(
+            "GOTRUE_SITE_URL is not set: redirects go to http://localhost:3000, although the server \
+             listens on {host}; set it to your app's URL"
+        ));
+    }
+    if env
+        .get(&[
+            "API_EXTERNAL_URL",
+            "GOTRUE_API_EXTERNAL_URL",
+            "GOTRUE_API_API_EXTERNAL_URL",
+        ])
+        .is_none()
+    {
+        warnings.push(format!(
+            "API_EXTERNAL_URL is not set: email links and OAuth callbacks use this server's own \
+             address (localhost when it listens on {host}); set it to the URL clients reach it at"
+        ));
+    }
+    warnings
 }
 
 /// `127.0.0.1`, `::1`, `localhost`: addresses only this machine can connect to.
@@ -323,5 +408,170 @@ mod tests {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");
         }
+    }
+
+    #[test]
+    fn localhost_defaults_are_reported_on_a_reachable_server() {
+        let warnings = |pairs: &[(&str, &str)]| Config::from_vars(vars(pairs)).unwrap().warnings;
+        let open = warnings(&[("GOTRUE_API_HOST", "0.0.0.0")]);
+        assert!(
+            open.iter().any(|w| w.starts_with("GOTRUE_SITE_URL is not set")),
+            "{open:?}"
+        );
+        assert!(
+            open.iter().any(|w| w.starts_with("API_EXTERNAL_URL is not set")),
+            "{open:?}"
+        );
+        let set = warnings(&[
+            ("GOTRUE_API_HOST", "0.0.0.0"),
+            ("GOTRUE_SITE_URL", "https://app.example.com"),
+            ("API_EXTERNAL_URL", "https://auth.example.com"),
+        ]);
+        assert!(set.is_empty(), "{set:?}");
+        assert!(warnings(&[]).is_empty(), "a laptop's defaults are right on a laptop");
+    }
+
+    #[test]
+    fn metrics_take_gotrues_variables() {
+        let config = Config::from_vars(HashMap::new()).unwrap();
+        assert!(!config.metrics.enabled);
+        let config = Config::from_vars(vars(&[
+            ("GOTRUE_METRICS_ENABLED", "true"),
+            ("GOTRUE_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "9464"),
+            ("GOTRUE_API_HOST", "0.0.0.0"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.metrics,
+            MetricsConfig {
+                enabled: true,
+                host: "0.0.0.0".into(),
+                port: 9464
+            }
+        );
+        let prefixed = Config::from_vars(vars(&[
+            ("GOTRUE_METRICS_ENABLED", "true"),
+            ("GOTRUE_METRICS_OTEL_EXPORTER_PROMETHEUS_HOST", "10.0.0.5"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "10.0.0.6"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (prefixed.metrics.host.as_str(), prefixed.metrics.port),
+            ("10.0.0.5", 9100)
+        );
+        let otel = Config::from_vars(vars(&[
+            ("GOTRUE_METRICS_ENABLED", "true"),
+            ("GOTRUE_METRICS_EXPORTER", "opentelemetry"),
+        ]))
+        .unwrap();
+        assert!(!otel.metrics.enabled);
+        assert!(otel.warnings.iter().any(|w| w.contains("GOTRUE_METRICS_EXPORTER")));
+        for (var, value) in [
+            ("GOTRUE_METRICS_EXPORTER", "statsd"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "99999"),
+            ("GOTRUE_LOG_LEVEL", "loud"),
+            ("LATCHKEY_LOG_FORMAT", "xml"),
+            ("GOTRUE_API_REQUEST_ID_HEADER", "bad header"),
+            ("GOTRUE_DB_DRIVER", "mysql"),
+        ] {
+            let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    /// The names of the variables read with every optional feature on (SMTP, metrics, the
+    /// providers), so that the ones read only then count too.
+    fn names_read_with_every_feature_on() -> BTreeSet<String> {
+        let (_, read) = Config::read(Env::new(vars(&[
+            ("GOTRUE_SMTP_HOST", "mail"),
+            ("GOTRUE_METRICS_ENABLED", "true"),
+            ("GOTRUE_EXTERNAL_GITHUB_ENABLED", "true"),
+            ("GOTRUE_EXTERNAL_GITHUB_CLIENT_ID", "id"),
+            ("GOTRUE_EXTERNAL_GITHUB_SECRET", "s"),
+            ("GOTRUE_EXTERNAL_GOOGLE_ENABLED", "true"),
+            ("GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID", "id"),
+            ("GOTRUE_EXTERNAL_GOOGLE_SECRET", "s"),
+        ])))
+        .unwrap();
+        read
+    }
+
+    /// The names `report::READ_WHEN_ENABLED` excuses are really read once their feature is on.
+    #[test]
+    fn variables_read_only_when_enabled_are_read_then() {
+        let read = names_read_with_every_feature_on();
+        for name in report::READ_WHEN_ENABLED {
+            assert!(read.contains(*name), "{name} is not read");
+        }
+    }
+
+    /// Prints the GoTrue settings Latchkey does not support, the ones the start-up report
+    /// would name (for the README and release notes):
+    /// `cargo test --lib print_unsupported_gotrue_settings -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "prints a list"]
+    fn print_unsupported_gotrue_settings() {
+        let read = names_read_with_every_feature_on();
+        let unsupported: Vec<&str> = gotrue_variables().filter(|name| !read.contains(*name)).collect();
+        assert!(!unsupported.contains(&"GOTRUE_SITE_URL") && unsupported.contains(&"GOTRUE_SMS_PROVIDER"));
+        println!(
+            "{} of GoTrue's {} variables are not supported:",
+            unsupported.len(),
+            gotrue_variables().count()
+        );
+        for name in unsupported {
+            println!("{name}");
+        }
+    }
+
+    /// Every variable Latchkey reads, set to values that break naive parsing: an error naming
+    /// it or a working configuration, never a panic.
+    #[test]
+    fn no_value_makes_reading_panic() {
+        let (_, read) = Config::read(Env::new(vars(&[("GOTRUE_SMTP_HOST", "mail")]))).unwrap();
+        let nasty = [
+            "1e300",
+            "1e15",
+            "-1",
+            "NaN",
+            "inf",
+            "-0",
+            "0",
+            "",
+            " ",
+            "18446744073709551616",
+            "x",
+            "1h1e9s",
+            "🙂",
+            "a,b,,c",
+            "::",
+            "http://",
+            "true",
+            "2562048h",
+        ];
+        for name in read {
+            for value in nasty {
+                let vars = vars(&[("GOTRUE_SMTP_HOST", "mail"), (name.as_str(), value)]);
+                let read = std::panic::catch_unwind(|| Config::from_vars(vars));
+                assert!(read.is_ok(), "{name}={value:?} panics");
+            }
+        }
+    }
+
+    /// `.env.example` documents variables Latchkey reads: copied as it is, it gives a working
+    /// configuration and not one warning about an unread variable.
+    #[test]
+    fn the_example_env_file_is_read_whole() {
+        let example = include_str!("../.env.example");
+        let pairs: HashMap<String, String> = example
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+            .collect();
+        assert!(pairs.len() > 50, "{}", pairs.len());
+        let config = Config::from_vars(pairs).unwrap();
+        assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
     }
 }

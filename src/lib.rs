@@ -13,3 +13,4 @@ pub mod ratelimit; // rate-limit groups, the Limiter trait, the in-memory store
 pub mod rls; // run SQL as a token's role with its claims, the way PostgREST does
 pub mod sms; // outgoing text messages: the SMS gateways (none yet)
 pub mod startup; // build, bind, serve, shut down
+pub mod telemetry; // logs (JSON with GoTrue's fields, or text), Prometheus metrics

@@ -1,10 +1,9 @@
-//! The `latchkey` command: serve (default), migrate, keys, openapi, mail.
+//! The `latchkey` command: serve (default), migrate, keys, openapi, mail, healthcheck.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use latchkey::config::Config;
-use latchkey::startup::{Application, DEV_DATA_DIR, shutdown_signal};
-use tracing_subscriber::EnvFilter;
+use latchkey::startup::{Application, BuildOptions, DEV_DATA_DIR, shutdown_signal};
 
 #[derive(Parser)]
 #[command(version, about = "A GoTrue-compatible authentication server on PostgreSQL")]
@@ -16,7 +15,12 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (the default). Applies migrations first.
-    Serve,
+    Serve {
+        /// Do not apply migrations (a runtime role that may not change the schema); refuse to
+        /// start if the database lacks some. Run `latchkey migrate` as the owner first.
+        #[arg(long)]
+        no_migrate: bool,
+    },
     /// Apply the database migrations and exit.
     Migrate,
     /// Print an anon and a service_role API key signed with the signing key (GOTRUE_JWT_KEYS,
@@ -33,6 +37,16 @@ enum Command {
         /// How many mails to list.
         #[arg(short = 'n', long, default_value_t = 10)]
         limit: usize,
+    },
+    /// Exit 0 if the server on GOTRUE_API_HOST:PORT answers /health (for container health
+    /// checks in images without curl or wget); non-zero otherwise.
+    Healthcheck {
+        /// Check readiness (/health/ready: the database answers) instead of liveness.
+        #[arg(long)]
+        ready: bool,
+        /// The URL to ask instead of the configured address.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -55,17 +69,20 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("warning: could not read .env: {err}");
     }
     let cli = Cli::parse();
-    let config = Config::from_env()?;
-    init_tracing(&config.log_level);
+    latchkey::telemetry::logging::init(&Config::log_from_env()?);
 
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            let app = Application::build(config).await?;
+    // Only `serve` reads the whole configuration; the other commands read what they use, so a
+    // bad value of an unrelated setting does not stop them.
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Serve { no_migrate } => {
+            let config = Config::from_env()?;
+            let app = Application::build_with(config, BuildOptions { migrate: !no_migrate }).await?;
             // Printed on stdout so scripts and test harnesses can find the port.
             println!("latchkey listening on http://{}", app.local_addr());
             app.run_until(shutdown_signal()).await
         }
         Command::Migrate => {
+            let config = Config::from_env_only(is_database_variable)?;
             let url = latchkey::db::expose_url(&config)
                 .context("`latchkey migrate` needs DATABASE_URL (the private cluster is migrated by `serve`)")?;
             let pool = latchkey::db::pool(&config, &url)?;
@@ -73,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys { action: None } => print_api_keys(&config),
+        Command::Keys { action: None } => print_api_keys(&Config::from_env_only(is_signing_variable)?),
         Command::Keys {
             action: Some(KeysAction::Generate { alg }),
         } => {
@@ -87,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Mail { limit } => {
+            let config = Config::from_env_only(is_mail_variable)?;
             let dir = config.mailer.folder.clone().context(
                 "no mail folder: mail is kept in one in the zero-setup mode (no DATABASE_URL) or with LATCHKEY_MAIL_DIR",
             )?;
@@ -100,6 +118,10 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("reading the mail folder {}", dir.display()))?;
             print!("{}", latchkey::mail::folder::describe(&dir, &mails));
             Ok(())
+        }
+        Command::Healthcheck { ready, url } => {
+            let config = Config::from_env_only(is_listener_variable)?;
+            latchkey::startup::healthcheck(&config, ready, url.as_deref()).await
         }
     }
 }
@@ -122,18 +144,26 @@ fn print_api_keys(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(level: &str) {
-    // GoTrue's level names, mapped onto tracing's; RUST_LOG wins when set.
-    let level = match level.to_ascii_lowercase().as_str() {
-        "panic" | "fatal" | "error" => "error",
-        "warn" | "warning" => "warn",
-        "debug" => "debug",
-        "trace" => "trace",
-        _ => "info",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// What `migrate` reads: the database and its schema.
+fn is_database_variable(name: &str) -> bool {
+    matches!(name, "DATABASE_URL" | "DB_NAMESPACE") || name.starts_with("GOTRUE_DB_")
+}
+
+/// What `keys` reads: the signing settings, and what decides whether the zero-setup secret may
+/// be used (no database URL, a loopback host).
+fn is_signing_variable(name: &str) -> bool {
+    name.starts_with("GOTRUE_JWT_")
+        || name.starts_with("JWT_")
+        || matches!(name, "DATABASE_URL" | "GOTRUE_DB_DATABASE_URL" | "GOTRUE_API_HOST")
+}
+
+/// What `healthcheck` reads: where the server listens.
+fn is_listener_variable(name: &str) -> bool {
+    matches!(name, "GOTRUE_API_HOST" | "PORT" | "GOTRUE_API_PORT")
+}
+
+/// What `mail` reads: where mail goes (the folder, SMTP) and whether this is the zero-setup mode.
+fn is_mail_variable(name: &str) -> bool {
+    name.starts_with("GOTRUE_SMTP_")
+        || matches!(name, "LATCHKEY_MAIL_DIR" | "DATABASE_URL" | "GOTRUE_DB_DATABASE_URL" | "GOTRUE_API_HOST")
 }

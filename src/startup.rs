@@ -1,10 +1,13 @@
 //! Building and running the server: database (given or private), migrations, the signing
 //! secret and keys, listener, graceful shutdown.
 
+mod healthcheck;
 mod http;
+mod metrics;
 mod secret;
 mod signing;
 
+pub use healthcheck::healthcheck;
 pub use secret::{SECRET_FILE, jwt_secret};
 pub use signing::{KEYS_FILE, jwt_keys};
 
@@ -24,15 +27,42 @@ use crate::devdb::DevCluster;
 /// Where the zero-setup mode keeps its private PostgreSQL cluster.
 pub use crate::config::DEV_DATA_DIR;
 
+/// How long, after the last request could have timed out, shutdown waits for connections
+/// before closing them.
+const SHUTDOWN_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     /// The private cluster when no `DATABASE_URL` was given; stopped when the server stops.
     dev_cluster: Option<DevCluster>,
+    /// The Prometheus endpoint's listener, with `GOTRUE_METRICS_ENABLED`.
+    metrics: Option<metrics::Endpoint>,
+}
+
+/// Choices of `latchkey serve` that are not configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Apply the migrations first (`false`: `serve --no-migrate`, for a runtime role that may
+    /// not change the schema; the server then refuses to start on a database that lacks some).
+    pub migrate: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions { migrate: true }
+    }
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Application::build_with(config, BuildOptions::default()).await
+    }
+
+    pub async fn build_with(config: Config, options: BuildOptions) -> anyhow::Result<Application> {
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         // Before anything starts: a server that may not run should not touch the database.
         let (secret, keys) = jwt_keys(&config, Path::new(DEV_DATA_DIR))?;
         let (database_url, dev_cluster) = match &config.database_url {
@@ -44,7 +74,11 @@ impl Application {
             }
         };
         let pool = crate::db::pool(&config, &database_url)?;
-        crate::db::migrate(&pool, &config.db_namespace).await?;
+        if options.migrate {
+            crate::db::migrate(&pool, &config.db_namespace).await?;
+        } else {
+            refuse_pending_migrations(&pool).await?;
+        }
 
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)
@@ -55,6 +89,10 @@ impl Application {
             Some(url) => url.clone(),
             None => default_external_url(local)?,
         };
+        let metrics = match config.metrics.enabled {
+            true => Some(metrics::Endpoint::bind(&config.metrics).await?),
+            false => None,
+        };
         let state = AppState::new(config, pool, external_url, &secret, keys)?;
         // Mail templates configured as URLs: fetched before the first request can need them.
         state.outbox.templates().start().await;
@@ -62,7 +100,13 @@ impl Application {
             listener,
             state,
             dev_cluster,
+            metrics,
         })
+    }
+
+    /// Where the Prometheus endpoint listens, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(metrics::Endpoint::local_addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -81,10 +125,29 @@ impl Application {
             listener,
             state,
             dev_cluster,
+            metrics,
         } = self;
         let cleanup = Cleanup::start(state.db.clone());
         let limits = state.config.http.clone();
-        http::serve(listener, crate::api::app(state), limits, shutdown).await;
+        // Every request has answered (or timed out) by then; what is left is idle or stuck.
+        let grace = state.config.max_request_duration.saturating_add(SHUTDOWN_MARGIN);
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics = metrics.map(|endpoint| {
+            let sources = crate::telemetry::metrics::Sources {
+                db: state.db.clone(),
+                hot: state.hot.clone(),
+                hasher: state.hasher.clone(),
+            };
+            let stopped = async move {
+                let _ = metrics_stopped.await;
+            };
+            tokio::spawn(endpoint.serve(sources, limits.clone(), stopped))
+        });
+        http::serve(listener, crate::api::app(state), limits, grace, shutdown).await;
+        let _ = stop_metrics.send(());
+        if let Some(task) = metrics {
+            let _ = task.await;
+        }
         // Before the private cluster goes, or the task would log a failed statement.
         cleanup.stop().await;
         if let Some(mut cluster) = dev_cluster {
@@ -93,6 +156,22 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// `serve --no-migrate`: a database missing some of this version's migrations would fail in
+/// the middle of requests; say so now, and how to fix it.
+async fn refuse_pending_migrations(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    let pending = crate::db::pending_migrations(pool)
+        .await
+        .context("checking the applied migrations (the role needs SELECT on _sqlx_migrations)")?;
+    if let Some(first) = pending.first() {
+        anyhow::bail!(
+            "--no-migrate: the database lacks {} migration(s) of this version, the first being {first}; \
+             run `latchkey migrate` as a role allowed to change the schema, then start again",
+            pending.len()
+        );
+    }
+    Ok(())
 }
 
 fn default_external_url(local: SocketAddr) -> anyhow::Result<Url> {

@@ -156,6 +156,11 @@ fn error_example(status: &str) -> Option<Value> {
             "A user with this email address has already been registered",
         ),
         "429" => (429, "over_request_rate_limit", "Request rate limit reached"),
+        "503" => (
+            503,
+            "service_unavailable",
+            "Database is unavailable, please retry after a moment.",
+        ),
         "default" => (
             500,
             "unexpected_failure",

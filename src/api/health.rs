@@ -1,4 +1,4 @@
-//! `GET /health` and `GET /settings`.
+//! `GET /health`, `GET /health/ready` and `GET /settings`.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,10 +8,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::state::AppState;
+use crate::error::{Error, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_health))
+        .routes(routes!(get_ready))
         .routes(routes!(get_settings))
 }
 
@@ -36,6 +38,35 @@ pub async fn get_health() -> Json<HealthResponse> {
         name: "GoTrue",
         description: "GoTrue is a user registration and authentication API",
     })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReadyResponse {
+    /// `ok`: a statement ran on the database.
+    #[schema(example = "ok")]
+    database: &'static str,
+}
+
+/// Readiness (not in GoTrue): `200` when the database answers, `503` while it does not, so a
+/// load balancer or orchestrator sends traffic only to replicas that can serve it. `/health`
+/// stays the liveness check: it answers as long as the process runs.
+#[utoipa::path(
+    get, path = "/health/ready", tag = "general",
+    responses(
+        (status = 200, body = ReadyResponse),
+        (status = 503, description = "The database does not answer", body = crate::api::ErrorBody),
+    ),
+    security((), ("apikey" = []))
+)]
+pub async fn get_ready(State(state): State<AppState>) -> Result<Json<ReadyResponse>, Error> {
+    if state.readiness.check(&state.db).await {
+        Ok(Json(ReadyResponse { database: "ok" }))
+    } else {
+        Err(Error::unavailable(
+            ErrorCode::ServiceUnavailable,
+            "Database is unavailable, please retry after a moment.",
+        ))
+    }
 }
 
 /// Which sign-in methods are enabled. Providers Latchkey does not implement are listed as

@@ -12,8 +12,10 @@ pub mod health;
 pub mod identities;
 pub mod logout;
 pub mod middleware;
+pub mod observe;
 pub mod otp;
 pub mod ratelimit;
+pub mod readiness;
 pub mod reauthenticate;
 pub mod recover;
 pub mod redirect;
@@ -29,8 +31,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -114,9 +114,9 @@ pub fn app(state: AppState) -> Router {
     routes
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(middleware::REQUEST_ID_HEADER, MakeRequestUuid))
-                .layer(PropagateRequestIdLayer::new(middleware::REQUEST_ID_HEADER))
-                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                // Outermost: the request id, the request's span and its log line and metrics
+                // (which see the final status, 429s and CORS answers included).
+                .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))
                 .layer(middleware::cors())
                 .layer(axum::middleware::from_fn(middleware::render_errors))
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
@@ -127,15 +127,4 @@ pub fn app(state: AppState) -> Router {
                 .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit)),
         )
         .with_state(state)
-}
-
-/// One span per request with its id, method and path. The query string is left out on
-/// purpose: it can carry tokens (`/verify?token=...`).
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(&middleware::REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path())
 }

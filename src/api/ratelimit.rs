@@ -191,6 +191,15 @@ fn is_admin(state: &AppState, parts: &Parts) -> bool {
         .is_some_and(|role| state.config.jwt.admin_roles.contains(&role))
 }
 
+/// The metric label of a limiter: its variable without the prefix (`token_refresh`,
+/// `verify_per_address`).
+fn group_label(variable: &str) -> String {
+    variable
+        .trim_start_matches("GOTRUE_RATE_LIMIT_")
+        .trim_start_matches("LATCHKEY_RATE_LIMIT_")
+        .to_ascii_lowercase()
+}
+
 /// IPv4 addresses (also when written IPv4-mapped, as dual-stack sockets report them) are
 /// their own bucket; IPv6 addresses share one per /64.
 fn bucket_of(ip: IpAddr) -> IpAddr {
@@ -204,6 +213,11 @@ fn bucket_of(ip: IpAddr) -> IpAddr {
 }
 
 fn too_many_requests(verdict: &Verdict) -> Response {
+    metrics::counter!(
+        crate::telemetry::metrics::RATE_LIMITED,
+        "group" => group_label(verdict.group.variable())
+    )
+    .increment(1);
     let mut response =
         Error::too_many_requests(ErrorCode::OverRequestRateLimit, "Request rate limit reached").into_response();
     let headers = response.headers_mut();

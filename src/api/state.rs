@@ -54,6 +54,8 @@ pub struct Shared {
     /// Recent durations of `/recover` and `/resend` sends, to time the answers that send
     /// nothing the same.
     pub send_timing: SendTiming,
+    /// The last answer of the readiness check (`GET /health/ready`).
+    pub readiness: crate::api::readiness::Readiness,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
+        let mailer = crate::telemetry::CountingMailer::wrap(mailer);
         let accounts = AccountRules::from_config(&config);
         let codes = Codes::new(db.clone(), &config);
         let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?;
@@ -104,6 +107,7 @@ impl AppState {
             outbox,
             providers,
             send_timing: SendTiming::default(),
+            readiness: Default::default(),
         })))
     }
 }

@@ -104,6 +104,7 @@ pub async fn create_email_user(
         Err(err) => return Err(err.into()),
     };
     let identity = identities::insert(&mut *conn, user.id, "email", &user.id.to_string(), &identity_data).await?;
+    count_sign_up("email");
     Ok((user, vec![identity]))
 }
 
@@ -135,7 +136,8 @@ pub async fn create_anonymous_user(
             is_anonymous: true,
         },
     )
-    .await?)
+    .await
+    .inspect(|_| count_sign_up("anonymous"))?)
 }
 
 /// What an admin may set when creating a user (`POST /admin/users`).
@@ -214,7 +216,15 @@ pub async fn create_admin_user(
         let data = account.identity_data(provider);
         created.push(identities::insert(&mut *conn, user.id, provider, &user.id.to_string(), &data).await?);
     }
+    count_sign_up("admin");
     Ok((user, created))
+}
+
+/// `latchkey_sign_ups_total{method}`, counted when the user row is written (a transaction
+/// that fails after this still counts: rare, as the write is the last risky step but for a
+/// confirmation mail that cannot be sent).
+pub fn count_sign_up(method: &'static str) {
+    metrics::counter!("latchkey_sign_ups_total", "method" => method).increment(1);
 }
 
 /// GoTrue's answer when another user has the address.

@@ -306,5 +306,6 @@ async fn create(
     )
     .await?;
     identities::insert(&mut *conn, user.id, provider, &profile.subject, &identity_data).await?;
+    crate::auth::accounts::count_sign_up("oauth");
     Ok(user)
 }

@@ -114,6 +114,9 @@ pub async fn start(
     )
     .await?;
     let tokens = sessions.tokens_for(&started.user, session_id, "aal1", amr, refresh_token)?;
+    // Counted when the session row is written: in the rare case that the caller's transaction
+    // fails after this, one sign-in too many is counted.
+    metrics::counter!("latchkey_sign_ins_total", "method" => sign_in_method(method)).increment(1);
     Ok((tokens, started.user, started.identities.0))
 }
 
@@ -165,7 +168,26 @@ pub async fn refresh(
     })?;
     let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
     let tokens = sessions.tokens_for(&found.user, found.session_id, &found.session_aal, amr, refresh_token)?;
+    metrics::counter!("latchkey_token_refreshes_total").increment(1);
     Ok((tokens, found.user, found.identities.0))
+}
+
+/// The metric label of an amr method: the names Latchkey writes, anything else `other` (the
+/// PKCE flow's method comes from a database row).
+fn sign_in_method(method: &str) -> &'static str {
+    match method {
+        "password" => "password",
+        "otp" => "otp",
+        "magiclink" => "magiclink",
+        "oauth" => "oauth",
+        "anonymous" => "anonymous",
+        "recovery" => "recovery",
+        "invite" => "invite",
+        "email/signup" => "email_signup",
+        "email_change" => "email_change",
+        "reauthentication" => "reauthentication",
+        _ => "other",
+    }
 }
 
 fn token_not_found() -> Error {

@@ -1,6 +1,7 @@
 //! Reading the variables: aliases, defaults, and errors that name the variable.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use url::Url;
@@ -39,14 +40,38 @@ pub fn parse_duration(raw: &str) -> Option<Duration> {
 }
 
 /// The variables, with helpers that try several names (GoTrue accepts aliases) and turn a bad
-/// value into an error naming the variable.
-pub(super) struct Env(pub(super) HashMap<String, String>);
+/// value into an error naming the variable. Every name asked for is remembered, so that the
+/// start-up report can name the variables that are set but read by nothing.
+pub(super) struct Env {
+    vars: HashMap<String, String>,
+    read: RefCell<BTreeSet<String>>,
+}
 
 impl Env {
+    pub(super) fn new(vars: HashMap<String, String>) -> Env {
+        Env {
+            vars,
+            read: RefCell::default(),
+        }
+    }
+
+    /// Every variable name looked up so far.
+    pub(super) fn names_read(&self) -> BTreeSet<String> {
+        self.read.borrow().clone()
+    }
+
+    /// The variables themselves.
+    pub(super) fn vars(&self) -> &HashMap<String, String> {
+        &self.vars
+    }
+
     /// The first non-empty variable among `names`, with the name that matched.
     pub(super) fn get(&self, names: &[&str]) -> Option<(String, String)> {
+        self.read
+            .borrow_mut()
+            .extend(names.iter().map(|name| (*name).to_owned()));
         names.iter().find_map(|name| {
-            self.0
+            self.vars
                 .get(*name)
                 .map(|v| v.trim())
                 .filter(|v| !v.is_empty())

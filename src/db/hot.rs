@@ -12,6 +12,7 @@
 //! like the main pool's.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,17 @@ struct Inner {
     /// One permit per connection that may exist (idle or in use).
     permits: Arc<Semaphore>,
     acquire_timeout: Duration,
+    /// The size the pool was made with, and how many acquires wait for a permit (metrics).
+    size: usize,
+    waiting: AtomicUsize,
+}
+
+/// What the pool holds right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HotStats {
+    pub in_use: usize,
+    pub idle: usize,
+    pub waiting: usize,
 }
 
 struct Idle {
@@ -53,7 +65,20 @@ impl HotPool {
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size.max(1) as usize)),
             acquire_timeout,
+            size: size.max(1) as usize,
+            waiting: AtomicUsize::new(0),
         }))
+    }
+
+    /// Connections handed out, connections idle, and acquires waiting for one.
+    pub fn stats(&self) -> HotStats {
+        let inner = &self.0;
+        let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
+        HotStats {
+            in_use: inner.size.saturating_sub(inner.permits.available_permits()),
+            idle,
+            waiting: inner.waiting.load(Ordering::Relaxed),
+        }
     }
 
     /// A connection: an idle one, or a new one while fewer than `size` exist. Waits at most
@@ -61,8 +86,10 @@ impl HotPool {
     pub async fn acquire(&self) -> sqlx::Result<HotConn> {
         let inner = &self.0;
         let deadline = tokio::time::Instant::now() + inner.acquire_timeout;
-        let permit = tokio::time::timeout_at(deadline, inner.permits.clone().acquire_owned())
-            .await
+        let waiting = Waiting::start(&inner.waiting);
+        let permit = tokio::time::timeout_at(deadline, inner.permits.clone().acquire_owned()).await;
+        drop(waiting);
+        let permit = permit
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
         loop {
@@ -92,6 +119,22 @@ impl HotPool {
                 pool: self.0.clone(),
             });
         }
+    }
+}
+
+/// Counts an acquire as waiting until dropped, also when the request goes away mid-wait.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn start(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

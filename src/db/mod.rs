@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod flow_state;
 pub mod hot;
 pub mod identities;
+mod migrations;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
 pub mod sessions;
@@ -19,6 +20,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use crate::config::Config;
+
+pub use migrations::pending_migrations;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -87,7 +90,10 @@ pub async fn migrate(pool: &PgPool, namespace: &str) -> anyhow::Result<()> {
         )))
         .execute(&mut *conn)
         .await?;
-        MIGRATOR.run(&mut *conn).await?;
+        migrations::keep_api_grants(&mut conn).await?;
+        let ran = MIGRATOR.run(&mut *conn).await;
+        migrations::forget_api_grants(&mut conn).await?;
+        ran?;
         anyhow::Ok(())
     }
     .await;

@@ -8,6 +8,10 @@
 //!   new connections wait in the kernel's accept queue, so a flood cannot exhaust the file
 //!   descriptors the database pool needs.
 //!
+//! On shutdown the listener closes and open connections get `grace` (the longest a request
+//! may take, plus a margin) to finish; whatever is left then (a client that stopped reading a
+//! response, a half-sent request) is closed, so a stop never hangs.
+//!
 //! Only HTTP/1.1 is served: browsers speak HTTP/2 only over TLS, which a proxy in front
 //! terminates, and supabase-js and GoTrue's clients speak HTTP/1.1 to a plain-HTTP server.
 
@@ -32,10 +36,19 @@ use tower::ServiceExt;
 
 use crate::config::HttpConfig;
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish.
-pub async fn serve(listener: TcpListener, app: Router, limits: HttpConfig, shutdown: impl Future<Output = ()>) {
+/// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish for
+/// at most `grace` before closing what is left.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpConfig,
+    grace: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    // Dropping the sender tells every connection task to drop its connection.
+    let (close_all, closing) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -51,17 +64,27 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpConfig, shutd
             .header_read_timeout(None)
             .serve_connection(TokioIo::new(Guarded::new(stream, timeouts)), service);
         let connection = graceful.watch(connection);
+        let mut closing = closing.clone();
         tokio::spawn(async move {
-            // Errors here are the client's: a reset, a timeout, a malformed request (hyper
-            // has answered 400 where it could).
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "connection ended with an error");
+            tokio::select! {
+                // Errors here are the client's: a reset, a timeout, a malformed request (hyper
+                // has answered 400 where it could).
+                ended = connection => if let Err(err) = ended {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                },
+                _ = closing.changed() => {}
             }
             drop(slot);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            "connections still open {} s after the shutdown signal: closing them",
+            grace.as_secs_f64()
+        );
+    }
+    drop(close_all);
 }
 
 /// The next connection, once a slot is free. `None` after a failed accept (retried by the
@@ -182,14 +205,24 @@ impl Timeouts {
     fn deadline(&self, reader: &Waker) -> Option<(Instant, &'static str)> {
         let mut state = self.state();
         match state.phase {
-            Phase::AwaitingHead { since } => Some((since + self.header_read, "request headers not received in time")),
+            Phase::AwaitingHead { since } => {
+                Some((later(since, self.header_read), "request headers not received in time"))
+            }
             Phase::Busy => {
                 state.parked_reader = Some(reader.clone());
                 None
             }
-            Phase::Idle { since } => Some((since + self.idle, "idle keep-alive connection")),
+            Phase::Idle { since } => Some((later(since, self.idle), "idle keep-alive connection")),
         }
     }
+}
+
+/// `since + wait`, or a moment decades away when that is past what the clock can hold (a
+/// timeout of `1e19` seconds is accepted and means "never"; the plain sum would panic).
+fn later(since: Instant, wait: Duration) -> Instant {
+    since
+        .checked_add(wait)
+        .unwrap_or_else(|| since + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 /// A socket that fails its reads once its connection's deadline has passed, which makes

@@ -16,6 +16,11 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::{Config, ConfigError, DEV_JWT_SECRET, MIN_JWT_SECRET_BYTES};
 
+/// The `JWT_SECRET` of Supabase's self-hosted `docker/.env.example`, public like the CLI's:
+/// an operator who swaps GoTrue for Latchkey and kept the sample `.env` (GoTrue accepts it)
+/// would let anyone mint a `service_role` token.
+const SUPABASE_SAMPLE_JWT_SECRET: &str = "your-super-secret-jwt-token-with-at-least-32-characters-long";
+
 /// The file the zero-setup mode keeps its generated secret in, inside the data directory.
 pub const SECRET_FILE: &str = "jwt_secret";
 
@@ -58,6 +63,8 @@ fn refusal(message: &str) -> ConfigError {
 fn weakness(secret: &str) -> Option<String> {
     if secret == DEV_JWT_SECRET {
         Some("is the public development secret of the Supabase CLI".into())
+    } else if secret == SUPABASE_SAMPLE_JWT_SECRET {
+        Some("is the sample secret of Supabase's self-hosted docker/.env.example".into())
     } else if secret.len() < MIN_JWT_SECRET_BYTES {
         Some(format!(
             "is {} bytes long; at least {MIN_JWT_SECRET_BYTES} are required",
@@ -142,6 +149,7 @@ mod tests {
         for vars in [
             vec![DB],
             vec![DB, ("GOTRUE_JWT_SECRET", DEV_JWT_SECRET)],
+            vec![DB, ("JWT_SECRET", SUPABASE_SAMPLE_JWT_SECRET)],
             vec![DB, ("GOTRUE_JWT_SECRET", "only-31-bytes-long-secret-value")],
             // No DATABASE_URL, but listening beyond the machine.
             vec![("GOTRUE_API_HOST", "0.0.0.0")],

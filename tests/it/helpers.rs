@@ -178,6 +178,33 @@ impl TestApp {
         expect_session(self.refresh(refresh_token).await).await
     }
 
+    /// Lets connections to the app's database in (`true`), or ends them and keeps them out
+    /// (`false`), as a database outage would.
+    pub async fn set_database_up(&self, up: bool) {
+        let url = url::Url::parse(&self.database_url).expect("database URL");
+        let name = url.path().trim_start_matches('/').to_owned();
+        let mut admin_url = url.clone();
+        admin_url.set_path("/postgres");
+        let mut admin = PgConnection::connect(admin_url.as_str())
+            .await
+            .expect("connect as admin");
+        let alter = format!("alter database {name} allow_connections {up}");
+        sqlx::query(sqlx::AssertSqlSafe(alter))
+            .execute(&mut admin)
+            .await
+            .expect("alter database");
+        if !up {
+            sqlx::query(
+                "select pg_terminate_backend(pid) from pg_stat_activity \
+                 where datname = $1 and pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .execute(&mut admin)
+            .await
+            .expect("end connections");
+        }
+    }
+
     pub async fn db(&self) -> PgConnection {
         let mut conn = PgConnection::connect(&self.database_url)
             .await

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["main"],
     &["startup"],
     &["api"],
-    &["cleanup", "rls"],
+    &["cleanup", "rls", "telemetry"],
     &["auth"],
     &["db", "mail", "sms", "providers", "ratelimit", "devdb"],
     &["config", "error"],

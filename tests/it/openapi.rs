@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 /// covers 5xx); the test checks that they really take no input.
 const NO_CLIENT_ERRORS: &[&str] = &[
     "GET /health",
+    "GET /health/ready",
     "GET /settings",
     "GET /.well-known/jwks.json",
     "GET /.well-known/openid-configuration",
@@ -77,6 +78,8 @@ const GOTRUE_OPERATIONS: &[&str] = &[
 const LATCHKEY_EXTRAS: &[&str] = &[
     // HeliosDB Nano's refresh shape (src/api/token.rs).
     "POST /refresh",
+    // Readiness: the database answers (src/api/health.rs); GoTrue has none.
+    "GET /health/ready",
 ];
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];

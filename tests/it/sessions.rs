@@ -271,35 +271,14 @@ async fn database_outage_gives_503_and_recovers() {
     let app = TestApp::spawn().await;
     let email = random_email();
     app.sign_up(&email, "secret-pw").await;
-    let db_name = url::Url::parse(&app.database_url)
-        .unwrap()
-        .path()
-        .trim_start_matches('/')
-        .to_owned();
-    let admin_url = {
-        let mut url = url::Url::parse(&app.database_url).unwrap();
-        url.set_path("/postgres");
-        url.to_string()
-    };
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
-        .await
-        .unwrap();
-    let set = |allow: bool| sqlx::AssertSqlSafe(format!("alter database {db_name} allow_connections {allow}"));
-    sqlx::query(set(false)).execute(&mut admin).await.unwrap();
-    sqlx::query(
-        "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()",
-    )
-    .bind(&db_name)
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    app.set_database_up(false).await;
     let started = std::time::Instant::now();
     let response = app.sign_in(&email, "secret-pw").await;
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 503, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(8), "fails fast");
-    sqlx::query(set(true)).execute(&mut admin).await.unwrap();
+    app.set_database_up(true).await;
     let mut recovered = false;
     for _ in 0..20 {
         if app.sign_in(&email, "secret-pw").await.status() == 200 {

@@ -55,6 +55,8 @@ pub struct Hasher {
     dummy_hash: Arc<str>,
     /// argon2id verifications run at the current parameters (see `verifications_at_current_params`).
     verified_at_current_params: Arc<AtomicU64>,
+    /// Jobs sent and not yet taken by a hashing thread (see `queue_depth`).
+    queued: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -90,7 +92,14 @@ impl Hasher {
             buffers,
             dummy_hash: dummy_hash.into(),
             verified_at_current_params: Arc::default(),
+            queued: Arc::default(),
         })
+    }
+
+    /// Hashes and verifications waiting for a hashing thread: above zero, sign-ins are queueing
+    /// for CPU (`LATCHKEY_MAX_CONCURRENT_HASHES`).
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: &str) -> Result<String, HashError> {
@@ -129,13 +138,19 @@ impl Hasher {
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (reply, answer) = oneshot::channel();
+        let queued = self.queued.clone();
+        queued.fetch_add(1, Ordering::Relaxed);
         let job: Job = Box::new(move |memory| {
+            queued.fetch_sub(1, Ordering::Relaxed);
             // A request that went away while queued (timeout, disconnect) needs no hash.
             if !reply.is_closed() {
                 let _ = reply.send(work(memory));
             }
         });
-        self.jobs.send(job).map_err(|_| HashError::Stopped)?;
+        if self.jobs.send(job).is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(HashError::Stopped);
+        }
         answer.await.map_err(|_| HashError::Stopped)
     }
 }
