@@ -23,6 +23,8 @@ mod jwt;
 pub use jwt::JwtConfig;
 mod password;
 pub use password::PasswordConfig;
+mod mfa;
+pub use mfa::MfaConfig;
 
 /// The Supabase CLI's well-known development secret: published in its documentation and
 /// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
@@ -79,6 +81,8 @@ pub struct Config {
     pub external: ExternalConfig,
     /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`.
     pub manual_linking_enabled: bool,
+    /// `GOTRUE_MFA_*`: TOTP factors.
+    pub mfa: MfaConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +153,7 @@ impl Config {
                 .bool_or(&["GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_CURRENT_PASSWORD"], false)?,
             external: external::from_env(&env)?,
             manual_linking_enabled: env.bool_or(&["GOTRUE_SECURITY_MANUAL_LINKING_ENABLED"], false)?,
+            mfa: mfa::from_env(&env)?,
         };
         config.validate()?;
         Ok(config)

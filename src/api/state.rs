@@ -11,6 +11,7 @@ use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
 use crate::auth::codes::Codes;
 use crate::auth::jwt::TokenIssuer;
+use crate::auth::mfa::{MfaVerificationHook, NoHook};
 use crate::auth::outbox::Outbox;
 use crate::auth::password::Hasher;
 use crate::auth::redirect::RedirectPolicy;
@@ -54,6 +55,8 @@ pub struct Shared {
     /// Recent durations of `/recover` and `/resend` sends, to time the answers that send
     /// nothing the same.
     pub send_timing: SendTiming,
+    /// The MFA verification attempt hook point: no hook yet (`auth::mfa::hook`).
+    pub mfa_hook: Arc<dyn MfaVerificationHook>,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
             outbox,
             providers,
             send_timing: SendTiming::default(),
+            mfa_hook: Arc::new(NoHook),
         })))
     }
 }

@@ -23,6 +23,7 @@ mod helpers;
 mod hot_pool;
 mod jwt_secret;
 mod layers;
+mod mfa;
 mod oauth;
 mod oauth_linking;
 mod one_time_codes;
