@@ -1,7 +1,8 @@
 //! Multi-factor authentication (`/factors`, aal2): enrolment (`mfa/enrolment.rs`), challenges
 //! and verification (`mfa/verification.rs`), what aal2 guards (`mfa/assurance.rs`), the admin's
 //! factor routes (`mfa/admin.rs`), limits, cleanup and settings (`mfa/limits.rs`), races
-//! (`mfa/races.rs`) and the verification hook point (`mfa/hook.rs`).
+//! (`mfa/races.rs`), the verification hook point (`mfa/hook.rs`) and an aal2-only table
+//! under RLS (`mfa/rls.rs`).
 //!
 //! Codes are computed here from the secret `POST /factors` returns, as an authenticator app
 //! would.
@@ -12,6 +13,7 @@ mod enrolment;
 mod hook;
 mod limits;
 mod races;
+mod rls;
 mod verification;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
