@@ -108,12 +108,22 @@ pub async fn find_owned(db: impl PgExecutor<'_>, id: Uuid, user_id: Uuid) -> sql
 
 /// A factor with what checking a code needs, locked until the end of the transaction, so
 /// that two verifications of one factor run one after the other (a code then works once).
-#[derive(Debug, FromRow)]
+#[derive(FromRow)]
 pub struct LockedFactor {
     #[sqlx(flatten)]
     pub factor: FactorRow,
     pub secret: Option<String>,
     pub last_totp_time_step: Option<i64>,
+}
+
+/// Without the secret: a `{:?}` in a log line must not leak it.
+impl std::fmt::Debug for LockedFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LockedFactor")
+            .field("factor", &self.factor)
+            .field("last_totp_time_step", &self.last_totp_time_step)
+            .finish_non_exhaustive()
+    }
 }
 
 pub async fn lock_owned(db: impl PgExecutor<'_>, id: Uuid, user_id: Uuid) -> sqlx::Result<Option<LockedFactor>> {
@@ -208,4 +218,33 @@ pub async fn set_friendly_name(
     .bind(name)
     .fetch_optional(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_locked_factor_never_shows_its_secret() {
+        let now = Utc::now();
+        let locked = LockedFactor {
+            factor: FactorRow {
+                id: Uuid::nil(),
+                user_id: Uuid::nil(),
+                friendly_name: "Phone".into(),
+                factor_type: "totp".into(),
+                status: VERIFIED.into(),
+                created_at: now,
+                updated_at: now,
+                phone: None,
+                last_challenged_at: None,
+                web_authn_aaguid: None,
+            },
+            secret: Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into()),
+            last_totp_time_step: Some(7),
+        };
+        let shown = format!("{locked:?}");
+        assert!(shown.contains("Phone") && shown.contains('7'), "{shown}");
+        assert!(!shown.contains("JBSWY3DP"), "{shown}");
+    }
 }

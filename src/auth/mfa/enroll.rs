@@ -22,7 +22,6 @@ pub struct Params<'a> {
 }
 
 /// The new factor and what the user's authenticator app needs.
-#[derive(Debug)]
 pub struct Enrolled {
     pub factor: FactorRow,
     pub secret: String,
@@ -87,6 +86,16 @@ pub async fn enroll(deps: &Deps<'_>, caller: &Caller<'_>, client: &Client, param
         uri,
         qr_code,
     })
+}
+
+/// Without the secret, which the URI and the QR code hold too: a `{:?}` in a log line must not
+/// leak it.
+impl std::fmt::Debug for Enrolled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolled")
+            .field("factor", &self.factor)
+            .finish_non_exhaustive()
+    }
 }
 
 /// GoTrue's answers per factor type: phone and WebAuthn factors are off (Latchkey has
