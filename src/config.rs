@@ -27,6 +27,8 @@ mod observability;
 pub use observability::{LogConfig, LogFormat, MetricsConfig};
 mod report;
 pub use report::{UnreadVariable, gotrue_variables};
+mod mfa;
+pub use mfa::MfaConfig;
 
 /// The Supabase CLI's well-known development secret: published in its documentation and
 /// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
@@ -94,6 +96,8 @@ pub struct Config {
     /// What the start-up report says, one warning a line: set variables nothing reads,
     /// localhost defaults on a server others can reach, settings Latchkey cannot honour.
     pub warnings: Vec<String>,
+    /// `GOTRUE_MFA_*`: TOTP factors.
+    pub mfa: MfaConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +196,7 @@ impl Config {
             metrics,
             request_id_header: observability::request_id_header(&env)?,
             warnings: Vec::new(),
+            mfa: mfa::from_env(&env)?,
         };
         config.validate()?;
         // With nothing else installed, mail lands beside the private database, where

@@ -73,6 +73,20 @@ error_codes! {
     EmailConflictIdentityNotDeletable => "email_conflict_identity_not_deletable",
     UnexpectedAudience => "unexpected_audience",
     ManualLinkingDisabled => "manual_linking_disabled",
+    TooManyEnrolledMfaFactors => "too_many_enrolled_mfa_factors",
+    MfaFactorNameConflict => "mfa_factor_name_conflict",
+    MfaFactorNotFound => "mfa_factor_not_found",
+    MfaIpAddressMismatch => "mfa_ip_address_mismatch",
+    MfaChallengeExpired => "mfa_challenge_expired",
+    MfaVerificationFailed => "mfa_verification_failed",
+    MfaVerificationRejected => "mfa_verification_rejected",
+    InsufficientAal => "insufficient_aal",
+    MfaPhoneEnrollDisabled => "mfa_phone_enroll_not_enabled",
+    MfaPhoneVerifyDisabled => "mfa_phone_verify_not_enabled",
+    MfaTotpEnrollDisabled => "mfa_totp_enroll_not_enabled",
+    MfaTotpVerifyDisabled => "mfa_totp_verify_not_enabled",
+    MfaWebAuthnEnrollDisabled => "mfa_webauthn_enroll_not_enabled",
+    MfaWebAuthnVerifyDisabled => "mfa_webauthn_verify_not_enabled",
 }
 
 /// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API

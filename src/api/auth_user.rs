@@ -18,7 +18,18 @@ use crate::error::{Error, ErrorCode, Kind};
 pub struct AuthUser {
     pub user: UserRow,
     pub session_id: Option<Uuid>,
+    /// The assurance level of the token's session as the session row says now (`aal1`,
+    /// `aal2`), not as the token claims it: an unenrolled factor downgrades the session at
+    /// once. `None` without a session.
+    pub session_aal: Option<String>,
     pub claims: IncomingClaims,
+}
+
+impl AuthUser {
+    /// Whether the token's session has passed MFA.
+    pub fn is_aal2(&self) -> bool {
+        self.session_aal.as_deref() == Some("aal2")
+    }
 }
 
 /// [`AuthUser`] with the user's identities, read in the same round trip (for `GET /user`,
@@ -37,10 +48,15 @@ impl FromRequestParts<AppState> for AuthUser {
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session(&mut *conn, user_id, session_id).await?;
         conn.release();
-        let user = admit(found.map(|f| (f.user, f.session_exists)), session_id)?;
+        let (found, session_aal) = match found {
+            Some(f) => (Some((f.user, f.session_aal.is_some())), f.session_aal),
+            None => (None, None),
+        };
+        let user = admit(found, session_id)?;
         Ok(AuthUser {
             user,
             session_id,
+            session_aal,
             claims,
         })
     }
@@ -54,15 +70,16 @@ impl FromRequestParts<AppState> for AuthUserWithIdentities {
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session_and_identities(&mut *conn, user_id, session_id).await?;
         conn.release();
-        let (found, identities) = match found {
-            Some(f) => (Some((f.user, f.session_exists)), f.identities.0),
-            None => (None, Vec::new()),
+        let (found, session_aal, identities) = match found {
+            Some(f) => (Some((f.user, f.session_aal.is_some())), f.session_aal, f.identities.0),
+            None => (None, None, Vec::new()),
         };
         let user = admit(found, session_id)?;
         Ok(AuthUserWithIdentities {
             auth: AuthUser {
                 user,
                 session_id,
+                session_aal,
                 claims,
             },
             identities,

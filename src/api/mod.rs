@@ -8,6 +8,7 @@ pub mod docs;
 pub mod error;
 pub mod external;
 pub mod extract;
+pub mod factors;
 pub mod health;
 pub mod identities;
 pub mod logout;
@@ -52,6 +53,7 @@ use crate::api::state::AppState;
         (name = "auth", description = "Sign up, sign in, refresh, sign out, email links and codes"),
         (name = "user", description = "The signed-in user"),
         (name = "admin", description = "User administration (service_role key)"),
+        (name = "mfa", description = "Multi-factor authentication: TOTP factors, challenges, aal2"),
     )
 )]
 struct ApiDoc;
@@ -94,6 +96,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(external::router())
         .merge(identities::router())
         .merge(well_known::router())
+        .merge(factors::router())
 }
 
 /// The OpenAPI document generated from the code.

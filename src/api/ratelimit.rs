@@ -57,6 +57,8 @@ const OTP: &[Group] = &[Group::Otp];
 const SIGN_UP: &[Group] = &[Group::SignInSignUps, Group::Otp];
 const ANONYMOUS_SIGN_UP: &[Group] = &[Group::AnonymousUsers];
 const AUTHORIZE: &[Group] = &[Group::Authorize];
+const MFA_CHALLENGE: &[Group] = &[Group::MfaChallenge];
+const MFA_VERIFY: &[Group] = &[Group::MfaVerify];
 
 /// The middleware: refuses a request over its group's budget with `429
 /// over_request_rate_limit`, and labels allowed ones with `RateLimit-*` headers.
@@ -165,9 +167,22 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
         ("GET" | "HEAD", "/authorize" | "/user/identities/authorize") => AUTHORIZE,
         ("POST", "/otp" | "/magiclink" | "/recover" | "/resend") | ("PUT", "/user") => OTP,
         ("POST", "/signup") => return Some(Route::Signup),
+        ("POST", path) => match factor_action(path) {
+            Some("challenge") => MFA_CHALLENGE,
+            Some("verify") => MFA_VERIFY,
+            _ => return None,
+        },
         _ => return None,
     };
     Some(Route::Groups(groups))
+}
+
+/// The last segment of `/factors/{factor_id}/<action>`, whatever the id (the router decides
+/// whether it names a factor; a request that draws from the budget and then fails still
+/// counts).
+fn factor_action(path: &str) -> Option<&str> {
+    let (id, action) = path.strip_prefix("/factors/")?.split_once('/')?;
+    (!id.is_empty() && !action.contains('/')).then_some(action)
 }
 
 /// Whether a limiter guards `method path` (a route as the OpenAPI document names it), so the
@@ -297,6 +312,19 @@ mod tests {
             );
         }
         assert_eq!(route(&Method::GET, "/callback", None), None);
+        let factor = "/factors/0b6d2b5e-7f5a-4d5e-9f2a-1c2d3e4f5a6b";
+        let at = |suffix: &str| route(&post, &format!("{factor}{suffix}"), None);
+        assert_eq!(at("/challenge"), Some(Route::Groups(MFA_CHALLENGE)));
+        assert_eq!(at("/verify"), Some(Route::Groups(MFA_VERIFY)));
+        assert_eq!(
+            route(&post, "/factors/{factor_id}/verify", None),
+            Some(Route::Groups(MFA_VERIFY))
+        );
+        assert_eq!(at(""), None, "enrolment is not limited, as in GoTrue");
+        assert_eq!(route(&post, "/factors", None), None);
+        assert_eq!(route(&post, "/factors//verify", None), None);
+        assert_eq!(at("/verify/x"), None);
+        assert_eq!(route(&Method::DELETE, factor, None), None);
         assert_eq!(unprefixed("/auth/v1"), "/auth/v1");
         assert_eq!(unprefixed("/auth/v1x/token"), "/auth/v1x/token");
     }

@@ -11,6 +11,7 @@ use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
 use crate::auth::codes::Codes;
 use crate::auth::jwt::{JwtKeys, TokenIssuer};
+use crate::auth::mfa::{MfaVerificationHook, NoHook};
 use crate::auth::outbox::Outbox;
 use crate::auth::password::Hasher;
 use crate::auth::redirect::RedirectPolicy;
@@ -56,6 +57,8 @@ pub struct Shared {
     pub send_timing: SendTiming,
     /// The last answer of the readiness check (`GET /health/ready`).
     pub readiness: crate::api::readiness::Readiness,
+    /// The MFA verification attempt hook point: no hook yet (`auth::mfa::hook`).
+    pub mfa_hook: Arc<dyn MfaVerificationHook>,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
             providers,
             send_timing: SendTiming::default(),
             readiness: Default::default(),
+            mfa_hook: Arc::new(NoHook),
         })))
     }
 }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::identities::IdentityRow;
+use crate::db::mfa_factors::FactorRow;
 use crate::db::users::UserRow;
 
 /// GoTrue's user object (`models/user.go`). `email`/`phone` are `""` when absent.
@@ -49,6 +50,10 @@ pub struct UserResponse {
     pub app_metadata: Value,
     #[schema(value_type = Object)]
     pub user_metadata: Value,
+    /// The user's MFA factors, verified or not; left out when there are none (GoTrue's
+    /// `omitempty`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub factors: Vec<FactorResponse>,
     pub identities: Vec<IdentityResponse>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -81,6 +86,7 @@ impl UserResponse {
             last_sign_in_at: user.last_sign_in_at,
             app_metadata: user.raw_app_meta_data,
             user_metadata: user.raw_user_meta_data,
+            factors: user.factors.0.into_iter().map(FactorResponse::from).collect(),
             identities: identities.into_iter().map(IdentityResponse::from).collect(),
             created_at: user.created_at,
             updated_at: user.updated_at,
@@ -121,6 +127,42 @@ impl From<IdentityRow> for IdentityResponse {
             created_at: row.created_at,
             updated_at: row.updated_at,
             email: row.email,
+        }
+    }
+}
+
+/// GoTrue's factor object (`models.Factor`). The secret is never part of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FactorResponse {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// `unverified` until a first code is verified, then `verified`.
+    #[schema(example = "verified")]
+    pub status: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub friendly_name: String,
+    #[schema(example = "totp")]
+    pub factor_type: String,
+    /// `""` for TOTP factors.
+    pub phone: String,
+    pub last_challenged_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_authn_aaguid: Option<Uuid>,
+}
+
+impl From<FactorRow> for FactorResponse {
+    fn from(row: FactorRow) -> Self {
+        FactorResponse {
+            id: row.id,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            status: row.status,
+            friendly_name: row.friendly_name,
+            factor_type: row.factor_type,
+            phone: row.phone.unwrap_or_default(),
+            last_challenged_at: row.last_challenged_at,
+            web_authn_aaguid: row.web_authn_aaguid,
         }
     }
 }

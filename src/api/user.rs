@@ -108,6 +108,7 @@ pub async fn put_user(
     let caller = Caller {
         user: &auth.user,
         session_id: auth.session_id,
+        aal2: auth.is_aal2(),
     };
     let (user, identities) = user_update::update(&deps(&state), &caller, &client, &changes).await?;
     Ok(axum::Json(UserResponse::new(user, identities)))

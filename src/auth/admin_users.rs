@@ -11,8 +11,8 @@ use crate::auth::password::{self, Hasher};
 use crate::config::{PasswordConfig, parse_duration};
 use crate::db::audit::{self, Action};
 use crate::db::identities::{self, IdentityRow};
-use crate::db::sessions;
 use crate::db::users::{self, AdminChanges, UserRow};
+use crate::db::{mfa_factors, sessions};
 use crate::error::{Error, ErrorCode, Result};
 
 /// What the admin use cases need.
@@ -147,7 +147,8 @@ fn traits(user: &UserRow) -> Value {
 }
 
 /// The user `raw_id` names: a UUID of an existing user, else 404.
-async fn find(db: &PgPool, raw_id: &str) -> Result<UserRow> {
+/// The user `raw_id` names, with GoTrue's 404s for a bad or unknown id.
+pub async fn find(db: &PgPool, raw_id: &str) -> Result<UserRow> {
     let id = Uuid::parse_str(raw_id)
         .map_err(|_| Error::not_found(ErrorCode::ValidationFailed, "user_id must be an UUID"))?;
     users::find_by_id(db, id)
@@ -295,6 +296,8 @@ pub async fn delete(deps: &Deps<'_>, actor: &AdminActor<'_>, raw_id: &str, soft:
     if soft {
         sessions::delete_all_for_user(&mut *tx, user.id).await?;
         identities::delete_for_user(&mut *tx, user.id).await?;
+        // GoTrue hard-deletes a soft-deleted user's factors (a hard delete cascades).
+        mfa_factors::delete_for_user(&mut *tx, user.id).await?;
         users::soft_delete(&mut *tx, user.id).await?;
     } else {
         users::delete(&mut *tx, user.id).await?;

@@ -11,6 +11,7 @@ pub mod identities;
 pub mod jwt;
 pub mod links;
 pub mod magic_link;
+pub mod mfa;
 pub mod oauth_link;
 pub mod outbox;
 pub mod password;

@@ -226,7 +226,16 @@ async fn next_token(
         Decision::Rotate => Ok(Some(rotate(tx, sessions, found, &refreshed).await?)),
         Decision::ReturnCurrent => {
             let current = sessions.refresh_key.token(found.session_id, found.session_counter);
-            if refresh_tokens::is_live(&mut *tx, &refresh::hash(&current)).await? {
+            let state =
+                refresh_tokens::current_and_presented(&mut *tx, &refresh::hash(&current), &found.token_hash).await?;
+            // The presented token was deleted while this refresh waited for the session's
+            // lock (the session row it read is the new one, its token row the old one): an
+            // MFA verification withdraws every older token of its session, and none of them
+            // may get the aal2 session's current token.
+            if !state.presented_exists {
+                return Err(token_not_found());
+            }
+            if state.current_is_live {
                 audit::insert(&mut *tx, refreshed).await?;
                 return Ok(Some(current));
             }
@@ -277,4 +286,78 @@ fn provider_of(user: &UserRow) -> String {
         .and_then(|p| p.as_str())
         .unwrap_or("anonymous")
         .to_owned()
+}
+
+/// An MFA verification of `factor_id` on the user's session `session_id`, inside the caller's
+/// transaction: `method` joins the session's `amr` (replacing an older entry of it, newest
+/// first), the session becomes `aal2`, and it gets a new refresh token, its only one (see
+/// `db::sessions::upgrade_to_aal2`). Returns that token and the new `amr`, for
+/// [`Sessions::tokens_for`] once the caller has read the user back; `None` when the session
+/// has ended meanwhile.
+pub async fn raise_to_aal2(
+    tx: &mut PgConnection,
+    sessions: &Sessions,
+    user_id: Uuid,
+    session_id: Uuid,
+    factor_id: Uuid,
+    method: &str,
+) -> Result<Option<(String, Vec<AmrEntry>)>, Error> {
+    let Some(locked) = sessions::lock(&mut *tx, session_id, user_id).await? else {
+        return Ok(None);
+    };
+    let existing: Vec<AmrEntry> = serde_json::from_value(locked.amr).unwrap_or_default();
+    let amr = with_method(existing, method, Utc::now().timestamp());
+    let amr_json = serde_json::to_value(&amr).map_err(Error::internal)?;
+    let counter = locked.refresh_token_counter + 1;
+    let refresh_token = sessions.refresh_key.token(session_id, counter);
+    sessions::upgrade_to_aal2(
+        &mut *tx,
+        session_id,
+        user_id,
+        factor_id,
+        &amr_json,
+        &refresh::hash(&refresh_token),
+        counter,
+    )
+    .await?;
+    Ok(Some((refresh_token, amr)))
+}
+
+/// `amr` with `method` done at `now`: one entry per method, as GoTrue's `mfa_amr_claims`
+/// (unique per session and method), newest first.
+fn with_method(mut amr: Vec<AmrEntry>, method: &str, now: i64) -> Vec<AmrEntry> {
+    amr.retain(|entry| entry.method != method);
+    // First, and a stable sort: within the same second the new method still comes first.
+    amr.insert(
+        0,
+        AmrEntry {
+            method: method.to_owned(),
+            timestamp: now,
+        },
+    );
+    amr.sort_by_key(|entry| std::cmp::Reverse(entry.timestamp));
+    amr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(method: &str, timestamp: i64) -> AmrEntry {
+        AmrEntry {
+            method: method.to_owned(),
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn a_method_is_recorded_once_newest_first() {
+        let amr = with_method(vec![entry("password", 100)], "totp", 200);
+        assert_eq!(amr, [entry("totp", 200), entry("password", 100)]);
+        let again = with_method(amr, "totp", 300);
+        assert_eq!(again, [entry("totp", 300), entry("password", 100)]);
+        assert_eq!(with_method(Vec::new(), "totp", 5), [entry("totp", 5)]);
+        let same_second = with_method(vec![entry("password", 100)], "totp", 100);
+        assert_eq!(same_second, [entry("totp", 100), entry("password", 100)]);
+    }
 }

@@ -262,6 +262,9 @@ fn obfuscated_user(rules: &AccountRules, existing: &UserRow, data: Option<&Value
     fake.banned_until = None;
     fake.raw_user_meta_data = metadata(data);
     fake.raw_app_meta_data = json!({ "provider": "email", "providers": ["email"] });
+    // GoTrue leaves the real user's factors in its fake answer, which tells anyone who signs up
+    // with an address whether its account uses MFA; a new user has none.
+    fake.factors = Default::default();
     fake
 }
 

@@ -45,6 +45,8 @@ pub struct Deps<'a> {
 pub struct Caller<'a> {
     pub user: &'a UserRow,
     pub session_id: Option<Uuid>,
+    /// The session has passed MFA (`aal2`).
+    pub aal2: bool,
 }
 
 /// What the request asks to change; `None` and blank values change nothing.
@@ -73,7 +75,7 @@ pub async fn update(
     client: &Client,
     changes: &Changes<'_>,
 ) -> Result<(UserRow, Vec<IdentityRow>)> {
-    let challenge = check_request(deps, caller.user, changes)?;
+    let challenge = check_request(deps, caller, changes)?;
     let new_password_hash = new_password_hash(deps, caller, changes).await?;
     let new_email = match accounts::optional_email(changes.email)? {
         Some(email) => (Some(email.as_str()) != caller.user.email.as_deref()).then_some(email),
@@ -109,13 +111,15 @@ pub async fn update(
 }
 
 /// What can be refused before reading anything; returns the PKCE challenge.
-fn check_request(deps: &Deps<'_>, user: &UserRow, changes: &Changes<'_>) -> Result<Option<Challenge>> {
+fn check_request(deps: &Deps<'_>, caller: &Caller<'_>, changes: &Changes<'_>) -> Result<Option<Challenge>> {
+    let user = caller.user;
     if changes.app_metadata.is_some_and(|v| !v.is_null()) && !deps.admin_roles.contains(&user.role) {
         return Err(Error::forbidden(
             ErrorCode::NotAdmin,
             "Updating app_metadata requires admin privileges",
         ));
     }
+    check_assurance(caller, changes)?;
     if changes.data.is_some_and(|d| !d.is_null() && !d.is_object()) {
         return Err(Error::validation("data must be a JSON object"));
     }
@@ -123,6 +127,29 @@ fn check_request(deps: &Deps<'_>, user: &UserRow, changes: &Changes<'_>) -> Resu
         match *deps.outbox.sms(PhoneUse::ChangeNumber)? {}
     }
     pkce::parse_params(changes.code_challenge, changes.code_challenge_method)
+}
+
+/// GoTrue: once a user has a verified factor, their password, email and phone change only
+/// from an aal2 session (401 `insufficient_aal`), or a stolen password would be enough to
+/// take the account over and switch MFA off.
+fn check_assurance(caller: &Caller<'_>, changes: &Changes<'_>) -> Result<()> {
+    let user = caller.user;
+    if caller.aal2 || !user.has_verified_factor() {
+        return Ok(());
+    }
+    let password = changes.password.is_some_and(|p| !p.is_empty());
+    let email = accounts::optional_email(changes.email)?.is_some_and(|e| Some(e.as_str()) != user.email.as_deref());
+    let phone = changes
+        .phone
+        .map(str::trim)
+        .is_some_and(|p| !p.is_empty() && Some(p) != user.phone.as_deref());
+    if password || email || phone {
+        return Err(Error::unauthorized(
+            ErrorCode::InsufficientAal,
+            "AAL2 session is required to update email or password when MFA is enabled.",
+        ));
+    }
+    Ok(())
 }
 
 /// The hash of the new password, once `current_password` (when given or required), the

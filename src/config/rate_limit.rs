@@ -10,7 +10,7 @@ use super::{ConfigError, Env};
 
 mod rate;
 pub use rate::Rate;
-use rate::{PER_5_MIN_BURST_30, PER_HOUR_BURST_N, rate};
+use rate::{PER_5_MIN_BURST_30, PER_HOUR_BURST_N, PER_MINUTE_BURST_30, rate};
 
 /// `LATCHKEY_TRUSTED_PROXIES` when unset: loopback and the private ranges, where a reverse
 /// proxy in front of Latchkey usually lives (same host, Docker network, VPC).
@@ -40,6 +40,9 @@ pub struct RateLimitConfig {
     /// `LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS`: `POST /verify` with a code, per email or
     /// phone, whatever the client address.
     pub verify_per_address: Rate,
+    /// `GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY`: `POST /factors/{id}/challenge` and
+    /// `/verify`, each its own bucket (as GoTrue's two limiters).
+    pub mfa_challenge_and_verify: Rate,
     /// Global, not per address.
     pub email_sent: Rate,
     /// Global; read for compatibility, not used until SMS exists.
@@ -83,6 +86,14 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
             &["LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS"],
             30.0,
             &PER_HOUR_BURST_N,
+            false,
+        )?,
+        // GoTrue: N per minute, bursts of 30.
+        mfa_challenge_and_verify: rate(
+            env,
+            &["GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY"],
+            15.0,
+            &PER_MINUTE_BURST_30,
             false,
         )?,
         email_sent: rate(
@@ -153,7 +164,7 @@ fn trusted_proxies(env: &Env) -> Result<Vec<IpNet>, ConfigError> {
 mod tests {
     use std::collections::HashMap;
 
-    use super::rate::{FIVE_MINUTES, ONE_HOUR};
+    use super::rate::{FIVE_MINUTES, ONE_HOUR, ONE_MINUTE};
     use super::*;
     use crate::config::Config;
 
@@ -203,6 +214,14 @@ mod tests {
         assert_eq!(c.email_sent, hourly);
         assert_eq!(c.sms_sent, hourly);
         assert_eq!(c.prune_interval, Duration::from_secs(60));
+        assert_eq!(
+            c.mfa_challenge_and_verify,
+            Rate {
+                events: 15.0,
+                per: ONE_MINUTE,
+                burst: 30
+            }
+        );
         // 150 per 5 minutes: one request back every 2 seconds.
         assert_eq!(c.token_refresh.replenish_interval(), Some(Duration::from_secs(2)));
     }
@@ -302,6 +321,8 @@ mod tests {
             ("LATCHKEY_RATE_LIMIT_AUTHORIZE", "0"),
             ("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "none"),
             ("LATCHKEY_RATE_LIMIT_LOOPBACK", "maybe"),
+            ("GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY", "0"),
+            ("GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY", "often"),
             ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
             ("LATCHKEY_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("LATCHKEY_TRUSTED_PROXIES", "::1/129"),

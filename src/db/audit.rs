@@ -42,6 +42,12 @@ pub enum Action {
     UserReauthenticateRequested,
     IdentityLinked,
     IdentityUnlinked,
+    FactorInProgress,
+    FactorUnenrolled,
+    ChallengeCreated,
+    VerificationAttempted,
+    FactorDeleted,
+    FactorUpdated,
 }
 
 impl Action {
@@ -62,6 +68,13 @@ impl Action {
             Action::UserReauthenticateRequested => "user_reauthenticate_requested",
             Action::IdentityLinked => "identity_linked",
             Action::IdentityUnlinked => "identity_unlinked",
+            // GoTrue's names for the MFA actions (`models.EnrollFactorAction` & co.).
+            Action::FactorInProgress => "factor_in_progress",
+            Action::FactorUnenrolled => "factor_unenrolled",
+            Action::ChallengeCreated => "challenge_created",
+            Action::VerificationAttempted => "verification_attempted",
+            Action::FactorDeleted => "factor_deleted",
+            Action::FactorUpdated => "factor_updated",
         }
     }
 
@@ -81,6 +94,12 @@ impl Action {
             // `identity_linked` (added in 2d4680ef) too.
             | Action::IdentityLinked
             | Action::IdentityUnlinked => "user",
+            Action::FactorInProgress
+            | Action::FactorUnenrolled
+            | Action::ChallengeCreated
+            | Action::VerificationAttempted
+            | Action::FactorDeleted
+            | Action::FactorUpdated => "factor",
         }
     }
 }

@@ -17,7 +17,7 @@ pub struct Statement {
 }
 
 /// The statements, in the order they are run. The 24-hour margins are GoTrue's.
-pub const STATEMENTS: [Statement; 4] = [
+pub const STATEMENTS: [Statement; 6] = [
     // Revoked refresh tokens are only needed for reuse detection and the reuse interval
     // (seconds), so a day after their revocation they can go. A presented token that is gone
     // answers `refresh_token_not_found`, as in GoTrue.
@@ -52,6 +52,23 @@ pub const STATEMENTS: [Statement; 4] = [
         sql: "delete from _auth_flow_state where id in ( \
              select id from _auth_flow_state \
              where created_at < now() - interval '24 hours' \
+             limit 100 for update skip locked)",
+        batch: 100,
+    },
+    // MFA challenges are verified within minutes (`GOTRUE_MFA_CHALLENGE_EXPIRY_DURATION`).
+    Statement {
+        sql: "delete from _auth_mfa_challenges where id in ( \
+             select id from _auth_mfa_challenges \
+             where created_at < now() - interval '24 hours' \
+             limit 100 for update skip locked)",
+        batch: 100,
+    },
+    // Factors enrolled and never verified. (Sooner, once `GOTRUE_MFA_FACTOR_EXPIRY_DURATION`
+    // has passed without a challenge, the user's next enrolment removes them, as in GoTrue.)
+    Statement {
+        sql: "delete from _auth_mfa_factors where id in ( \
+             select id from _auth_mfa_factors \
+             where created_at < now() - interval '24 hours' and status = 'unverified' \
              limit 100 for update skip locked)",
         batch: 100,
     },

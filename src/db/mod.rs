@@ -7,6 +7,8 @@ pub mod flow_state;
 pub mod hot;
 pub mod identities;
 mod migrations;
+pub mod mfa_challenges;
+pub mod mfa_factors;
 pub mod one_time_tokens;
 pub mod refresh_tokens;
 pub mod sessions;

@@ -87,10 +87,29 @@ pub async fn rotate_and_record(
     Ok(())
 }
 
-/// Whether a token with this hash is the live one of its session.
-pub async fn is_live(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<bool> {
-    sqlx::query_scalar("select exists (select 1 from _auth_refresh_tokens where token_hash = $1 and revoked = false)")
-        .bind(token_hash)
-        .fetch_one(db)
-        .await
+#[derive(Debug, FromRow)]
+pub struct CurrentAndPresented {
+    /// The session's current token is stored and not revoked.
+    pub current_is_live: bool,
+    /// The presented token is still stored.
+    pub presented_exists: bool,
+}
+
+/// Whether the token hashed `current_hash` is the live one of its session, and whether the
+/// token hashed `presented_hash` still exists, at this statement's snapshot (newer than the
+/// locking read's, which a concurrent change of the session may have outdated).
+pub async fn current_and_presented(
+    db: impl PgExecutor<'_>,
+    current_hash: &str,
+    presented_hash: &str,
+) -> sqlx::Result<CurrentAndPresented> {
+    sqlx::query_as(
+        "select exists (select 1 from _auth_refresh_tokens where token_hash = $1 and revoked = false) \
+                    as current_is_live, \
+                exists (select 1 from _auth_refresh_tokens where token_hash = $2) as presented_exists",
+    )
+    .bind(current_hash)
+    .bind(presented_hash)
+    .fetch_one(db)
+    .await
 }

@@ -111,3 +111,86 @@ pub async fn delete_by_refresh_token(db: impl PgExecutor<'_>, token_hash: &str) 
     .await?
     .rows_affected())
 }
+
+/// A session's refresh-token counter and authentication methods, read under the row lock
+/// that refreshes take, so that an MFA upgrade and a refresh of one session run one after
+/// the other.
+#[derive(Debug, FromRow)]
+pub struct LockedSession {
+    pub aal: String,
+    pub refresh_token_counter: i64,
+    pub amr: Value,
+}
+
+pub async fn lock(db: impl PgExecutor<'_>, id: Uuid, user_id: Uuid) -> sqlx::Result<Option<LockedSession>> {
+    sqlx::query_as(
+        "select aal, refresh_token_counter, amr from _auth_sessions where id = $1 and user_id = $2 for update",
+    )
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// An MFA verification: the session is `aal2` through `factor_id` with the methods `amr`.
+/// Every refresh token it had is deleted and `token_hash` (number `counter`) becomes its only
+/// one, so that a refresh token handed out before the verification can never return an aal2
+/// session (GoTrue moves the counter on by two for the same reason). One statement.
+pub async fn upgrade_to_aal2(
+    db: impl PgExecutor<'_>,
+    session: Uuid,
+    user_id: Uuid,
+    factor_id: Uuid,
+    amr: &Value,
+    token_hash: &str,
+    counter: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "with dropped as ( \
+             delete from _auth_refresh_tokens where session_id = $1 \
+         ), upgraded as ( \
+             update _auth_sessions set aal = 'aal2', factor_id = $3, amr = $4, \
+                 refresh_token_counter = $6, updated_at = now() \
+             where id = $1 \
+         ) \
+         insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter) values ($5, $2, $1, $6)",
+    )
+    .bind(session)
+    .bind(user_id)
+    .bind(factor_id)
+    .bind(amr)
+    .bind(token_hash)
+    .bind(counter)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// GoTrue's `InvalidateSessionsWithAALLessThan(aal2)`, after a successful verification: the
+/// user's sessions that have not passed MFA end.
+pub async fn delete_below_aal2(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("delete from _auth_sessions where user_id = $1 and aal not in ('aal2', 'aal3')")
+            .bind(user_id)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// GoTrue's `DowngradeSessionsToAAL1`, when a factor goes: the sessions that reached aal2
+/// through it are aal1 again, without the factor's method in their `amr`.
+pub async fn downgrade_factor_sessions(db: impl PgExecutor<'_>, factor_id: Uuid, method: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "update _auth_sessions set aal = 'aal1', factor_id = null, updated_at = now(), \
+             amr = coalesce((select jsonb_agg(e.entry order by e.n) \
+                             from jsonb_array_elements(amr) with ordinality as e(entry, n) \
+                             where e.entry ->> 'method' is distinct from $2), '[]'::jsonb) \
+         where factor_id = $1",
+    )
+    .bind(factor_id)
+    .bind(method)
+    .execute(db)
+    .await?
+    .rows_affected())
+}

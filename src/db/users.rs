@@ -20,15 +20,23 @@ pub use email::{
 pub use profile::{clear_phone, merge_app_metadata, merge_user_metadata, set_password};
 
 use crate::db::identities::{IdentityRow, identities_json};
+use crate::db::mfa_factors::FactorRow;
 
-/// Every column a response or a decision needs (not `instance_id`, `is_super_admin`).
+/// Every column a response or a decision needs (not `instance_id`, `is_super_admin`), and
+/// the user's MFA factors (without secrets): like GoTrue's eagerly loaded `User`, every user
+/// read knows its factors, so no response can leave them out and no rule can miss them. The
+/// query must name the table `_auth_users` (not an alias).
 macro_rules! user_columns {
     () => {
-        "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, \
+        concat!(
+            "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, \
     confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, \
     email_change_confirm_status, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, \
     updated_at, phone, phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at, \
-    banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous"
+    banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous, ",
+            $crate::db::mfa_factors::factors_json!("_auth_users.id"),
+            " as factors"
+        )
     };
 }
 
@@ -63,9 +71,16 @@ pub struct UserRow {
     pub is_sso_user: bool,
     pub deleted_at: Option<DateTime<Utc>>,
     pub is_anonymous: bool,
+    /// Oldest first.
+    pub factors: Json<Vec<FactorRow>>,
 }
 
 impl UserRow {
+    /// GoTrue's `HasMFAEnabled`: the user can reach aal2.
+    pub fn has_verified_factor(&self) -> bool {
+        self.factors.iter().any(FactorRow::is_verified)
+    }
+
     pub fn is_banned(&self, now: DateTime<Utc>) -> bool {
         self.banned_until.is_some_and(|until| until > now)
     }
@@ -158,11 +173,19 @@ pub async fn phone_taken(db: impl PgExecutor<'_>, phone: &str, except: Uuid) -> 
 pub struct UserWithSession {
     #[sqlx(flatten)]
     pub user: UserRow,
-    pub session_exists: bool,
+    /// The assurance level of `session_id`, `None` when it is not one of the user's sessions.
+    pub session_aal: Option<String>,
 }
 
-/// The user and whether `session_id` is one of their sessions, in one round trip (every
-/// authenticated request does this).
+/// SQL for the `aal` of the session `$2` when it belongs to the user (`null` otherwise).
+macro_rules! session_aal {
+    () => {
+        "(select s.aal from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_aal"
+    };
+}
+
+/// The user and the assurance level of `session_id` if it is one of their sessions, in one
+/// round trip (every authenticated request does this).
 pub async fn find_with_session(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
@@ -171,8 +194,9 @@ pub async fn find_with_session(
     sqlx::query_as(concat!(
         "select ",
         user_columns!(),
-        ", exists (select 1 from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_exists \
-         from _auth_users where id = $1"
+        ", ",
+        session_aal!(),
+        " from _auth_users where id = $1"
     ))
     .bind(user_id)
     .bind(session_id)
@@ -191,7 +215,7 @@ pub struct UserWithIdentities {
 pub struct UserWithSessionAndIdentities {
     #[sqlx(flatten)]
     pub user: UserRow,
-    pub session_exists: bool,
+    pub session_aal: Option<String>,
     pub identities: Json<Vec<IdentityRow>>,
 }
 
@@ -204,7 +228,9 @@ pub async fn find_with_session_and_identities(
     sqlx::query_as(concat!(
         "select ",
         user_columns!(),
-        ", exists (select 1 from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_exists, ",
+        ", ",
+        session_aal!(),
+        ", ",
         identities_json!("_auth_users.id"),
         " as identities from _auth_users where id = $1"
     ))

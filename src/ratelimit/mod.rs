@@ -44,19 +44,25 @@ pub enum Group {
     SignInSignUps,
     AnonymousUsers,
     Authorize,
+    /// `POST /factors/{id}/challenge`.
+    MfaChallenge,
+    /// `POST /factors/{id}/verify`.
+    MfaVerify,
     /// Keyed by the email or phone a `POST /verify` code is tried against.
     VerifyPerAccount,
 }
 
 impl Group {
     /// The groups keyed by client address.
-    pub const PER_CLIENT: [Group; 6] = [
+    pub const PER_CLIENT: [Group; 8] = [
         Group::TokenRefresh,
         Group::Verify,
         Group::Otp,
         Group::SignInSignUps,
         Group::AnonymousUsers,
         Group::Authorize,
+        Group::MfaChallenge,
+        Group::MfaVerify,
     ];
 
     /// The variable that sets this group's rate, to name it in logs.
@@ -68,6 +74,7 @@ impl Group {
             Group::SignInSignUps => "GOTRUE_RATE_LIMIT_SIGN_IN_SIGN_UPS",
             Group::AnonymousUsers => "GOTRUE_RATE_LIMIT_ANONYMOUS_USERS",
             Group::Authorize => "LATCHKEY_RATE_LIMIT_AUTHORIZE",
+            Group::MfaChallenge | Group::MfaVerify => "GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY",
             Group::VerifyPerAccount => "LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS",
         }
     }
@@ -80,6 +87,9 @@ impl Group {
             Group::SignInSignUps => config.sign_in_sign_ups,
             Group::AnonymousUsers => config.anonymous_users,
             Group::Authorize => config.authorize,
+            // One variable, two buckets, as in GoTrue (`limiterOpts.FactorChallenge` and
+            // `FactorVerify`): a challenge-and-verify takes one from each.
+            Group::MfaChallenge | Group::MfaVerify => config.mfa_challenge_and_verify,
             Group::VerifyPerAccount => config.verify_per_address,
         }
     }

@@ -27,6 +27,7 @@ mod jwt_secret;
 mod layers;
 mod mail_folder;
 mod mail_templates;
+mod mfa;
 mod oauth;
 mod oauth_linking;
 mod observability;

@@ -2,6 +2,7 @@
 //! `GOTRUE_JWT_ADMIN_ROLES` (a service_role key, typically).
 
 pub mod audit;
+pub mod factors;
 pub mod links;
 pub mod users;
 
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(audit::router())
         .merge(links::router())
+        .merge(factors::router())
 }
 
 /// A caller with an admin role. GoTrue does not require a user behind the token (the

@@ -36,6 +36,7 @@ fn user() -> UserRow {
         is_sso_user: false,
         deleted_at: None,
         is_anonymous: false,
+        factors: Default::default(),
     }
 }
 

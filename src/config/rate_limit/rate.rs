@@ -7,6 +7,7 @@ use crate::config::{ConfigError, Env, parse_duration};
 
 pub(super) const FIVE_MINUTES: Duration = Duration::from_secs(5 * 60);
 pub(super) const ONE_HOUR: Duration = Duration::from_secs(60 * 60);
+pub(super) const ONE_MINUTE: Duration = Duration::from_secs(60);
 /// GoTrue's bucket size for most per-address limiters (tollbooth `SetBurst(30)`), whatever
 /// the configured rate.
 const GOTRUE_BURST: u32 = 30;
@@ -37,6 +38,11 @@ pub(super) struct PlainForm {
 
 pub(super) const PER_5_MIN_BURST_30: PlainForm = PlainForm {
     window: FIVE_MINUTES,
+    burst: Some(GOTRUE_BURST),
+};
+/// `GOTRUE_MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY`: GoTrue divides it by 60 (per minute).
+pub(super) const PER_MINUTE_BURST_30: PlainForm = PlainForm {
+    window: ONE_MINUTE,
     burst: Some(GOTRUE_BURST),
 };
 pub(super) const PER_HOUR_BURST_N: PlainForm = PlainForm {
