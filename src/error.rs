@@ -73,6 +73,10 @@ error_codes! {
     EmailConflictIdentityNotDeletable => "email_conflict_identity_not_deletable",
     UnexpectedAudience => "unexpected_audience",
     ManualLinkingDisabled => "manual_linking_disabled",
+    ProviderDisabled => "provider_disabled",
+    FeatureDisabled => "feature_disabled",
+    CustomProviderNotFound => "custom_provider_not_found",
+    OverCustomProviderQuota => "over_custom_provider_quota",
 }
 
 /// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API
@@ -177,6 +181,15 @@ impl Error {
     pub fn oauth_invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         let mut err = Self::bad_request(ErrorCode::ValidationFailed, description);
         err.oauth_error = Some("invalid_request");
+        err
+    }
+
+    /// An OAuth-style 400 with GoTrue's own `error` text: its `id_token` grant answers
+    /// `{"error": "invalid request", "error_description": ...}` (with a space) and
+    /// `"invalid nonce"`.
+    pub fn oauth(error: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        let mut err = Self::bad_request(ErrorCode::ValidationFailed, description);
+        err.oauth_error = Some(error);
         err
     }
 

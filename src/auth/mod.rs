@@ -4,14 +4,17 @@
 pub mod accounts;
 pub mod admin_users;
 pub mod codes;
+pub mod custom_providers;
 pub mod email;
 pub mod email_verify;
 pub mod external;
+pub mod id_token;
 pub mod identities;
 pub mod jwt;
 pub mod links;
 pub mod magic_link;
 pub mod oauth_link;
+pub mod oauth_providers;
 pub mod outbox;
 pub mod password;
 pub mod pkce;

@@ -2,6 +2,7 @@
 //! `GOTRUE_JWT_ADMIN_ROLES` (a service_role key, typically).
 
 pub mod audit;
+pub mod custom_providers;
 pub mod links;
 pub mod users;
 
@@ -25,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(audit::router())
         .merge(links::router())
+        .merge(custom_providers::router())
 }
 
 /// A caller with an admin role. GoTrue does not require a user behind the token (the
