@@ -21,6 +21,7 @@ mod google_keys;
 mod hardening;
 mod helpers;
 mod hot_pool;
+mod id_token;
 mod jwt_secret;
 mod layers;
 mod oauth;
