@@ -117,6 +117,12 @@ impl Registry {
         let policy = UrlPolicy {
             allow_private: config.custom.allow_private_urls,
         };
+        if policy.allow_private {
+            tracing::warn!(
+                "LATCHKEY_CUSTOM_OAUTH_ALLOW_PRIVATE_URLS is on: custom providers may reach http:// and \
+                 private addresses (local development and tests only)"
+            );
+        }
         let custom_base = config.custom.external_url.as_ref().unwrap_or(external_url);
         let custom = CustomProviders::new(Http::guarded(policy)?, policy, callback(custom_base));
         Ok(Registry { providers, custom })

@@ -10,6 +10,7 @@ mod admin;
 mod admin_links;
 mod cleanup;
 mod current_password;
+mod custom_providers;
 mod email;
 mod email_change;
 mod email_pkce;
