@@ -8,8 +8,10 @@
 //! `<URL>/v2.0` (GoTrue also lets other tenants' tokens through when the URL is not a
 //! `login.microsoftonline.com` one; Latchkey holds them to the configured tenant).
 //!
-//! Azure's `email` is vouched for only when `xms_edov` says so (or is absent, as in
-//! single-tenant apps where Azure only sends verified addresses), as in GoTrue.
+//! Azure's `email` is vouched for only when `xms_edov` says so, or, for a single-tenant base,
+//! when it is absent. Stricter than GoTrue, which trusts a missing `xms_edov` everywhere: with
+//! a multi-tenant base, the admin of any tenant can give a user any unverified address (the
+//! "nOAuth" takeover), so there the claim must be present and true.
 
 use std::sync::Arc;
 
@@ -111,7 +113,10 @@ impl OAuthProvider for Azure {
             access_token: Some(&tokens.access_token),
             ..TokenChecks::CODE_FLOW
         };
-        Ok(from_id_token(&oidc.verify(id_token, &checks).await?))
+        Ok(from_id_token(
+            &oidc.verify(id_token, &checks).await?,
+            self.issuers == Issuers::AnyTenant,
+        ))
     }
 
     fn accepts_id_tokens(&self) -> bool {
@@ -135,7 +140,10 @@ impl OAuthProvider for Azure {
         checks: &TokenChecks<'_>,
     ) -> Result<ProviderUser, ProviderError> {
         let oidc = self.oidc_for(id_token, self.client_ids.clone())?;
-        Ok(from_id_token(&oidc.verify(id_token, checks).await?))
+        Ok(from_id_token(
+            &oidc.verify(id_token, checks).await?,
+            self.issuers == Issuers::AnyTenant,
+        ))
     }
 }
 
@@ -161,7 +169,7 @@ const NOT_CUSTOM: [&str; 16] = [
 
 /// GoTrue's `parseAzureIDToken`: `name` goes to `full_name` only, every other claim of the
 /// token to `custom_claims`.
-fn from_id_token(claims: &Value) -> ProviderUser {
+fn from_id_token(claims: &Value, multi_tenant: bool) -> ProviderUser {
     let text = |key| text_at(claims, &[key]).unwrap_or_default();
     let mut identity = Claims::new(text("iss"), text("sub"));
     identity
@@ -178,14 +186,17 @@ fn from_id_token(claims: &Value) -> ProviderUser {
         identity.value("custom_claims", Value::Object(custom));
     }
     let email = text("email");
-    ProviderUser::new(identity, &Email::primary(Some(email), email_verified(claims)))
+    ProviderUser::new(
+        identity,
+        &Email::primary(Some(email), email_verified(claims, multi_tenant)),
+    )
 }
 
 /// `xms_edov` ("email domain owner verified") is `true`, `"1"` or `"true"`; without it the
-/// address counts as verified.
-fn email_verified(claims: &Value) -> bool {
+/// address counts as verified only in a single-tenant set-up (see the module's notes).
+fn email_verified(claims: &Value, multi_tenant: bool) -> bool {
     match claims.get("xms_edov") {
-        None | Some(Value::Null) => true,
+        None | Some(Value::Null) => !multi_tenant,
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s == "1" || s == "true",
         Some(_) => false,
@@ -232,8 +243,12 @@ mod tests {
     #[test]
     fn the_address_is_vouched_for_by_xms_edov() {
         let base = json!({"iss": "i", "sub": "s", "email": "a@x.io", "name": "Ada", "tid": "t", "nonce": "n"});
-        let user = from_id_token(&base);
+        let user = from_id_token(&base, false);
         assert!(user.email_verified);
+        assert!(
+            !from_id_token(&base, true).email_verified,
+            "multi-tenant: xms_edov required"
+        );
         assert_eq!(user.identity_data["full_name"], "Ada");
         assert!(user.identity_data.get("name").is_none());
         assert_eq!(
@@ -248,7 +263,9 @@ mod tests {
         ] {
             let mut claims = base.clone();
             claims["xms_edov"] = edov;
-            assert_eq!(from_id_token(&claims).email_verified, verified);
+            for multi_tenant in [false, true] {
+                assert_eq!(from_id_token(&claims, multi_tenant).email_verified, verified);
+            }
         }
     }
 }
