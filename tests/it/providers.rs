@@ -472,3 +472,34 @@ async fn apple_posts_the_callback_and_the_name_comes_with_the_first_sign_in_only
     let user = user_of(&app, &pairs(end.fragment())["access_token"]).await;
     assert_eq!(user["user_metadata"]["full_name"], "Ada Lovelace", "{user}");
 }
+
+#[tokio::test]
+async fn settings_report_each_enabled_provider() {
+    let fake = FakeOAuth::start(Script::default()).await;
+    let enabled = [
+        "apple",
+        "azure",
+        "discord",
+        "gitlab",
+        "keycloak",
+        "slack_oidc",
+        "x",
+        "zoom",
+    ];
+    let mut vars: Vec<(String, String)> = enabled.iter().flat_map(|name| fake.vars(name)).collect();
+    // Disabled explicitly, and a provider Latchkey does not implement (it stays false).
+    vars.push(("GOTRUE_EXTERNAL_SPOTIFY_ENABLED".into(), "false".into()));
+    vars.extend(fake.vars("twitter"));
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let app = TestApp::spawn_on(&fresh_database().await, &pairs).await;
+    let settings: Value = app.get("/settings").await.json().await.unwrap();
+    let external = settings["external"].as_object().unwrap();
+    // Not OAuth providers: set by the test environment.
+    let others = ["email", "phone", "anonymous_users"];
+    for (name, on) in external.iter().filter(|(name, _)| !others.contains(&name.as_str())) {
+        assert_eq!(on, &json!(enabled.contains(&name.as_str())), "{name}");
+    }
+    for name in enabled {
+        assert!(external.contains_key(name), "{name}");
+    }
+}
