@@ -13,7 +13,7 @@ pub use rate_limit::{Rate, RateLimitConfig};
 mod mail;
 pub use mail::{EmailKind, LinkPath, MailerConfig, Sender, SmtpConfig, TemplateFetch, TemplateSource};
 mod external;
-pub use external::{ExternalConfig, ProviderConfig};
+pub use external::{CustomOAuthConfig, ExternalConfig, ProviderConfig};
 mod http;
 pub use http::HttpConfig;
 mod env;
@@ -85,7 +85,7 @@ pub struct Config {
     /// `PUT /user` needs `current_password` (not for users without one, nor from a session
     /// started by an emailed link or code).
     pub update_password_require_current_password: bool,
-    /// `GOTRUE_EXTERNAL_GITHUB_*`, `GOTRUE_EXTERNAL_GOOGLE_*`: upstream OAuth providers.
+    /// `GOTRUE_EXTERNAL_<PROVIDER>_*`: upstream OAuth providers; `GOTRUE_CUSTOM_OAUTH_*`.
     pub external: ExternalConfig,
     /// `GOTRUE_SECURITY_MANUAL_LINKING_ENABLED`.
     pub manual_linking_enabled: bool,

@@ -87,6 +87,10 @@ error_codes! {
     MfaTotpVerifyDisabled => "mfa_totp_verify_not_enabled",
     MfaWebAuthnEnrollDisabled => "mfa_webauthn_enroll_not_enabled",
     MfaWebAuthnVerifyDisabled => "mfa_webauthn_verify_not_enabled",
+    ProviderDisabled => "provider_disabled",
+    FeatureDisabled => "feature_disabled",
+    CustomProviderNotFound => "custom_provider_not_found",
+    OverCustomProviderQuota => "over_custom_provider_quota",
 }
 
 /// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API
@@ -191,6 +195,15 @@ impl Error {
     pub fn oauth_invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         let mut err = Self::bad_request(ErrorCode::ValidationFailed, description);
         err.oauth_error = Some("invalid_request");
+        err
+    }
+
+    /// An OAuth-style 400 with GoTrue's own `error` text: its `id_token` grant answers
+    /// `{"error": "invalid request", "error_description": ...}` (with a space) and
+    /// `"invalid nonce"`.
+    pub fn oauth(error: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        let mut err = Self::bad_request(ErrorCode::ValidationFailed, description);
+        err.oauth_error = Some(error);
         err
     }
 

@@ -33,6 +33,7 @@ pub(crate) fn oauth_flows(state: &AppState) -> OAuthFlows<'_> {
     OAuthFlows {
         db: &state.db,
         providers: &state.providers,
+        custom_providers: &state.config.external.custom,
         outbox: &state.outbox,
         accounts: &state.accounts,
         sessions: &state.sessions,
@@ -56,7 +57,8 @@ pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub struct AuthorizeQuery {
-    /// `github` or `google`.
+    /// GoTrue's name of an enabled provider (`github`, `google`, `apple`, `azure`, ...), or
+    /// `custom:<id>` for a custom provider.
     provider: String,
     /// Extra scopes, comma-separated, added to the provider's defaults.
     scopes: Option<String>,
@@ -94,6 +96,8 @@ pub struct CallbackParams {
     /// Set by the provider when the user declined or the request failed.
     error: Option<String>,
     error_description: Option<String>,
+    /// Apple (posted): the user's name, on the first sign-in only.
+    user: Option<String>,
 }
 
 /// The provider's redirect back: finishes the flow and redirects (302) to the flow's
@@ -133,6 +137,7 @@ async fn callback(state: &AppState, client: &Client, params: CallbackParams) -> 
         state: params.state.as_deref(),
         error: params.error.as_deref(),
         error_description: params.error_description.as_deref(),
+        posted_user: params.user.as_deref(),
     };
     let (status, location) = match external::callback(&oauth_flows(state), client, params).await {
         CallbackEnd::NoFlow(err) => (

@@ -69,8 +69,10 @@ pub async fn get_ready(State(state): State<AppState>) -> Result<Json<ReadyRespon
     }
 }
 
-/// Which sign-in methods are enabled. Providers Latchkey does not implement are listed as
-/// `false`, as GoTrue lists its disabled ones, so clients that read the object keep working.
+/// Which sign-in methods are enabled, GoTrue's list. `linkedin`, `slack` and `twitter`
+/// (GoTrue's older LinkedIn and Slack sign-ins, and Twitter's OAuth 1.0a) are not implemented
+/// and stay `false`; their successors are `linkedin_oidc`, `slack_oidc` and `x`. GoTrue's list
+/// lacks `x`; Latchkey adds it, so that a sign-in page can tell whether to show the button.
 #[derive(Serialize, ToSchema)]
 pub struct ExternalProviders {
     anonymous_users: bool,
@@ -96,6 +98,7 @@ pub struct ExternalProviders {
     workos: bool,
     twitch: bool,
     twitter: bool,
+    x: bool,
     email: bool,
     phone: bool,
     zoom: bool,
@@ -122,34 +125,7 @@ pub struct SettingsResponse {
 pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsResponse> {
     let config = &state.config;
     Json(SettingsResponse {
-        external: ExternalProviders {
-            anonymous_users: config.anonymous_users_enabled,
-            apple: false,
-            azure: false,
-            bitbucket: false,
-            discord: false,
-            facebook: false,
-            snapchat: false,
-            figma: false,
-            fly: false,
-            github: state.providers.is_enabled("github"),
-            gitlab: false,
-            google: state.providers.is_enabled("google"),
-            keycloak: false,
-            kakao: false,
-            linkedin: false,
-            linkedin_oidc: false,
-            notion: false,
-            spotify: false,
-            slack: false,
-            slack_oidc: false,
-            workos: false,
-            twitch: false,
-            twitter: false,
-            email: config.external_email_enabled,
-            phone: false,
-            zoom: false,
-        },
+        external: external_providers(&state),
         disable_signup: config.disable_signup,
         mailer_autoconfirm: config.mailer_autoconfirm,
         phone_autoconfirm: false,
@@ -158,4 +134,38 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsRespons
         saml_private_key_next_configured: false,
         passkeys_enabled: false,
     })
+}
+
+fn external_providers(state: &AppState) -> ExternalProviders {
+    let on = |name: &str| state.providers.is_enabled(name);
+    let config = &state.config;
+    ExternalProviders {
+        anonymous_users: config.anonymous_users_enabled,
+        apple: on("apple"),
+        azure: on("azure"),
+        bitbucket: on("bitbucket"),
+        discord: on("discord"),
+        facebook: on("facebook"),
+        snapchat: on("snapchat"),
+        figma: on("figma"),
+        fly: on("fly"),
+        github: on("github"),
+        gitlab: on("gitlab"),
+        google: on("google"),
+        keycloak: on("keycloak"),
+        kakao: on("kakao"),
+        linkedin: false,
+        linkedin_oidc: on("linkedin_oidc"),
+        notion: on("notion"),
+        spotify: on("spotify"),
+        slack: false,
+        slack_oidc: on("slack_oidc"),
+        workos: on("workos"),
+        twitch: on("twitch"),
+        twitter: false,
+        x: on("x"),
+        email: config.external_email_enabled,
+        phone: false,
+        zoom: on("zoom"),
+    }
 }

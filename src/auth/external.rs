@@ -5,6 +5,7 @@
 //! `POST /token?grant_type=pkce`. All flow state lives in Postgres, so a flow survives a restart
 //! and works on any instance.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool};
@@ -14,19 +15,23 @@ use uuid::Uuid;
 use crate::auth::accounts::AccountRules;
 use crate::auth::identities::require_manual_linking;
 use crate::auth::oauth_link::{self, Resolved};
+use crate::auth::oauth_providers;
 use crate::auth::outbox::Outbox;
 use crate::auth::pkce;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::config::CustomOAuthConfig;
 use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
 use crate::db::users::UserRow;
 use crate::error::{Error, ErrorCode, Result};
-use crate::providers::{ProviderError, ProviderTokens, ProviderUser, Registry};
+use crate::providers::{OAuthProvider, ProviderError, ProviderTokens, ProviderUser, Registry};
 
 /// What the OAuth flows need, for one request.
 pub struct OAuthFlows<'a> {
     pub db: &'a PgPool,
     pub providers: &'a Registry,
+    /// `GOTRUE_CUSTOM_OAUTH_*`.
+    pub custom_providers: &'a CustomOAuthConfig,
     pub outbox: &'a Outbox,
     pub accounts: &'a AccountRules,
     pub sessions: &'a Sessions,
@@ -39,7 +44,8 @@ pub struct OAuthFlows<'a> {
 }
 
 /// Query parameters of `/authorize` that are Latchkey's own or that the provider must not get
-/// from the client (GoTrue's reserved list); every other parameter is forwarded.
+/// from the client (GoTrue's reserved list, compared without case as GoTrue does); every other
+/// parameter is forwarded.
 const RESERVED: [&str; 13] = [
     "provider",
     "skip_http_redirect",
@@ -57,8 +63,28 @@ const RESERVED: [&str; 13] = [
 ];
 
 /// GoTrue's 400 for a provider that is unknown or disabled.
-pub fn unsupported(provider: &str) -> Error {
-    Error::validation(format!("Unsupported provider: {provider}"))
+pub fn unsupported(reason: &str) -> Error {
+    Error::validation(format!("Unsupported provider: {reason}"))
+}
+
+/// The provider called `name`, or GoTrue's 400.
+async fn provider(flows: &OAuthFlows<'_>, name: &str) -> Result<Arc<dyn OAuthProvider>> {
+    oauth_providers::find(flows.db, flows.providers, flows.custom_providers, name)
+        .await?
+        .map_err(|unavailable| unsupported(&unavailable.reason(name)))
+}
+
+/// The parameters `/authorize` passes on to the provider: all but the reserved ones, with
+/// WorkOS's `provider` sent as `workos_provider` (GoTrue's renaming, since `provider` is ours).
+fn forwarded(query: &[(String, String)]) -> Vec<(String, String)> {
+    query
+        .iter()
+        .filter(|(k, _)| !RESERVED.iter().any(|reserved| k.eq_ignore_ascii_case(reserved)))
+        .map(|(k, v)| match k.as_str() {
+            "workos_provider" => ("provider".to_owned(), v.clone()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect()
 }
 
 /// Starts a flow from the (decoded) query of `/authorize` and returns the provider's
@@ -74,20 +100,12 @@ pub async fn start(
     }
     let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let name = get("provider").unwrap_or("").trim().to_lowercase();
-    let provider = flows.providers.get(&name).ok_or_else(|| unsupported(&name))?;
+    let provider = provider(flows, &name).await?;
     let challenge = pkce::parse_params(get("code_challenge"), get("code_challenge_method"))?;
-    let scopes: Vec<String> = get("scopes")
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let forwarded: Vec<(String, String)> = query
-        .iter()
-        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
-        .cloned()
-        .collect();
+    // PKCE towards the provider, when it asks for it: a verifier of our own, kept with the flow.
+    let provider_verifier = provider
+        .requires_pkce()
+        .then(|| oauth2::PkceCodeChallenge::new_random_sha256().1.secret().clone());
     let flow = flow_state::insert(
         flows.db,
         &NewFlowState {
@@ -98,13 +116,24 @@ pub async fn start(
             authentication_method: "oauth",
             referrer: Some(redirect_to),
             linking_target_id: linking_target,
+            provider_code_verifier: provider_verifier.as_deref(),
         },
     )
     .await?;
+    let scopes = get("scopes").unwrap_or("");
     provider
-        .authorize_url(&flow.id.to_string(), &scopes, &forwarded)
+        .authorize_url(
+            &flow.id.to_string(),
+            scopes,
+            &forwarded(query),
+            provider_verifier.as_deref(),
+        )
         .await
-        .map_err(|err| upstream(Step::Authorize, err))
+        .map_err(|err| match err {
+            // An ID-token-only provider (no secret configured): GoTrue's 400.
+            ProviderError::NoSecret => unsupported(&err.to_string()),
+            err => upstream(Step::Authorize, err),
+        })
 }
 
 /// The provider's redirect back to `/callback`.
@@ -116,6 +145,8 @@ pub struct Callback<'a> {
     /// Set by the provider when the user declined or the request failed.
     pub error: Option<&'a str>,
     pub error_description: Option<&'a str>,
+    /// What the provider posted as `user` (Apple: the name, on the first sign-in only).
+    pub posted_user: Option<&'a str>,
 }
 
 /// How a callback ends.
@@ -166,7 +197,7 @@ pub async fn callback(flows: &OAuthFlows<'_>, client: &Client, params: Callback<
             description: params.error_description.unwrap_or("").to_owned(),
         };
     }
-    let outcome = finish(flows, client, &flow, params.code.unwrap_or(""), &referrer).await;
+    let outcome = finish(flows, client, &flow, &params, &referrer).await;
     CallbackEnd::Finished { redirect_to, outcome }
 }
 
@@ -208,27 +239,30 @@ async fn finish(
     flows: &OAuthFlows<'_>,
     client: &Client,
     flow: &FlowStateRow,
-    code: &str,
+    params: &Callback<'_>,
     redirect_to: &str,
 ) -> Result<SignedIn> {
+    let code = params.code.unwrap_or("");
     if code.is_empty() {
         return Err(Error::bad_request(
             ErrorCode::BadOauthCallback,
             "OAuth callback with missing authorization code",
         ));
     }
-    let provider = flows
-        .providers
-        .get(&flow.provider_type)
-        .ok_or_else(|| unsupported(&flow.provider_type))?;
+    let provider = provider(flows, &flow.provider_type).await?;
     let tokens = provider
-        .exchange_code(code)
+        .exchange_code(code, flow.provider_code_verifier.as_deref())
         .await
         .map_err(|err| upstream(Step::Exchange, err))?;
-    let profile = provider
+    let mut profile = provider
         .user(&tokens)
         .await
         .map_err(|err| upstream(Step::Profile, err))?;
+    if let Some(posted) = params.posted_user.filter(|u| !u.is_empty()) {
+        provider
+            .read_callback_user(&mut profile, posted)
+            .map_err(|err| upstream(Step::Profile, err))?;
+    }
     let mut tx = flows.db.begin().await?;
     let user = match resolve(&mut tx, flows, flow, &profile, redirect_to, &client.ip_string()).await? {
         Resolved::SignedIn(user) => *user,

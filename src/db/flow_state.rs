@@ -19,12 +19,15 @@ pub struct FlowStateRow {
     pub created_at: DateTime<Utc>,
     pub referrer: Option<String>,
     pub linking_target_id: Option<Uuid>,
+    /// PKCE towards the provider: the verifier the code exchange sends.
+    pub provider_code_verifier: Option<String>,
 }
 
 macro_rules! flow_state_columns {
     () => {
         "id, user_id, auth_code, code_challenge_method, code_challenge, provider_type, provider_access_token, \
-         provider_refresh_token, authentication_method, auth_code_issued_at, created_at, referrer, linking_target_id"
+         provider_refresh_token, authentication_method, auth_code_issued_at, created_at, referrer, linking_target_id, \
+         provider_code_verifier"
     };
 }
 
@@ -37,14 +40,16 @@ pub struct NewFlowState<'a> {
     pub referrer: Option<&'a str>,
     /// Manual linking: the user the provider's identity joins.
     pub linking_target_id: Option<Uuid>,
+    /// PKCE towards the provider: the verifier kept for the code exchange.
+    pub provider_code_verifier: Option<&'a str>,
 }
 
 /// A new flow with a fresh random id and auth code (UUID v4 strings, as GoTrue makes them).
 pub async fn insert(db: impl PgExecutor<'_>, flow: &NewFlowState<'_>) -> sqlx::Result<FlowStateRow> {
     sqlx::query_as(concat!(
         "insert into _auth_flow_state (id, user_id, auth_code, code_challenge_method, code_challenge, \
-             provider_type, authentication_method, referrer, linking_target_id) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning ",
+             provider_type, authentication_method, referrer, linking_target_id, provider_code_verifier) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning ",
         flow_state_columns!()
     ))
     .bind(Uuid::new_v4())
@@ -56,6 +61,7 @@ pub async fn insert(db: impl PgExecutor<'_>, flow: &NewFlowState<'_>) -> sqlx::R
     .bind(flow.authentication_method)
     .bind(flow.referrer)
     .bind(flow.linking_target_id)
+    .bind(flow.provider_code_verifier)
     .fetch_one(db)
     .await
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cleanup;
+pub mod custom_providers;
 pub mod flow_state;
 pub mod hot;
 pub mod identities;

@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::{Endpoints, OAuthClient, OAuthProvider, ProviderError, ProviderTokens, ProviderUser, Setup};
+use super::claims::{Claims, Email};
+use super::{Endpoints, OAuthClient, OAuthProvider, ProviderError, ProviderTokens, ProviderUser, Setup, SetupError};
 use crate::config::ProviderConfig;
 
 #[derive(Debug)]
@@ -18,13 +18,13 @@ pub(super) struct GitHub {
     api: String,
 }
 
-pub(super) fn build(setup: Setup<'_>) -> Box<dyn OAuthProvider> {
+pub(super) fn build(setup: Setup<'_>) -> Result<Box<dyn OAuthProvider>, SetupError> {
     let (web, api) = hosts(setup.config);
-    Box::new(GitHub {
+    Ok(Box::new(GitHub {
         client: setup.client,
         web,
         api,
-    })
+    }))
 }
 
 fn hosts(config: &ProviderConfig) -> (String, String) {
@@ -45,6 +45,7 @@ fn hosts(config: &ProviderConfig) -> (String, String) {
 #[derive(Deserialize)]
 struct GitHubUser {
     id: i64,
+    #[serde(default)]
     login: String,
     name: Option<String>,
     avatar_url: Option<String>,
@@ -61,7 +62,7 @@ struct GitHubEmail {
 
 #[async_trait]
 impl OAuthProvider for GitHub {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "github"
     }
 
@@ -69,8 +70,8 @@ impl OAuthProvider for GitHub {
         &self.client
     }
 
-    fn default_scopes(&self) -> &'static [&'static str] {
-        &["user:email"]
+    fn default_scopes(&self) -> Vec<String> {
+        super::scopes(&["user:email"])
     }
 
     async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
@@ -83,51 +84,45 @@ impl OAuthProvider for GitHub {
     async fn user(&self, tokens: &ProviderTokens) -> Result<ProviderUser, ProviderError> {
         let api = &self.api;
         let access_token = &tokens.access_token;
-        let user: GitHubUser = self.client.get_json(&format!("{api}/user"), access_token).await?;
+        let user: GitHubUser = self.client.get_json(&format!("{api}/user"), access_token, &[]).await?;
         let emails: Vec<GitHubEmail> = self
             .client
-            .get_json(&format!("{api}/user/emails"), access_token)
+            .get_json(&format!("{api}/user/emails"), access_token, &[])
             .await?;
-        // GoTrue takes the primary address, else the last one listed.
-        let chosen = emails.iter().find(|e| e.primary).or(emails.last());
-        let email = chosen.map(|e| e.email.to_lowercase());
-        let email_verified = chosen.is_some_and(|e| e.verified);
-        let subject = user.id.to_string();
-        let identity_data = json!({
-            "iss": api,
-            "sub": subject,
-            "provider_id": subject,
-            "name": user.name,
-            "full_name": user.name,
-            "user_name": user.login,
-            "preferred_username": user.login,
-            "avatar_url": user.avatar_url,
-            "email": email,
-            "email_verified": email_verified,
-            "phone_verified": false,
-        });
-        Ok(ProviderUser {
-            subject,
-            email,
-            email_verified,
-            identity_data,
-        })
+        let mut claims = Claims::new(api, &user.id.to_string());
+        let name = user.name.unwrap_or_default();
+        claims
+            .text("name", &name)
+            .text("full_name", &name)
+            .text("preferred_username", &user.login)
+            .text("user_name", &user.login)
+            .text("avatar_url", user.avatar_url.unwrap_or_default());
+        let emails: Vec<Email> = emails
+            .into_iter()
+            .filter(|e| !e.email.is_empty())
+            .map(|e| Email {
+                address: e.email,
+                verified: e.verified,
+                primary: e.primary,
+            })
+            .collect();
+        Ok(ProviderUser::new(claims, &emails))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
     use url::Url;
 
     use super::*;
 
     fn config(url: Option<&str>) -> ProviderConfig {
         ProviderConfig {
-            client_id: "id".into(),
-            secret: SecretString::from("s"),
+            client_ids: vec!["id".into()],
+            secret: None,
             redirect_uri: None,
             url: url.map(|u| Url::parse(u).unwrap()),
+            skip_nonce_check: false,
         }
     }
 

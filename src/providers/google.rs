@@ -1,16 +1,17 @@
-//! Google, an OpenID Connect provider: the endpoints come from the discovery document of the
-//! issuer, `https://accounts.google.com` unless `GOTRUE_EXTERNAL_GOOGLE_URL` names another
-//! (GoTrue ignores that variable; Latchkey honours it for tests and self-hosted IdPs). The user
-//! is read from the ID token of the code exchange, checked by the shared verifier
-//! ([`super::oidc`]), or from the userinfo endpoint when the token response has none.
+//! Google (`internal/api/provider/google.go`), an OpenID Connect provider: the endpoints come
+//! from the discovery document of the issuer, `https://accounts.google.com` unless
+//! `GOTRUE_EXTERNAL_GOOGLE_URL` names another (GoTrue ignores that variable; Latchkey honours
+//! it for tests and self-hosted IdPs). The user is read from the ID token of the code exchange,
+//! checked by the shared verifier ([`super::oidc`]), or from the userinfo endpoint when the
+//! token response has none. ID tokens from Google One Tap or Android's Credential Manager sign
+//! in through `grant_type=id_token`, for any of the configured client ids.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use url::Url;
-
-use super::oidc::{ExpectedNonce, Oidc};
-use super::{Endpoints, OAuthClient, OAuthProvider, ProviderError, ProviderTokens, ProviderUser, Setup};
+use super::claims::{Claims, Email, text_at, truthy};
+use super::oidc::{Oidc, TokenChecks};
+use super::{Endpoints, OAuthClient, OAuthProvider, ProviderError, ProviderTokens, ProviderUser, Setup, SetupError};
 
 const GOOGLE_ISSUER: &str = "https://accounts.google.com";
 const GOOGLE_USERINFO: &str = "https://www.googleapis.com/userinfo/v2/me";
@@ -19,27 +20,24 @@ const GOOGLE_USERINFO: &str = "https://www.googleapis.com/userinfo/v2/me";
 pub(super) struct Google {
     client: OAuthClient,
     oidc: Oidc,
+    skip_nonce_check: bool,
 }
 
-pub(super) fn build(setup: Setup<'_>) -> Box<dyn OAuthProvider> {
-    let issuer = setup.config.url.as_ref().map_or(GOOGLE_ISSUER, Url::as_str);
-    let issuer = issuer.trim_end_matches('/');
-    let oidc = Oidc::new(
-        setup.verifier.clone(),
-        issuer,
-        vec![setup.client.client_id().to_owned()],
-    )
-    // Google writes its issuer both with and without the scheme.
-    .also_accepting_issuer(issuer.trim_start_matches("https://"));
-    Box::new(Google {
+pub(super) fn build(setup: Setup<'_>) -> Result<Box<dyn OAuthProvider>, SetupError> {
+    let issuer = super::base_url(setup.config, &GOOGLE_ISSUER["https://".len()..]);
+    let oidc = Oidc::new(setup.verifier.clone(), &issuer, setup.config.client_ids.clone())
+        // Google writes its issuer both with and without the scheme.
+        .also_accepting_issuer(issuer.trim_start_matches("https://"));
+    Ok(Box::new(Google {
         client: setup.client,
         oidc,
-    })
+        skip_nonce_check: setup.config.skip_nonce_check,
+    }))
 }
 
 #[async_trait]
 impl OAuthProvider for Google {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "google"
     }
 
@@ -47,12 +45,8 @@ impl OAuthProvider for Google {
         &self.client
     }
 
-    fn default_scopes(&self) -> &'static [&'static str] {
-        &["email", "profile"]
-    }
-
-    fn is_oidc(&self) -> bool {
-        true
+    fn default_scopes(&self) -> Vec<String> {
+        super::scopes(&["email", "profile"])
     }
 
     async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
@@ -62,78 +56,94 @@ impl OAuthProvider for Google {
     /// From the ID token when the token response has one, else from the userinfo endpoint.
     async fn user(&self, tokens: &ProviderTokens) -> Result<ProviderUser, ProviderError> {
         if let Some(id_token) = &tokens.id_token {
-            return self.user_from_id_token(id_token, ExpectedNonce::Unchecked).await;
+            let checks = TokenChecks {
+                access_token: Some(&tokens.access_token),
+                ..TokenChecks::CODE_FLOW
+            };
+            let claims = self.oidc.verify(id_token, &checks).await?;
+            return Ok(from_id_token(&claims));
         }
         let discovery = self.oidc.discovery().await?;
         let url = discovery.userinfo_endpoint.as_deref().unwrap_or(GOOGLE_USERINFO);
-        let claims: Value = self.client.get_json(url, &tokens.access_token).await?;
-        Ok(from_claims(self.oidc.issuer(), &claims))
+        let info: Value = self.client.get_json(url, &tokens.access_token, &[]).await?;
+        Ok(from_userinfo(url, &info))
+    }
+
+    fn accepts_id_tokens(&self) -> bool {
+        true
+    }
+
+    fn is_id_token_issuer(&self, issuer: &str) -> bool {
+        self.oidc.accepts_issuer(issuer)
+    }
+
+    fn skips_nonce_check(&self) -> bool {
+        self.skip_nonce_check
     }
 
     async fn user_from_id_token(
         &self,
         id_token: &str,
-        nonce: ExpectedNonce<'_>,
+        checks: &TokenChecks<'_>,
     ) -> Result<ProviderUser, ProviderError> {
-        let claims = self.oidc.verify(id_token, nonce).await?;
-        Ok(from_claims(self.oidc.issuer(), &claims))
+        let claims = self.oidc.verify(id_token, checks).await?;
+        Ok(from_id_token(&claims))
     }
 }
 
-/// `email_verified` may be a boolean or the string "true"; userinfo v2 calls it `verified_email`.
-fn truthy(value: Option<&Value>) -> bool {
-    match value {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-        _ => false,
-    }
+/// `email_verified` (ID tokens) or `verified_email` (userinfo v2), a boolean or "true".
+fn verified(info: &Value) -> bool {
+    truthy(info.get("email_verified")) || truthy(info.get("verified_email"))
 }
 
-fn from_claims(issuer: &str, claims: &Value) -> ProviderUser {
-    let text = |key: &str| claims.get(key).and_then(Value::as_str).map(str::to_owned);
-    let subject = text("sub").or_else(|| text("id")).unwrap_or_default();
-    let email = text("email").map(|e| e.to_lowercase());
-    let email_verified =
-        email.is_some() && (truthy(claims.get("email_verified")) || truthy(claims.get("verified_email")));
-    let mut identity_data = json!({
-        "iss": issuer,
-        "sub": subject,
-        "provider_id": subject,
-        "name": text("name"),
-        "full_name": text("name"),
-        "picture": text("picture"),
-        "avatar_url": text("picture"),
-        "email": email,
-        "email_verified": email_verified,
-        "phone_verified": false,
-    });
-    if let Some(hd) = text("hd") {
-        identity_data["custom_claims"] = json!({ "hd": hd });
+/// GoTrue's `parseGoogleIDToken`: the issuer as the token writes it, `hd` as a custom claim.
+fn from_id_token(claims: &Value) -> ProviderUser {
+    let text = |key| text_at(claims, &[key]).unwrap_or_default();
+    let mut identity = Claims::new(text("iss"), text("sub"));
+    identity
+        .text("name", text("name"))
+        .text("full_name", text("name"))
+        .text("picture", text("picture"))
+        .text("avatar_url", text("picture"));
+    if !text("hd").is_empty() {
+        identity.custom("hd", Value::String(text("hd").to_owned()));
     }
-    ProviderUser {
-        subject,
-        email,
-        email_verified,
-        identity_data,
-    }
+    ProviderUser::new(identity, &Email::primary(Some(text("email")), verified(claims)))
+}
+
+/// The userinfo answer (v2's `id`, or OIDC's `sub`); GoTrue names the endpoint as the issuer.
+fn from_userinfo(url: &str, info: &Value) -> ProviderUser {
+    let text = |key| text_at(info, &[key]).unwrap_or_default();
+    let subject = [text("sub"), text("id")]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    let mut identity = Claims::new(url, subject);
+    identity
+        .text("name", text("name"))
+        .text("full_name", text("name"))
+        .text("picture", text("picture"))
+        .text("avatar_url", text("picture"));
+    ProviderUser::new(identity, &Email::primary(Some(text("email")), verified(info)))
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
     fn verified_flags_come_in_several_spellings() {
-        let user = from_claims("i", &json!({"sub": "1", "email": "A@x.io", "email_verified": "true"}));
+        let user = from_id_token(&json!({"iss": "i", "sub": "1", "email": "A@x.io", "email_verified": "true"}));
         assert!(user.email_verified);
         assert_eq!(user.email.as_deref(), Some("a@x.io"));
-        let user = from_claims(
-            "i",
-            &json!({"id": "2", "email": "a@x.io", "verified_email": true, "hd": "x.io"}),
-        );
-        assert!(user.email_verified);
-        assert_eq!(user.subject, "2");
+        let user =
+            from_id_token(&json!({"iss": "i", "sub": "2", "email": "a@x.io", "email_verified": true, "hd": "x.io"}));
         assert_eq!(user.identity_data["custom_claims"]["hd"], "x.io");
-        assert!(!from_claims("i", &json!({"sub": "3", "email": "a@x.io"})).email_verified);
+        let user = from_userinfo("u", &json!({"id": "3", "email": "a@x.io", "verified_email": true}));
+        assert!(user.email_verified);
+        assert_eq!(user.subject, "3");
+        assert!(!from_id_token(&json!({"sub": "4", "email": "a@x.io"})).email_verified);
     }
 }

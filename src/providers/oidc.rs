@@ -1,24 +1,27 @@
 //! The one ID-token verifier of every OpenID Connect provider: the discovery document
-//! (`<issuer>/.well-known/openid-configuration`) and the key set (`jwks_uri`) are fetched and
-//! cached for an hour (see [`cache::CACHE_FOR`]); a token naming a key the cached set lacks
-//! fetches the set again, at most once a minute (see [`cache::REFETCH_AT_MOST_EVERY`]). A token
-//! passes when an accepted asymmetric algorithm signed it with a published key, and its issuer,
-//! audience (our client id), expiry and, when asked for, `nonce` are right.
+//! (`<issuer>/.well-known/openid-configuration`, or a configured discovery URL) and the key set
+//! (`jwks_uri`) are fetched and cached for an hour (see [`cache::CACHE_FOR`]); a token naming a
+//! key the cached set lacks fetches the set again, at most once a minute (see
+//! [`cache::REFETCH_AT_MOST_EVERY`]). A token passes when an accepted asymmetric algorithm
+//! signed it with a published key, and its issuer, expiry, audience (our client ids), `at_hash`
+//! and, when asked for, `nonce` are right.
 
 /// Also the RLS API's JWKS cache uses the refetch gate.
 pub(crate) mod cache;
+mod checks;
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use self::cache::{Cache, RefetchGate};
-use super::{Endpoints, ProviderError, fetch_json};
+pub use self::checks::{hashed_nonce, unverified_issuer};
+use super::http::Http;
+use super::{Endpoints, ProviderError};
 
 /// The signature algorithms an ID token may use: the asymmetric ones. HS256 is left out on
 /// purpose: with it, a token "signed" with a provider's public key (which anyone has) would
@@ -35,7 +38,7 @@ const ACCEPTED_ALGORITHMS: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-/// Why an ID token was refused. For the log; a client sees one message for all of them.
+/// Why an ID token was refused. For the log; a client sees GoTrue's messages (`auth`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdTokenError {
     #[error("malformed ID token: {0}")]
@@ -50,10 +53,16 @@ pub enum IdTokenError {
     Expired,
     #[error("ID token from another issuer")]
     Issuer,
-    #[error("ID token for another audience")]
-    Audience,
+    /// The token's audiences, none of them ours.
+    #[error("ID token for another audience: {0}")]
+    Audience(String),
     #[error("ID token without the `{0}` claim")]
     MissingClaim(String),
+    #[error("ID token at_hash does not match the access token")]
+    AccessTokenHash,
+    /// The client sent a nonce and the token has none, or the other way round.
+    #[error("ID token nonce present on one side only")]
+    NoncePresence,
     #[error("ID token nonce does not match")]
     Nonce,
 }
@@ -62,35 +71,53 @@ pub enum IdTokenError {
 #[derive(Debug, Clone, Copy)]
 pub enum ExpectedNonce<'a> {
     /// Not checked: the code flow, where Latchkey sent no nonce and the token came straight
-    /// from the provider's token endpoint in answer to Latchkey's own request.
+    /// from the provider's token endpoint in answer to Latchkey's own request; or a provider
+    /// configured to skip the check.
     Unchecked,
-    /// Exactly this (the `id_token` grant: GoTrue compares the hash of the client's nonce).
+    /// Exactly this (the `id_token` grant: the hash of the client's nonce, [`hashed_nonce`]).
     Exactly(&'a str),
     /// No nonce at all (the `id_token` grant without one: GoTrue refuses a token that has one).
     Absent,
 }
 
-/// The part of a discovery document Latchkey reads.
-#[derive(Debug, Deserialize)]
+/// What the token is checked against besides its signature and issuer.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenChecks<'a> {
+    pub nonce: ExpectedNonce<'a>,
+    /// The access token the client sent along (the `id_token` grant), for `at_hash`.
+    pub access_token: Option<&'a str>,
+}
+
+impl TokenChecks<'_> {
+    /// The code flow's: the token came from the provider's token endpoint itself.
+    pub const CODE_FLOW: TokenChecks<'static> = TokenChecks {
+        nonce: ExpectedNonce::Unchecked,
+        access_token: None,
+    };
+}
+
+/// The part of a discovery document Latchkey reads (and stores for custom providers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Discovery {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
     pub jwks_uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_endpoint: Option<String>,
 }
 
 /// Fetches and caches discovery documents and key sets, for every OIDC provider of a registry.
 #[derive(Debug)]
 pub struct IdTokenVerifier {
-    http: reqwest::Client,
+    http: Http,
     discovery: Cache<Discovery>,
     keys: Cache<JwkSet>,
     refetches: RefetchGate,
 }
 
 impl IdTokenVerifier {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: Http) -> Self {
         IdTokenVerifier {
             http,
             discovery: Cache::default(),
@@ -100,26 +127,27 @@ impl IdTokenVerifier {
     }
 
     async fn fetch<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, ProviderError> {
-        fetch_json(self.http.get(url))
+        let metadata = |err: super::http::HttpError| ProviderError::Metadata(err.to_string());
+        self.http
+            .json(self.http.get(url).map_err(metadata)?)
             .await
-            .map_err(|err| ProviderError::Metadata(err.to_string()))
+            .map_err(metadata)
     }
 
-    /// The discovery document of `issuer`, which must name that issuer (as go-oidc, and so
-    /// GoTrue, requires: a document naming another issuer is refused, not cached).
-    async fn discover(&self, issuer: &str) -> Result<Arc<Discovery>, ProviderError> {
-        let url = format!("{issuer}/.well-known/openid-configuration");
-        if let Some(discovery) = self.discovery.get(&url) {
+    /// The discovery document at `url`, which must name `issuer` (as go-oidc, and so GoTrue,
+    /// requires: a document naming another issuer is refused, not cached).
+    pub async fn discover(&self, url: &str, issuer: &str) -> Result<Arc<Discovery>, ProviderError> {
+        if let Some(discovery) = self.discovery.get(url) {
             return Ok(discovery);
         }
-        let discovery: Discovery = self.fetch(&url).await?;
-        if discovery.issuer.trim_end_matches('/') != issuer {
+        let discovery: Discovery = self.fetch(url).await?;
+        if discovery.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
             return Err(ProviderError::Metadata(format!(
                 "the discovery document of {issuer} names the issuer {}",
                 discovery.issuer
             )));
         }
-        Ok(self.discovery.put(&url, discovery))
+        Ok(self.discovery.put(url, discovery))
     }
 
     /// The key set at `url`; fetched again when it lacks `kid` and the last such fetch of
@@ -142,8 +170,11 @@ impl IdTokenVerifier {
 #[derive(Debug, Clone)]
 pub struct Oidc {
     verifier: Arc<IdTokenVerifier>,
-    /// Without a trailing slash; the discovery document is under it.
+    /// Without a trailing slash.
     issuer: String,
+    /// Where the discovery document is: `<issuer>/.well-known/openid-configuration` unless
+    /// configured otherwise.
+    discovery_url: String,
     /// The `iss` values its tokens may carry: the issuer, and any other spelling the provider
     /// is known to use.
     accepted_issuers: Vec<String>,
@@ -157,6 +188,7 @@ impl Oidc {
         Oidc {
             verifier,
             accepted_issuers: vec![issuer.clone()],
+            discovery_url: format!("{issuer}/.well-known/openid-configuration"),
             issuer,
             audiences,
         }
@@ -168,12 +200,23 @@ impl Oidc {
         self
     }
 
+    /// Reads the discovery document at `url` instead of under the issuer.
+    pub fn with_discovery_url(mut self, url: &str) -> Oidc {
+        self.discovery_url = url.to_owned();
+        self
+    }
+
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
+    /// Whether tokens naming `issuer` are this provider's.
+    pub fn accepts_issuer(&self, issuer: &str) -> bool {
+        self.accepted_issuers.iter().any(|accepted| accepted == issuer)
+    }
+
     pub async fn discovery(&self) -> Result<Arc<Discovery>, ProviderError> {
-        self.verifier.discover(&self.issuer).await
+        self.verifier.discover(&self.discovery_url, &self.issuer).await
     }
 
     /// The endpoints of the code flow, from the discovery document.
@@ -186,24 +229,25 @@ impl Oidc {
     }
 
     /// The claims of `token` once it has passed every check.
-    pub async fn verify(&self, token: &str, nonce: ExpectedNonce<'_>) -> Result<Value, ProviderError> {
+    pub async fn verify(&self, token: &str, checks: &TokenChecks<'_>) -> Result<Value, ProviderError> {
         // Judged before any request: a token no key could verify costs the provider nothing.
-        let header = header(token)?;
+        let header = checks::header(token)?;
         let discovery = self.discovery().await?;
         let keys = self
             .verifier
             .key_set(&discovery.jwks_uri, header.kid.as_deref())
             .await?;
-        Ok(self.check(token, &keys, nonce)?)
+        Ok(self.check(token, &keys, checks)?)
     }
 
     /// The checks that need no network: signature with a key of `keys`, then the claims.
-    fn check(&self, token: &str, keys: &JwkSet, nonce: ExpectedNonce<'_>) -> Result<Value, IdTokenError> {
-        let header = header(token)?;
+    fn check(&self, token: &str, keys: &JwkSet, checks: &TokenChecks<'_>) -> Result<Value, IdTokenError> {
+        let header = checks::header(token)?;
         let mut validation = Validation::new(header.alg);
-        validation.set_audience(&self.audiences);
+        // The audience is checked below, after the signature and expiry, as GoTrue does.
+        validation.validate_aud = false;
         validation.set_issuer(&self.accepted_issuers);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         // With a `kid`, the key of that name; without one, whichever published key fits (as
         // go-oidc tries them all).
         let candidates: Vec<&Jwk> = match header.kid.as_deref() {
@@ -211,62 +255,21 @@ impl Oidc {
             None => keys.keys.iter().collect(),
         };
         let mut outcome = Err(IdTokenError::UnknownKey);
-        for jwk in candidates.into_iter().filter(|jwk| fits(jwk, header.alg)) {
+        for jwk in candidates.into_iter().filter(|jwk| checks::fits(jwk, header.alg)) {
             let Ok(key) = DecodingKey::from_jwk(jwk) else { continue };
             outcome = jsonwebtoken::decode::<Value>(token, &key, &validation)
                 .map(|data| data.claims)
-                .map_err(refusal);
+                .map_err(checks::refusal);
             if outcome.is_ok() {
                 break;
             }
         }
         let claims = outcome?;
-        check_nonce(&claims, nonce)?;
+        checks::check_access_token_hash(&claims, header.alg, checks.access_token)?;
+        checks::check_audience(&claims, &self.audiences)?;
+        checks::check_nonce(&claims, checks.nonce)?;
         Ok(claims)
     }
-}
-
-/// The token's header, if it names an accepted algorithm.
-fn header(token: &str) -> Result<jsonwebtoken::Header, IdTokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| IdTokenError::Malformed(e.to_string()))?;
-    if !ACCEPTED_ALGORITHMS.contains(&header.alg) {
-        return Err(IdTokenError::Algorithm(format!("{:?}", header.alg)));
-    }
-    Ok(header)
-}
-
-/// Whether a published key may verify a token signed with `alg`: a public key (never a
-/// symmetric one), meant for signatures, of the algorithm it is published for.
-fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
-    let public = !matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_));
-    let for_signing = !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption));
-    let same_alg = match jwk.common.key_algorithm {
-        None => true,
-        Some(published) => published == KeyAlgorithm::from(alg),
-    };
-    public && for_signing && same_alg
-}
-
-fn refusal(err: jsonwebtoken::errors::Error) -> IdTokenError {
-    match err.into_kind() {
-        ErrorKind::InvalidSignature => IdTokenError::Signature,
-        ErrorKind::ExpiredSignature => IdTokenError::Expired,
-        ErrorKind::InvalidIssuer => IdTokenError::Issuer,
-        ErrorKind::InvalidAudience => IdTokenError::Audience,
-        ErrorKind::MissingRequiredClaim(claim) => IdTokenError::MissingClaim(claim),
-        ErrorKind::InvalidAlgorithm => IdTokenError::Algorithm("does not fit the key".into()),
-        other => IdTokenError::Malformed(format!("{other:?}")),
-    }
-}
-
-fn check_nonce(claims: &Value, expected: ExpectedNonce<'_>) -> Result<(), IdTokenError> {
-    let nonce = claims.get("nonce").and_then(Value::as_str).filter(|n| !n.is_empty());
-    let fine = match expected {
-        ExpectedNonce::Unchecked => true,
-        ExpectedNonce::Exactly(expected) => nonce == Some(expected),
-        ExpectedNonce::Absent => nonce.is_none(),
-    };
-    if fine { Ok(()) } else { Err(IdTokenError::Nonce) }
 }
 
 #[cfg(test)]

@@ -1,161 +1,163 @@
 //! The enabled providers, built once at start-up from `GOTRUE_EXTERNAL_<P>_*`, with the HTTP
-//! client and the ID-token verifier (and so the key caches) they share.
+//! client and the ID-token verifier (and so the key caches) they share; and the factory of
+//! custom providers, with their own guarded client.
+//!
+//! Adding a provider is one module and one row of [`IMPLEMENTED`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use url::Url;
 
+use super::custom::CustomProviders;
+use super::http::Http;
 use super::oidc::IdTokenVerifier;
-use super::{OAuthClient, OAuthProvider, Setup, github, google};
-use crate::config::ExternalConfig;
+use super::url_guard::UrlPolicy;
+use super::{OAuthClient, OAuthProvider, Setup, SetupError};
+use crate::config::{ConfigError, ExternalConfig};
 
-type Build = fn(Setup<'_>) -> Box<dyn OAuthProvider>;
+type Build = fn(Setup<'_>) -> Result<Box<dyn OAuthProvider>, SetupError>;
 
-/// Every provider Latchkey implements, by GoTrue's name (`GOTRUE_EXTERNAL_<NAME>_*`).
-const IMPLEMENTED: [(&str, Build); 2] = [("github", github::build), ("google", google::build)];
+/// One implemented provider.
+struct Implemented {
+    /// GoTrue's name (`GOTRUE_EXTERNAL_<NAME>_*`, `/authorize?provider=<name>`).
+    name: &'static str,
+    build: Build,
+    /// Signs in with ID tokens (`grant_type=id_token`): may be configured without a secret.
+    id_tokens: bool,
+}
+
+const fn row(name: &'static str, build: Build, id_tokens: bool) -> Implemented {
+    Implemented { name, build, id_tokens }
+}
+
+/// Every provider Latchkey implements.
+const IMPLEMENTED: [Implemented; 21] = [
+    row("apple", super::apple::build, true),
+    row("azure", super::azure::build, true),
+    row("bitbucket", super::bitbucket::build, false),
+    row("discord", super::discord::build, false),
+    row("facebook", super::facebook::build, true),
+    row("figma", super::figma::build, false),
+    row("fly", super::fly::build, false),
+    row("github", super::github::build, false),
+    row("gitlab", super::gitlab::build, false),
+    row("google", super::google::build, true),
+    row("kakao", super::kakao::build, true),
+    row("keycloak", super::keycloak::build, true),
+    row("linkedin_oidc", super::linkedin_oidc::build, false),
+    row("notion", super::notion::build, false),
+    row("slack_oidc", super::slack_oidc::build, false),
+    row("snapchat", super::snapchat::build, false),
+    row("spotify", super::spotify::build, false),
+    row("twitch", super::twitch::build, false),
+    row("workos", super::workos::build, false),
+    row("x", super::x::build, false),
+    row("zoom", super::zoom::build, false),
+];
+
+/// Why the registry could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
 
 /// The providers a client may sign in with.
 #[derive(Debug)]
 pub struct Registry {
-    providers: Vec<Box<dyn OAuthProvider>>,
+    providers: Vec<Arc<dyn OAuthProvider>>,
+    custom: CustomProviders,
 }
 
 impl Registry {
     /// The enabled providers of `config`. `external_url` (`API_EXTERNAL_URL`, or the address
     /// the server bound to) makes the default redirect URI, `<external_url>/callback`.
-    pub fn new(config: &ExternalConfig, external_url: &Url) -> Result<Registry, reqwest::Error> {
-        // No redirects followed (the OAuth 2 security advice for token requests); GoTrue's
-        // 10 s timeout.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()?;
+    pub fn new(config: &ExternalConfig, external_url: &Url) -> Result<Registry, RegistryError> {
+        let http = Http::new()?;
         let verifier = Arc::new(IdTokenVerifier::new(http.clone()));
-        let providers = IMPLEMENTED
-            .iter()
-            .filter_map(|(name, build)| {
-                let config = config.provider(name)?;
-                let redirect_uri = match &config.redirect_uri {
-                    Some(uri) => uri.to_string(),
-                    None => format!("{}/callback", external_url.as_str().trim_end_matches('/')),
-                };
-                let client = OAuthClient::new(
-                    http.clone(),
-                    config.client_id.clone(),
-                    config.secret.clone(),
-                    redirect_uri,
-                );
-                Some(build(Setup {
-                    config,
-                    client,
-                    verifier: &verifier,
-                }))
-            })
-            .collect();
-        Ok(Registry { providers })
+        let callback = |base: &Url| format!("{}/callback", base.as_str().trim_end_matches('/'));
+        let mut providers: Vec<Arc<dyn OAuthProvider>> = Vec::new();
+        for (name, provider) in &config.providers {
+            let var = |field: &str| format!("GOTRUE_EXTERNAL_{}_{field}", name.to_uppercase());
+            let Some(implemented) = IMPLEMENTED.iter().find(|i| i.name == name) else {
+                warn_not_implemented(name, &var("ENABLED"));
+                continue;
+            };
+            if provider.secret.is_none() && !implemented.id_tokens {
+                return Err(ConfigError {
+                    var: var("SECRET"),
+                    message: "required when the provider is enabled".into(),
+                }
+                .into());
+            }
+            let redirect_uri = match &provider.redirect_uri {
+                Some(uri) => uri.to_string(),
+                None => callback(external_url),
+            };
+            let client = OAuthClient::new(
+                http.clone(),
+                provider.client_id().to_owned(),
+                provider.secret.clone(),
+                redirect_uri,
+            );
+            let setup = Setup {
+                config: provider,
+                client,
+                verifier: &verifier,
+                ios_bundle_id: config.ios_bundle_id.as_deref(),
+            };
+            let built = (implemented.build)(setup).map_err(|err| ConfigError {
+                var: var(err.field),
+                message: err.message,
+            })?;
+            providers.push(Arc::from(built));
+        }
+        let policy = UrlPolicy {
+            allow_private: config.custom.allow_private_urls,
+        };
+        if policy.allow_private {
+            tracing::warn!(
+                "LATCHKEY_CUSTOM_OAUTH_ALLOW_PRIVATE_URLS is on: custom providers may reach http:// and \
+                 private addresses (local development and tests only)"
+            );
+        }
+        let custom_base = config.custom.external_url.as_ref().unwrap_or(external_url);
+        let custom = CustomProviders::new(Http::guarded(policy)?, policy, callback(custom_base));
+        Ok(Registry { providers, custom })
     }
 
-    /// The enabled provider called `name` (GoTrue's name, lower case); `None` for one that is
-    /// unknown or disabled.
-    pub fn get(&self, name: &str) -> Option<&dyn OAuthProvider> {
-        self.providers.iter().find(|p| p.name() == name).map(|p| p.as_ref())
+    /// The enabled built-in provider called `name` (GoTrue's name, lower case); `None` for one
+    /// that is unknown or disabled.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn OAuthProvider>> {
+        self.providers.iter().find(|p| p.name() == name).cloned()
     }
 
     pub fn is_enabled(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+
+    /// The enabled provider whose ID tokens name `issuer`.
+    pub fn for_id_token_issuer(&self, issuer: &str) -> Option<Arc<dyn OAuthProvider>> {
+        self.providers.iter().find(|p| p.is_id_token_issuer(issuer)).cloned()
+    }
+
+    /// Custom providers: built from their stored settings, with their own guarded client.
+    pub fn custom(&self) -> &CustomProviders {
+        &self.custom
+    }
+}
+
+fn warn_not_implemented(name: &str, var: &str) {
+    let hint = match name {
+        "twitter" => "; Twitter's OAuth 2.0 sign-in is the `x` provider (GOTRUE_EXTERNAL_X_*)",
+        "linkedin" => "; LinkedIn's current sign-in is `linkedin_oidc`",
+        "slack" => "; Slack's current sign-in is `slack_oidc`",
+        _ => "",
+    };
+    tracing::warn!(%var, "Latchkey does not implement the provider {name}: it stays disabled{hint}");
 }
 
 #[cfg(test)]
-mod tests {
-    use secrecy::SecretString;
-
-    use super::*;
-    use crate::config::ProviderConfig;
-
-    fn provider(redirect_uri: Option<&str>, url: Option<&str>) -> Option<ProviderConfig> {
-        Some(ProviderConfig {
-            client_id: "the-client".into(),
-            secret: SecretString::from("the-secret"),
-            redirect_uri: redirect_uri.map(|u| Url::parse(u).unwrap()),
-            url: url.map(|u| Url::parse(u).unwrap()),
-        })
-    }
-
-    fn build(config: ExternalConfig) -> Registry {
-        Registry::new(&config, &Url::parse("https://auth.example.com/").unwrap()).unwrap()
-    }
-
-    #[test]
-    fn only_enabled_providers_are_registered() {
-        let registry = build(ExternalConfig {
-            github: provider(None, None),
-            ..ExternalConfig::default()
-        });
-        assert_eq!(registry.get("github").map(|p| p.name()), Some("github"));
-        // Disabled, unknown, or not GoTrue's spelling: the caller's "Unsupported provider".
-        for name in ["google", "twitter", "", "GitHub", "github "] {
-            assert!(registry.get(name).is_none(), "{name:?}");
-            assert!(!registry.is_enabled(name), "{name:?}");
-        }
-        assert!(build(ExternalConfig::default()).get("github").is_none());
-    }
-
-    #[test]
-    fn each_provider_is_registered_under_its_own_name() {
-        let registry = build(ExternalConfig {
-            github: provider(None, None),
-            google: provider(None, None),
-            ..ExternalConfig::default()
-        });
-        for (name, _) in IMPLEMENTED {
-            assert_eq!(registry.get(name).map(|p| p.name()), Some(name));
-        }
-        let github = registry.get("github").unwrap();
-        assert!(!github.is_oidc());
-        assert_eq!(github.default_scopes(), ["user:email"]);
-        let google = registry.get("google").unwrap();
-        assert!(google.is_oidc());
-        assert_eq!(google.default_scopes(), ["email", "profile"]);
-    }
-
-    #[test]
-    fn the_redirect_uri_is_the_configured_one_or_our_callback() {
-        let registry = build(ExternalConfig {
-            github: provider(None, None),
-            google: provider(Some("https://app.example.com/auth/callback"), None),
-            ..ExternalConfig::default()
-        });
-        let github = registry.get("github").unwrap().client();
-        assert_eq!(github.redirect_uri(), "https://auth.example.com/callback");
-        assert_eq!(github.client_id(), "the-client");
-        let google = registry.get("google").unwrap().client();
-        assert_eq!(google.redirect_uri(), "https://app.example.com/auth/callback");
-    }
-
-    #[tokio::test]
-    async fn the_authorize_url_carries_the_client_the_flow_and_the_scopes() {
-        let registry = build(ExternalConfig {
-            github: provider(None, Some("https://git.example.com")),
-            ..ExternalConfig::default()
-        });
-        let github = registry.get("github").unwrap();
-        let extra = [("login".to_owned(), "ada".to_owned())];
-        let url = github
-            .authorize_url("flow-id", &["repo".to_owned()], &extra)
-            .await
-            .unwrap();
-        assert_eq!(url.origin().ascii_serialization(), "https://git.example.com");
-        assert_eq!(url.path(), "/login/oauth/authorize");
-        let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-        assert_eq!(query["client_id"], "the-client");
-        assert_eq!(query["redirect_uri"], "https://auth.example.com/callback");
-        assert_eq!(query["state"], "flow-id");
-        assert_eq!(query["scope"], "user:email repo");
-        assert_eq!(query["response_type"], "code");
-        assert_eq!(query["login"], "ada");
-        // The secret never travels in the browser.
-        assert!(!url.as_str().contains("the-secret"));
-    }
-}
+mod tests;

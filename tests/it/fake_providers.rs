@@ -62,7 +62,8 @@ struct Inner {
     jwks_requests: usize,
 }
 
-const FIRST_KID: &str = "test-key-1";
+/// The name of the fixture key in the JWKS until `rotate_key`.
+pub const FIRST_KID: &str = "test-key-1";
 
 #[derive(Clone)]
 pub struct FakeProvider {
@@ -230,6 +231,13 @@ async fn token(
     Json(body).into_response()
 }
 
+/// `claims` as an RS256 token signed with the fixture key (what the fakes publish), naming `kid`.
+pub fn sign_id_token(claims: &Value, kid: &str) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_pem(KEY_PEM.as_bytes()).unwrap()).unwrap()
+}
+
 fn id_token(issuer: &str, user: &FakeUser, kid: &str) -> String {
     let now = chrono::Utc::now().timestamp();
     let claims = json!({
@@ -237,14 +245,7 @@ fn id_token(issuer: &str, user: &FakeUser, kid: &str) -> String {
         "email_verified": user.verified, "name": user.name, "picture": "https://example.com/a.png",
         "iat": now, "exp": now + 3600,
     });
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &EncodingKey::from_rsa_pem(KEY_PEM.as_bytes()).unwrap(),
-    )
-    .unwrap()
+    sign_id_token(&claims, kid)
 }
 
 fn bearer_user(fake: &FakeProvider, headers: &HeaderMap) -> Option<FakeUser> {

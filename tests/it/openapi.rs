@@ -72,6 +72,11 @@ const GOTRUE_OPERATIONS: &[&str] = &[
     "GET /admin/sso/providers/{idp_id}",
     "PUT /admin/sso/providers/{idp_id}",
     "DELETE /admin/sso/providers/{idp_id}",
+    "GET /admin/custom-providers",
+    "POST /admin/custom-providers",
+    "GET /admin/custom-providers/{identifier}",
+    "PUT /admin/custom-providers/{identifier}",
+    "DELETE /admin/custom-providers/{identifier}",
 ];
 
 /// Latchkey's own operations, outside GoTrue's API.

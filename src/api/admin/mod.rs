@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod factors;
+pub mod custom_providers;
 pub mod links;
 pub mod users;
 
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(links::router())
         .merge(factors::router())
+        .merge(custom_providers::router())
 }
 
 /// A caller with an admin role. GoTrue does not require a user behind the token (the

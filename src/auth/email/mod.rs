@@ -297,6 +297,7 @@ async fn record_flow(
         authentication_method: action.flow_method(),
         referrer: Some(redirect_to),
         linking_target_id: None,
+        provider_code_verifier: None,
     };
     flow_state::insert(&mut *conn, &flow).await?;
     Ok(())

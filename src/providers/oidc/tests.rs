@@ -3,8 +3,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::AlgorithmParameters;
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
+use sha2::Digest;
 
 use super::*;
 
@@ -40,7 +42,7 @@ fn published() -> JwkSet {
 }
 
 fn oidc() -> Oidc {
-    let http = reqwest::Client::new();
+    let http = Http::new().unwrap();
     Oidc::new(Arc::new(IdTokenVerifier::new(http)), ISSUER, vec![CLIENT_ID.to_owned()])
 }
 
@@ -75,7 +77,14 @@ fn rs256(claims: &Value) -> String {
 }
 
 fn check(token: &str, nonce: ExpectedNonce<'_>) -> Result<Value, IdTokenError> {
-    oidc().check(token, &published(), nonce)
+    oidc().check(token, &published(), &checks(nonce))
+}
+
+fn checks(nonce: ExpectedNonce<'_>) -> TokenChecks<'_> {
+    TokenChecks {
+        nonce,
+        access_token: None,
+    }
 }
 
 #[test]
@@ -97,8 +106,15 @@ fn claims_that_are_not_ours_are_refused() {
     let cases = [
         (with(json!({"iss": "https://evil.example.com"})), IdTokenError::Issuer),
         (with(json!({"iss": null})), IdTokenError::MissingClaim("iss".into())),
-        (with(json!({"aud": "another-client"})), IdTokenError::Audience),
-        (with(json!({"aud": ["another-client"]})), IdTokenError::Audience),
+        (
+            with(json!({"aud": "another-client"})),
+            IdTokenError::Audience("another-client".into()),
+        ),
+        (
+            with(json!({"aud": ["another-client", "a-third"]})),
+            IdTokenError::Audience("another-client a-third".into()),
+        ),
+        (with(json!({"aud": ""})), IdTokenError::Audience("".into())),
         (with(json!({"aud": null})), IdTokenError::MissingClaim("aud".into())),
         (with(json!({"sub": null})), IdTokenError::MissingClaim("sub".into())),
         (with(json!({"exp": null})), IdTokenError::MissingClaim("exp".into())),
@@ -130,14 +146,19 @@ fn the_nonce_is_checked_when_asked_for() {
     assert!(check(&with_nonce, ExpectedNonce::Unchecked).is_ok());
     assert!(check(&without, ExpectedNonce::Absent).is_ok());
     assert!(check(&without, ExpectedNonce::Unchecked).is_ok());
-    for (token, nonce) in [
-        (&with_nonce, ExpectedNonce::Exactly("n-2")),
-        (&with_nonce, ExpectedNonce::Exactly("")),
-        (&with_nonce, ExpectedNonce::Absent),
-        (&without, ExpectedNonce::Exactly("n-1")),
+    for (token, nonce, refusal) in [
+        (&with_nonce, ExpectedNonce::Exactly("n-2"), IdTokenError::Nonce),
+        (&with_nonce, ExpectedNonce::Exactly(""), IdTokenError::Nonce),
+        (&with_nonce, ExpectedNonce::Absent, IdTokenError::NoncePresence),
+        (&without, ExpectedNonce::Exactly("n-1"), IdTokenError::NoncePresence),
     ] {
-        assert_eq!(check(token, nonce), Err(IdTokenError::Nonce), "{nonce:?}");
+        assert_eq!(check(token, nonce), Err(refusal), "{nonce:?}");
     }
+    // supabase-js sends the raw nonce; the token carries its SHA-256 in hex.
+    assert_eq!(
+        hashed_nonce("abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
 }
 
 #[test]
@@ -151,7 +172,7 @@ fn keys_the_provider_does_not_publish_are_refused() {
     let mut set = published();
     set.keys.retain(|k| k.common.key_id.as_deref() == Some("ec-1"));
     assert_eq!(
-        oidc().check(&rs256(&claims()), &set, ExpectedNonce::Unchecked),
+        oidc().check(&rs256(&claims()), &set, &checks(ExpectedNonce::Unchecked)),
         Err(IdTokenError::UnknownKey)
     );
     // An RSA signature presented under the name of the EC key.
@@ -210,5 +231,38 @@ fn other_spellings_of_the_issuer_pass_only_when_accepted() {
     let bare = rs256(&with(json!({"iss": "issuer.example.com"})));
     assert_eq!(check(&bare, ExpectedNonce::Unchecked), Err(IdTokenError::Issuer));
     let oidc = oidc().also_accepting_issuer("issuer.example.com");
-    assert!(oidc.check(&bare, &published(), ExpectedNonce::Unchecked).is_ok());
+    assert!(
+        oidc.check(&bare, &published(), &checks(ExpectedNonce::Unchecked))
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_access_token_hash_is_checked_when_both_are_there() {
+    // OIDC Core's example: the left half of SHA-256 of the access token, base64url.
+    let access_token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
+    let at_hash = URL_SAFE_NO_PAD.encode(&sha2::Sha256::digest(access_token)[..16]);
+    let token = rs256(&with(json!({ "at_hash": at_hash })));
+    let with_access_token = |access_token| TokenChecks {
+        nonce: ExpectedNonce::Unchecked,
+        access_token,
+    };
+    let check = |access_token| oidc().check(&token, &published(), &with_access_token(access_token));
+    assert!(check(Some(access_token)).is_ok());
+    assert!(check(None).is_ok(), "no access token sent: nothing to compare");
+    assert_eq!(check(Some("another-token")), Err(IdTokenError::AccessTokenHash));
+    // No at_hash in the token: any access token goes.
+    let plain = rs256(&claims());
+    assert!(
+        oidc()
+            .check(&plain, &published(), &with_access_token(Some("x")))
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_issuer_of_a_token_can_be_read_before_it_is_verified() {
+    assert_eq!(unverified_issuer(&rs256(&claims())).as_deref(), Some(ISSUER));
+    assert_eq!(unverified_issuer("not.a.token"), None);
+    assert_eq!(unverified_issuer(""), None);
 }

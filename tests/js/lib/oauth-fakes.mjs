@@ -38,6 +38,14 @@ function b64url(value) {
   return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 }
 
+/** `claims` as an RS256 token signed with the fixture key (the one the fakes publish), naming `kid`. */
+export function signIdToken(claims, kid = KEY_ID) {
+  const header = b64url({ alg: 'RS256', typ: 'JWT', kid });
+  const payload = b64url(claims);
+  const signature = sign('sha256', Buffer.from(`${header}.${payload}`), KEY_PEM).toString('base64url');
+  return `${header}.${payload}.${signature}`;
+}
+
 function idToken(issuer, user) {
   const now = Math.floor(Date.now() / 1000);
   const header = b64url({ alg: 'RS256', typ: 'JWT', kid: KEY_ID });
