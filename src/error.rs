@@ -73,6 +73,7 @@ error_codes! {
     EmailConflictIdentityNotDeletable => "email_conflict_identity_not_deletable",
     UnexpectedAudience => "unexpected_audience",
     ManualLinkingDisabled => "manual_linking_disabled",
+    SamlProviderDisabled => "saml_provider_disabled",
 }
 
 /// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API

@@ -18,6 +18,7 @@ pub mod reauthenticate;
 pub mod recover;
 pub mod redirect;
 pub mod signup;
+pub mod sso;
 pub mod state;
 pub mod token;
 pub mod types;
@@ -94,6 +95,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(external::router())
         .merge(identities::router())
         .merge(well_known::router())
+        .merge(sso::router())
 }
 
 /// The OpenAPI document generated from the code.
