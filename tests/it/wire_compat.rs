@@ -155,3 +155,33 @@ async fn single_sign_on_answers_that_saml_is_disabled() {
     assert_eq!(error["code"], "saml_provider_disabled");
     assert_eq!(error["message"], "SAML 2.0 is disabled");
 }
+
+#[tokio::test]
+async fn sign_ups_check_the_password_before_the_provider() {
+    // As GoTrue's `validateSignupParams`: whichever provider is asked for, enabled or not, a
+    // missing or weak password is named first (supabase-py raises AuthWeakPasswordError).
+    let app = TestApp::spawn_with(&[("GOTRUE_EXTERNAL_EMAIL_ENABLED", "false")]).await;
+    for body in [
+        json!({"email": random_email(), "password": "123"}),
+        json!({"phone": "15551234567", "password": "123"}),
+        json!({"email": random_email(), "phone": "15551234567", "password": "123"}),
+    ] {
+        let error = assert_error(app.post_json("/signup", &body).await, 422, "weak_password").await;
+        assert_eq!(error["weak_password"]["reasons"], json!(["length"]), "{body}");
+    }
+    let error = assert_error(
+        app.post_json("/signup", &json!({"phone": "15551234567"})).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error["msg"], "Signup requires a valid password");
+    // With a good password, the disabled provider is named.
+    assert_error(
+        app.post_json("/signup", &json!({"email": random_email(), "password": "secret-pw"}))
+            .await,
+        400,
+        "email_provider_disabled",
+    )
+    .await;
+}
