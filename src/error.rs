@@ -91,6 +91,7 @@ error_codes! {
     FeatureDisabled => "feature_disabled",
     CustomProviderNotFound => "custom_provider_not_found",
     OverCustomProviderQuota => "over_custom_provider_quota",
+    SamlProviderDisabled => "saml_provider_disabled",
 }
 
 /// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API

@@ -21,6 +21,7 @@ pub mod reauthenticate;
 pub mod recover;
 pub mod redirect;
 pub mod signup;
+pub mod sso;
 pub mod state;
 pub mod token;
 pub mod types;
@@ -97,6 +98,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(identities::router())
         .merge(well_known::router())
         .merge(factors::router())
+        .merge(sso::router())
 }
 
 /// The OpenAPI document generated from the code.

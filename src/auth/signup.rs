@@ -75,19 +75,30 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &SignUp<'_>) -> 
     if data.is_some_and(|d| !d.is_object()) {
         return Err(Error::validation("data must be a JSON object"));
     }
+    if request.email.is_none() && request.phone.is_none() {
+        return sign_in_anonymously(deps, client, data).await;
+    }
+    // GoTrue checks the password before anything else about an email or phone sign-up
+    // (`validateSignupParams`), so a weak one is named as such whichever provider was asked
+    // for, even a disabled one.
+    let password = request
+        .password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Error::validation("Signup requires a valid password"))?;
+    password::check_new(deps.policy, password)?;
     match (request.email, request.phone) {
-        (None, None) => sign_in_anonymously(deps, client, data).await,
         (Some(_), Some(_)) => Err(Error::validation(
             "Only an email address or phone number should be provided on signup.",
         )),
-        (None, Some(_)) => match *deps.outbox.sms(PhoneUse::SignUp)? {},
+        // A phone number: neither (anonymous) was handled above.
+        (None, _) => match *deps.outbox.sms(PhoneUse::SignUp)? {},
         (Some(email), None) => {
             let mail = Outgoing {
                 redirect_to: request.redirect_to,
                 pkce: challenge.as_ref(),
                 check_frequency: false,
             };
-            sign_up_with_email(deps, client, email, request.password, data, mail).await
+            sign_up_with_email(deps, client, email, password, data, mail).await
         }
     }
 }
@@ -115,7 +126,7 @@ async fn sign_up_with_email(
     deps: &Deps<'_>,
     client: &Client,
     raw_email: &str,
-    password: Option<&str>,
+    password: &str,
     data: Option<&Value>,
     mail: Outgoing<'_>,
 ) -> Result<SignedUp> {
@@ -125,10 +136,6 @@ async fn sign_up_with_email(
             "Email signups are disabled",
         ));
     }
-    let password = password
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| Error::validation("Signup requires a valid password"))?;
-    password::check_new(deps.policy, password)?;
     let email = accounts::normalize_email(raw_email)?;
 
     let mut conn = deps.hot.acquire().await?;

@@ -125,3 +125,63 @@ async fn email_addresses_are_checked_with_gotrue_s_format() {
     let session = app.sign_up(&format!("{local}@localhost"), "secret-pw").await;
     assert_eq!(session["user"]["email"], format!("{local}@localhost"));
 }
+
+#[tokio::test]
+async fn single_sign_on_answers_that_saml_is_disabled() {
+    let app = TestApp::spawn().await;
+    // What supabase-py's `sign_in_with_sso` sends; the answer comes before the body is read.
+    let body = json!({"domain": "google", "skip_http_redirect": true,
+                      "gotrue_meta_security": {"captcha_token": null}, "redirect_to": null});
+    for (method, path) in [
+        (Method::POST, "/auth/v1/sso"),
+        (Method::POST, "/sso"),
+        (Method::GET, "/auth/v1/sso/saml/metadata"),
+        (Method::POST, "/auth/v1/sso/saml/acs"),
+    ] {
+        let response = app.request(method, path).json(&body).send().await.unwrap();
+        let error = assert_error(response, 404, "saml_provider_disabled").await;
+        assert_eq!(error["msg"], "SAML 2.0 is disabled", "{path}");
+    }
+    // The 2024-01-01 format, which supabase-py asks for.
+    let response = app
+        .request(Method::POST, "/auth/v1/sso")
+        .header("X-Supabase-Api-Version", "2024-01-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["code"], "saml_provider_disabled");
+    assert_eq!(error["message"], "SAML 2.0 is disabled");
+}
+
+#[tokio::test]
+async fn sign_ups_check_the_password_before_the_provider() {
+    // As GoTrue's `validateSignupParams`: whichever provider is asked for, enabled or not, a
+    // missing or weak password is named first (supabase-py raises AuthWeakPasswordError).
+    let app = TestApp::spawn_with(&[("GOTRUE_EXTERNAL_EMAIL_ENABLED", "false")]).await;
+    for body in [
+        json!({"email": random_email(), "password": "123"}),
+        json!({"phone": "15551234567", "password": "123"}),
+        json!({"email": random_email(), "phone": "15551234567", "password": "123"}),
+    ] {
+        let error = assert_error(app.post_json("/signup", &body).await, 422, "weak_password").await;
+        assert_eq!(error["weak_password"]["reasons"], json!(["length"]), "{body}");
+    }
+    let error = assert_error(
+        app.post_json("/signup", &json!({"phone": "15551234567"})).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error["msg"], "Signup requires a valid password");
+    // With a good password, the disabled provider is named.
+    assert_error(
+        app.post_json("/signup", &json!({"email": random_email(), "password": "secret-pw"}))
+            .await,
+        400,
+        "email_provider_disabled",
+    )
+    .await;
+}
