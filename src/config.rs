@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use url::Url;
 
 mod rate_limit;
-pub use rate_limit::{Rate, RateLimitConfig};
+pub use rate_limit::{Rate, RateLimitConfig, RedisFailure, RedisLimits};
 mod mail;
 pub use mail::{EmailKind, MailerConfig, SmtpConfig};
 mod external;

@@ -20,7 +20,7 @@ use crate::auth::session::Sessions;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
 use crate::providers::Registry;
-use crate::ratelimit::{Limiter, MemoryLimiter};
+use crate::ratelimit::{Limiter, MemoryLimiter, RedisLimiter};
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
@@ -75,7 +75,7 @@ impl AppState {
             crate::db::hot_pool_size(&config),
             crate::db::ACQUIRE_TIMEOUT,
         );
-        let limiter: Arc<dyn Limiter> = Arc::new(MemoryLimiter::new(&config.rate_limit, config.mailer_autoconfirm));
+        let limiter = limiter(&config)?;
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
@@ -100,6 +100,16 @@ impl AppState {
             send_timing: SendTiming::default(),
         })))
     }
+}
+
+/// The rate-limit store: Redis when `LATCHKEY_RATE_LIMIT_REDIS_URL` names one (every replica
+/// shares the budgets), this process's memory otherwise.
+fn limiter(config: &Config) -> anyhow::Result<Arc<dyn Limiter>> {
+    let limits = &config.rate_limit;
+    Ok(match &limits.redis {
+        Some(redis) => Arc::new(RedisLimiter::new(limits, redis, config.mailer_autoconfirm)?),
+        None => Arc::new(MemoryLimiter::new(limits, config.mailer_autoconfirm)),
+    })
 }
 
 /// One start-up line on how clients are told apart.

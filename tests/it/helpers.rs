@@ -14,8 +14,10 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 mod database;
+mod services;
 
 pub use database::{TestDatabase, fresh_database};
+pub use services::RedisServer;
 
 pub const JWT_SECRET: &str = "integration-test-secret-with-at-least-32-chars";
 

@@ -32,6 +32,7 @@ mod otp_nonce;
 mod password_limits;
 mod password_policy;
 mod ratelimit;
+mod ratelimit_redis;
 mod ratelimit_trust;
 mod recover_enumeration;
 mod redirects;
