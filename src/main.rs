@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let url = latchkey::db::expose_url(&config)
                 .context("`latchkey migrate` needs DATABASE_URL (the private cluster is migrated by `serve`)")?;
-            let pool = latchkey::db::pool(&config, &url)?;
+            let pool = latchkey::db::migration_pool(&config, &url)?;
             latchkey::db::migrate(&pool, &config.db_namespace).await?;
             println!("migrations applied");
             Ok(())

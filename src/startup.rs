@@ -42,7 +42,11 @@ impl Application {
             }
         };
         let pool = crate::db::pool(&config, &database_url)?;
-        crate::db::migrate(&pool, &config.db_namespace).await?;
+        if pool.behind_transaction_pooler() {
+            crate::db::check_migrated(&pool, &config.db_namespace).await?;
+        } else {
+            crate::db::migrate(pool.sqlx(), &config.db_namespace).await?;
+        }
 
         let address = format!("{}:{}", config.host, config.port);
         let listener = TcpListener::bind(&address)

@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session(&mut *conn, user_id, session_id).await?;
-        conn.release();
+        conn.release().await?;
         let user = admit(found.map(|f| (f.user, f.session_exists)), session_id)?;
         Ok(AuthUser {
             user,
@@ -53,7 +53,7 @@ impl FromRequestParts<AppState> for AuthUserWithIdentities {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session_and_identities(&mut *conn, user_id, session_id).await?;
-        conn.release();
+        conn.release().await?;
         let (found, identities) = match found {
             Some(f) => (Some((f.user, f.session_exists)), f.identities.0),
             None => (None, Vec::new()),

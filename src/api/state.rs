@@ -3,8 +3,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::db::Pool;
 use secrecy::SecretString;
-use sqlx::PgPool;
 use url::Url;
 
 use crate::api::client_ip::ClientIps;
@@ -27,7 +27,7 @@ pub struct AppState(Arc<Shared>);
 
 #[derive(Debug)]
 pub struct Shared {
-    pub db: PgPool,
+    pub db: Pool,
     /// Connections for the hot paths (no ping on release); see `db::hot`.
     pub hot: HotPool,
     pub config: Config,
@@ -58,7 +58,7 @@ pub struct Shared {
 
 impl AppState {
     /// `jwt_secret` is the one `startup::jwt_secret` chose.
-    pub fn new(config: Config, db: PgPool, external_url: Url, jwt_secret: &SecretString) -> anyhow::Result<AppState> {
+    pub fn new(config: Config, db: Pool, external_url: Url, jwt_secret: &SecretString) -> anyhow::Result<AppState> {
         let sessions = Sessions::new(
             TokenIssuer::new(jwt_secret, &config.jwt),
             RefreshKey::derive(jwt_secret),
@@ -70,11 +70,7 @@ impl AppState {
                 var: "GOTRUE_URI_ALLOW_LIST".into(),
                 message: err.to_string(),
             })?;
-        let hot = HotPool::new(
-            (*db.connect_options()).clone(),
-            crate::db::hot_pool_size(&config),
-            crate::db::ACQUIRE_TIMEOUT,
-        );
+        let hot = HotPool::new(&db, crate::db::hot_pool_size(&config), crate::db::ACQUIRE_TIMEOUT);
         let limiter = limiter(&config)?;
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);

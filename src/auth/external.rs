@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use url::Url;
 use uuid::Uuid;
 
@@ -18,6 +18,7 @@ use crate::auth::outbox::Outbox;
 use crate::auth::pkce;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::db::Pool;
 use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
 use crate::db::users::UserRow;
 use crate::error::{Error, ErrorCode, Result};
@@ -25,7 +26,7 @@ use crate::providers::{ProviderError, ProviderTokens, ProviderUser, Registry};
 
 /// What the OAuth flows need, for one request.
 pub struct OAuthFlows<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub providers: &'a Registry,
     pub outbox: &'a Outbox,
     pub accounts: &'a AccountRules,

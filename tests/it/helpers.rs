@@ -14,10 +14,14 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 mod database;
+mod pgbouncer;
+mod redis;
 mod services;
 
 pub use database::{TestDatabase, fresh_database};
-pub use services::RedisServer;
+pub use pgbouncer::{PgBouncer, migrate_directly, prepare_for_pooler};
+pub use redis::RedisServer;
+pub use services::program_or_skip;
 
 pub const JWT_SECRET: &str = "integration-test-secret-with-at-least-32-chars";
 

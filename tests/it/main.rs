@@ -31,6 +31,7 @@ mod otp_attempts;
 mod otp_nonce;
 mod password_limits;
 mod password_policy;
+mod pgbouncer;
 mod ratelimit;
 mod ratelimit_redis;
 mod ratelimit_trust;
