@@ -37,6 +37,7 @@ mod ratelimit_redis;
 mod ratelimit_trust;
 mod recover_enumeration;
 mod redirects;
+mod replicas;
 mod rls;
 mod sessions;
 mod shapes;

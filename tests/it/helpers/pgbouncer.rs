@@ -20,7 +20,7 @@ pub struct PgBouncer {
 impl PgBouncer {
     /// Starts a PgBouncer for `database` with at most `server_connections` connections to
     /// PostgreSQL; `None` when PgBouncer is not installed (see `program_or_skip`). The
-    /// database is prepared first (see [`prepare_for_pooler`]) unless `prepare` is false.
+    /// database is prepared first (see [`prepare_for_pooler`]).
     pub async fn start(database: &TestDatabase, server_connections: u32, test: &str) -> Option<PgBouncer> {
         let program = program_or_skip("pgbouncer", test)?;
         prepare_for_pooler(database).await;

@@ -64,8 +64,9 @@ impl Process {
         Process(Some(child))
     }
 
-    pub fn id(&self) -> Option<u32> {
-        self.0.as_ref().map(Child::id)
+    /// Its stdout, when it was started with `Stdio::piped()`.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.0.as_mut()?.stdout.take()
     }
 
     /// SIGKILL, as a crash would end it, and waits for it.
