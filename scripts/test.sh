@@ -16,7 +16,9 @@
 #   LATCHKEY_SKIP_JS=1            skip the npm suites (tests/js, tests/browser)
 #   LATCHKEY_BROWSER_TESTS=0      skip the browser suite in tests/browser (when there is one)
 #   LATCHKEY_SKIP_FUZZ=1          skip scripts/fuzz.sh (schemathesis against /openapi.json)
-# Exported to the tests: DATABASE_URL, and for the npm suites LATCHKEY_BIN (the debug binary).
+# Exported to the tests: DATABASE_URL, LATCHKEY_REQUIRE_SERVICES=1 (Redis, PgBouncer and
+# HAProxy are installed, so the tests that start them must run, never skip), and for the npm
+# suites LATCHKEY_BIN (the debug binary).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -188,6 +190,31 @@ start_cluster() {
 
 # ---- other tools ---------------------------------------------------------------------------
 
+# Redis (shared rate limits), PgBouncer (transaction pooling) and HAProxy (the load balancer in
+# front of three replicas): tests/it starts private instances of each on loopback, so only the
+# programs are needed. The packages' own services are stopped: nothing here uses them.
+ensure_services() {
+    local missing=() program package
+    for program in redis-server:redis-server pgbouncer:pgbouncer haproxy:haproxy; do
+        package=${program#*:}
+        program=${program%%:*}
+        if ! command -v "$program" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$program" ] && [ ! -x "/usr/bin/$program" ]; then
+            missing+=("$package")
+        fi
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        can_be_root || die "need root (or sudo) to install ${missing[*]} for the multi-replica tests"
+        echo "installing Debian ${missing[*]} ..."
+        apt_install "${missing[@]}"
+        for package in "${missing[@]}"; do
+            as_root service "$package" stop >/dev/null 2>&1 || true
+        done
+    fi
+    echo "$(redis-server --version | cut -d' ' -f1-3); $(/usr/sbin/pgbouncer --version | head -n 1); $(/usr/sbin/haproxy -v | head -n 1)"
+    # From here on a missing program fails the tests that need it instead of skipping them.
+    export LATCHKEY_REQUIRE_SERVICES=1
+}
+
 ensure_cargo() {
     # rustup puts cargo in ~/.cargo/bin, which non-login shells (CI) may not have on PATH.
     if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
@@ -255,6 +282,9 @@ echo "running as $(id -un) on $(uname -sm)${CI:+ (CI)}"
 
 header "PostgreSQL server binaries"
 ensure_postgres
+
+header "Redis, PgBouncer, HAProxy (shared rate limits, pooling, several replicas)"
+ensure_services
 
 if [ "${LATCHKEY_SKIP_COMPOSE_CHECK:-0}" = 1 ]; then
     header "docker-compose.yml check (skipped: LATCHKEY_SKIP_COMPOSE_CHECK=1)"

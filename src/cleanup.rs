@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use sqlx::PgPool;
+use crate::db::Pool;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -25,7 +25,7 @@ const MAX_BATCHES_IN_A_ROW: u32 = 60;
 
 /// Runs every statement once, in order; returns the number of rows affected. For tests and
 /// tools: the server itself runs one statement at a time.
-pub async fn clean_all(pool: &PgPool) -> sqlx::Result<u64> {
+pub async fn clean_all(pool: &Pool) -> sqlx::Result<u64> {
     let mut affected = 0;
     for statement in STATEMENTS {
         affected += run(pool, statement).await?;
@@ -42,7 +42,7 @@ pub struct Cleanup {
 impl Cleanup {
     /// Starts the task on `pool` (the main pool: the hot-path connections are kept for
     /// requests). The first statement runs one [`INTERVAL`] after start, not during start-up.
-    pub fn start(pool: PgPool) -> Cleanup {
+    pub fn start(pool: Pool) -> Cleanup {
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut index = 0;

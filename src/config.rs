@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use url::Url;
 
 mod rate_limit;
-pub use rate_limit::{Rate, RateLimitConfig};
+pub use rate_limit::{Rate, RateLimitConfig, RedisFailure, RedisLimits};
 mod mail;
 pub use mail::{EmailKind, LinkPath, MailerConfig, Sender, SmtpConfig, TemplateFetch, TemplateSource};
 mod external;
@@ -53,6 +53,10 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     pub db_namespace: String,
     pub db_max_pool_size: u32,
+    /// `LATCHKEY_DB_STATEMENT_CACHE`: prepared statements kept per connection (sqlx's default
+    /// of 100). `0` for a pooler in transaction mode (PgBouncer, Supavisor): no statement is
+    /// then kept or reused across transactions.
+    pub db_statement_cache: usize,
     pub host: String,
     pub port: u16,
     /// `API_EXTERNAL_URL`; when unset, derived from the bound address at start-up.
@@ -151,6 +155,7 @@ impl Config {
                 .map(|(_, v)| SecretString::from(v)),
             db_namespace,
             db_max_pool_size: env.parse_or(&["GOTRUE_DB_MAX_POOL_SIZE"], 20u32)?.max(1),
+            db_statement_cache: env.parse_or(&["LATCHKEY_DB_STATEMENT_CACHE"], 100usize)?,
             host,
             port,
             api_external_url: env.url_opt(&[
@@ -373,6 +378,7 @@ mod tests {
             ("GOTRUE_SITE_URL", "not a url"),
             ("GOTRUE_DB_NAMESPACE", "auth; drop table x"),
             ("GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL", "ten"),
+            ("LATCHKEY_DB_STATEMENT_CACHE", "off"),
         ] {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{err}");

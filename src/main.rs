@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::from_env_only(is_database_variable)?;
             let url = latchkey::db::expose_url(&config)
                 .context("`latchkey migrate` needs DATABASE_URL (the private cluster is migrated by `serve`)")?;
-            let pool = latchkey::db::pool(&config, &url)?;
+            let pool = latchkey::db::migration_pool(&config, &url)?;
             latchkey::db::migrate(&pool, &config.db_namespace).await?;
             println!("migrations applied");
             Ok(())

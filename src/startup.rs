@@ -74,10 +74,12 @@ impl Application {
             }
         };
         let pool = crate::db::pool(&config, &database_url)?;
-        if options.migrate {
-            crate::db::migrate(&pool, &config.db_namespace).await?;
+        if pool.behind_transaction_pooler() {
+            crate::db::check_migrated(&pool, &config.db_namespace).await?;
+        } else if options.migrate {
+            crate::db::migrate(pool.sqlx(), &config.db_namespace).await?;
         } else {
-            refuse_pending_migrations(&pool).await?;
+            refuse_pending_migrations(pool.sqlx()).await?;
         }
 
         let address = format!("{}:{}", config.host, config.port);

@@ -47,7 +47,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session(&mut *conn, user_id, session_id).await?;
-        conn.release();
+        conn.release().await?;
         let (found, session_aal) = match found {
             Some(f) => (Some((f.user, f.session_aal.is_some())), f.session_aal),
             None => (None, None),
@@ -69,7 +69,7 @@ impl FromRequestParts<AppState> for AuthUserWithIdentities {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session_and_identities(&mut *conn, user_id, session_id).await?;
-        conn.release();
+        conn.release().await?;
         let (found, session_aal, identities) = match found {
             Some(f) => (Some((f.user, f.session_aal.is_some())), f.session_aal, f.identities.0),
             None => (None, None, Vec::new()),

@@ -3,8 +3,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::db::Pool;
 use secrecy::SecretString;
-use sqlx::PgPool;
 use url::Url;
 
 use crate::api::client_ip::ClientIps;
@@ -21,14 +21,14 @@ use crate::auth::session::Sessions;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
 use crate::providers::Registry;
-use crate::ratelimit::{Limiter, MemoryLimiter};
+use crate::ratelimit::{Limiter, MemoryLimiter, RedisLimiter};
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Shared>);
 
 #[derive(Debug)]
 pub struct Shared {
-    pub db: PgPool,
+    pub db: Pool,
     /// Connections for the hot paths (no ping on release); see `db::hot`.
     pub hot: HotPool,
     pub config: Config,
@@ -65,7 +65,7 @@ impl AppState {
     /// `jwt_secret` and `keys` are the ones `startup::jwt_keys` chose.
     pub fn new(
         config: Config,
-        db: PgPool,
+        db: Pool,
         external_url: Url,
         jwt_secret: &SecretString,
         keys: JwtKeys,
@@ -81,12 +81,8 @@ impl AppState {
                 var: "GOTRUE_URI_ALLOW_LIST".into(),
                 message: err.to_string(),
             })?;
-        let hot = HotPool::new(
-            (*db.connect_options()).clone(),
-            crate::db::hot_pool_size(&config),
-            crate::db::ACQUIRE_TIMEOUT,
-        );
-        let limiter: Arc<dyn Limiter> = Arc::new(MemoryLimiter::new(&config.rate_limit, config.mailer_autoconfirm));
+        let hot = HotPool::new(&db, crate::db::hot_pool_size(&config), crate::db::ACQUIRE_TIMEOUT);
+        let limiter = limiter(&config)?;
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
@@ -114,6 +110,16 @@ impl AppState {
             mfa_hook: Arc::new(NoHook),
         })))
     }
+}
+
+/// The rate-limit store: Redis when `LATCHKEY_RATE_LIMIT_REDIS_URL` names one (every replica
+/// shares the budgets), this process's memory otherwise.
+fn limiter(config: &Config) -> anyhow::Result<Arc<dyn Limiter>> {
+    let limits = &config.rate_limit;
+    Ok(match &limits.redis {
+        Some(redis) => Arc::new(RedisLimiter::new(limits, redis, config.mailer_autoconfirm)?),
+        None => Arc::new(MemoryLimiter::new(limits, config.mailer_autoconfirm)),
+    })
 }
 
 /// One start-up line on how clients are told apart.

@@ -1,9 +1,9 @@
 //! The admin API's users (`/admin/users`): list, read, create, update and delete, each
 //! change in one transaction with its audit entry.
 
+use crate::db::Pool;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::accounts::{self, AccountRules, AdminAccount};
@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What the admin use cases need.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub hasher: &'a Hasher,
     /// The password policy (`GOTRUE_PASSWORD_*`).
     pub policy: &'a PasswordConfig,
@@ -148,7 +148,7 @@ fn traits(user: &UserRow) -> Value {
 
 /// The user `raw_id` names: a UUID of an existing user, else 404.
 /// The user `raw_id` names, with GoTrue's 404s for a bad or unknown id.
-pub async fn find(db: &PgPool, raw_id: &str) -> Result<UserRow> {
+pub async fn find(db: &Pool, raw_id: &str) -> Result<UserRow> {
     let id = Uuid::parse_str(raw_id)
         .map_err(|_| Error::not_found(ErrorCode::ValidationFailed, "user_id must be an UUID"))?;
     users::find_by_id(db, id)
@@ -157,7 +157,7 @@ pub async fn find(db: &PgPool, raw_id: &str) -> Result<UserRow> {
 }
 
 /// One user with their identities.
-pub async fn get(db: &PgPool, raw_id: &str) -> Result<(UserRow, Vec<IdentityRow>)> {
+pub async fn get(db: &Pool, raw_id: &str) -> Result<(UserRow, Vec<IdentityRow>)> {
     let user = find(db, raw_id).await?;
     let identities = identities::for_user(db, user.id).await?;
     Ok((user, identities))
@@ -165,7 +165,7 @@ pub async fn get(db: &PgPool, raw_id: &str) -> Result<(UserRow, Vec<IdentityRow>
 
 /// One page of users, each with their identities, and how many match `filter` in all.
 pub async fn list(
-    db: &PgPool,
+    db: &Pool,
     filter: Option<&str>,
     ascending: bool,
     limit: i64,

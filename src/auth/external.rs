@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use url::Url;
 use uuid::Uuid;
 
@@ -21,6 +21,7 @@ use crate::auth::pkce;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::session::{self, Client, Sessions, Tokens};
 use crate::config::CustomOAuthConfig;
+use crate::db::Pool;
 use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
 use crate::db::users::UserRow;
 use crate::error::{Error, ErrorCode, Result};
@@ -28,7 +29,7 @@ use crate::providers::{OAuthProvider, ProviderError, ProviderTokens, ProviderUse
 
 /// What the OAuth flows need, for one request.
 pub struct OAuthFlows<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub providers: &'a Registry,
     /// `GOTRUE_CUSTOM_OAUTH_*`.
     pub custom_providers: &'a CustomOAuthConfig,

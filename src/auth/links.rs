@@ -2,7 +2,7 @@
 //! (a verification link and code returned, nothing sent), each in one transaction.
 
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::auth::accounts::{self, AccountRules, NewEmailAccount};
 use crate::auth::admin_users::AdminActor;
@@ -11,6 +11,7 @@ use crate::auth::outbox::Outbox;
 use crate::auth::password::{self, Hasher};
 use crate::auth::proven_address;
 use crate::config::PasswordConfig;
+use crate::db::Pool;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::identities::{self, IdentityRow};
 use crate::db::one_time_tokens::{self, Confirms, TokenType};
@@ -19,7 +20,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What the link use cases need.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub outbox: &'a Outbox,
     pub accounts: &'a AccountRules,
     pub hasher: &'a Hasher,

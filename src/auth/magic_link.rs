@@ -3,13 +3,14 @@
 //! said not to create users) and gets the confirmation mail, which signs in just the same.
 
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::auth::accounts::{self, AccountRules, NewEmailAccount};
 use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::outbox::Outbox;
 use crate::auth::pkce;
 use crate::auth::session::Client;
+use crate::db::Pool;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, UserRow};
@@ -17,7 +18,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What sending a magic link needs.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub accounts: &'a AccountRules,
     pub outbox: &'a Outbox,
 }

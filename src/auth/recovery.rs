@@ -10,7 +10,7 @@
 //!   not, so the budget and the 429 do not depend on the address either;
 //! - an answer without a mail waits as long as a recent send took (`auth::send_timing`).
 
-use sqlx::PgPool;
+use crate::db::Pool;
 use tokio::time::Instant;
 
 use crate::auth::accounts::{self, AccountRules};
@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What these requests need.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub accounts: &'a AccountRules,
     pub outbox: &'a Outbox,
     /// Recent send durations, to time the answers that send nothing the same.

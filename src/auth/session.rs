@@ -159,7 +159,7 @@ pub async fn refresh(
     let next = next_token(&mut tx, sessions, &found, decision, &client.ip_string()).await?;
     // Committed also for a refused token: a reuse outside the interval ends the session.
     tx.commit().await?;
-    conn.release();
+    conn.release().await?;
     let refresh_token = next.ok_or_else(|| {
         Error::bad_request(
             ErrorCode::RefreshTokenAlreadyUsed,

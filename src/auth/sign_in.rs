@@ -77,7 +77,7 @@ pub async fn with_password(
             started
         }
     };
-    conn.release();
+    conn.release().await?;
     Ok(SignedIn {
         tokens,
         user,
@@ -94,7 +94,7 @@ async fn check_password(deps: &Deps<'_>, email: &str, password: &str) -> Result<
         Ok(email) => {
             let mut conn = deps.hot.acquire().await?;
             let user = users::find_by_email(&mut *conn, &email).await?;
-            conn.release();
+            conn.release().await?;
             user
         }
         Err(_) => None,

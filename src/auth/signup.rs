@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use sqlx::{Connection, PgPool};
+use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::auth::accounts::{self, AccountRules, NewEmailAccount};
@@ -13,6 +13,7 @@ use crate::auth::password::{self, Hasher};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client, Sessions, Tokens};
 use crate::config::PasswordConfig;
+use crate::db::Pool;
 use crate::db::audit::{self, Action};
 use crate::db::hot::HotPool;
 use crate::db::identities::{self, IdentityRow};
@@ -22,7 +23,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What sign-up needs.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     /// Connections for the hot path (a new email account).
     pub hot: &'a HotPool,
     /// Whether sign-ups of each kind are allowed, autoconfirm, and the new users' `aud`.
@@ -140,7 +141,7 @@ async fn sign_up_with_email(
 
     let mut conn = deps.hot.acquire().await?;
     let existing = users::find_by_email(&mut *conn, &email).await?;
-    conn.release();
+    conn.release().await?;
     match existing {
         Some(existing) => repeated_sign_up(deps, client, existing, password, data, mail).await,
         None => new_email_account(deps, client, &email, password, data, mail).await,
@@ -189,7 +190,7 @@ async fn new_email_account(
         }
     };
     tx.commit().await?;
-    conn.release();
+    conn.release().await?;
     Ok(signed_up)
 }
 

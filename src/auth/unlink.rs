@@ -3,11 +3,12 @@
 //! identity gone, the user's email (or phone) brought in line with the identities left, and
 //! `app_metadata.providers` refreshed. Any error rolls all of it back.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::identities::{refresh_providers, require_manual_linking, update_from_identities};
 use crate::auth::jwt;
+use crate::db::Pool;
 use crate::db::audit::{self, Action};
 use crate::db::identities;
 use crate::db::users;
@@ -28,7 +29,7 @@ pub struct UnlinkRequest<'a> {
 }
 
 /// The checks of GoTrue's `DeleteIdentity`, in its order, then [`unlink`] in one transaction.
-pub async fn delete_identity(db: &PgPool, request: UnlinkRequest<'_>) -> Result<()> {
+pub async fn delete_identity(db: &Pool, request: UnlinkRequest<'_>) -> Result<()> {
     require_manual_linking(request.manual_linking_enabled)?;
     if !jwt::token_audience_matches(request.requested_audience, request.token_audience) {
         return Err(Error::forbidden(

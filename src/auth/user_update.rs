@@ -4,7 +4,7 @@
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::accounts;
@@ -16,6 +16,7 @@ use crate::auth::password::{self, Hasher, PasswordUse, Verification};
 use crate::auth::pkce::{self, Challenge};
 use crate::auth::session::Client;
 use crate::config::PasswordConfig;
+use crate::db::Pool;
 use crate::db::audit::{self, Action};
 use crate::db::identities::{self, IdentityRow};
 use crate::db::users::{self, UserRow};
@@ -24,7 +25,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What `PUT /user` needs, and its rules.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub codes: &'a Codes,
     pub outbox: &'a Outbox,
     pub hasher: &'a Hasher,
@@ -229,7 +230,7 @@ async fn check_current_password(
 
 /// GoTrue's `Session.IsRecovery`: the session was started by an emailed link or code (amr
 /// `otp`, `magiclink` or `recovery`).
-async fn is_recovery_session(db: &PgPool, session_id: Option<Uuid>) -> Result<bool> {
+async fn is_recovery_session(db: &Pool, session_id: Option<Uuid>) -> Result<bool> {
     let session = match session_id {
         Some(id) => sessions::find(db, id).await?,
         None => None,

@@ -2,7 +2,7 @@
 //! hash sent by the client (`POST`). The tokens themselves are found, counted and used by
 //! `auth::email_verify`; this decides what the verification ends in.
 
-use sqlx::PgPool;
+use crate::db::Pool;
 
 use crate::auth::accounts;
 use crate::auth::email_verify::{self, Codes, Outcome, Presented, VerifyType};
@@ -15,7 +15,7 @@ use crate::error::{Error, ErrorCode, Result};
 
 /// What a verification needs.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub codes: &'a Codes,
     pub sessions: &'a Sessions,
     /// Only to say that no SMS sender is configured, for phone codes.

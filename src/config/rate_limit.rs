@@ -10,7 +10,9 @@ use super::{ConfigError, Env};
 
 mod rate;
 pub use rate::Rate;
+mod redis;
 use rate::{PER_5_MIN_BURST_30, PER_HOUR_BURST_N, PER_MINUTE_BURST_30, rate};
+pub use redis::{RedisFailure, RedisLimits};
 
 /// `LATCHKEY_TRUSTED_PROXIES` when unset: loopback and the private ranges, where a reverse
 /// proxy in front of Latchkey usually lives (same host, Docker network, VPC).
@@ -49,6 +51,9 @@ pub struct RateLimitConfig {
     pub sms_sent: Rate,
     /// `LATCHKEY_RATE_LIMIT_PRUNE_INTERVAL`: how often state of idle addresses is dropped.
     pub prune_interval: Duration,
+    /// `LATCHKEY_RATE_LIMIT_REDIS_URL`: one budget shared by every replica; `None` keeps the
+    /// limits in this process's memory.
+    pub redis: Option<RedisLimits>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
@@ -111,6 +116,7 @@ pub(super) fn from_env(env: &Env) -> Result<RateLimitConfig, ConfigError> {
             true,
         )?,
         prune_interval: prune_interval(env)?,
+        redis: redis::from_env(env)?,
     })
 }
 

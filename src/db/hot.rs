@@ -10,6 +10,10 @@
 //! ping flushes a queued `ROLLBACK` and drains unread replies, and a broken connection is
 //! dropped instead of being handed out. Connections idle for a while are pinged before use,
 //! like the main pool's.
+//!
+//! Behind a pooler in transaction mode (see `db::pool`) the hot paths borrow from sqlx's pool
+//! instead, and a connection is handed out inside a transaction that [`HotConn::release`]
+//! commits: the pooler then keeps one server for everything done on it.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,13 +21,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::db::IDLE_BEFORE_PING;
+use crate::db::{IDLE_BEFORE_PING, Pool};
 
 #[derive(Clone)]
-pub struct HotPool(Arc<Inner>);
+pub struct HotPool(Source);
+
+#[derive(Clone)]
+enum Source {
+    Own(Arc<Inner>),
+    /// Behind a transaction pooler: sqlx's pool, one transaction per connection handed out.
+    Borrowed(PgPool),
+}
 
 struct Inner {
     options: PgConnectOptions,
@@ -51,28 +62,45 @@ struct Idle {
 
 impl std::fmt::Debug for HotPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HotPool")
-            .field("available", &self.0.permits.available_permits())
-            .finish()
+        match &self.0 {
+            Source::Own(inner) => f
+                .debug_struct("HotPool")
+                .field("available", &inner.permits.available_permits())
+                .finish(),
+            Source::Borrowed(_) => f.write_str("HotPool(borrowed, one transaction each)"),
+        }
     }
 }
 
 impl HotPool {
+    /// At most `size` connections of their own, opened on demand with `pool`'s options;
+    /// behind a transaction pooler, `pool`'s own connections.
+    pub fn new(pool: &Pool, size: u32, acquire_timeout: Duration) -> HotPool {
+        if pool.behind_transaction_pooler() {
+            return HotPool(Source::Borrowed(pool.sqlx().clone()));
+        }
+        HotPool::with_options((*pool.sqlx().connect_options()).clone(), size, acquire_timeout)
+    }
+
     /// At most `size` connections, opened on demand with `options`.
-    pub fn new(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> HotPool {
-        HotPool(Arc::new(Inner {
+    pub fn with_options(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> HotPool {
+        HotPool(Source::Own(Arc::new(Inner {
             options,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(size.max(1) as usize)),
             acquire_timeout,
             size: size.max(1) as usize,
             waiting: AtomicUsize::new(0),
-        }))
+        })))
     }
 
     /// Connections handed out, connections idle, and acquires waiting for one.
     pub fn stats(&self) -> HotStats {
-        let inner = &self.0;
+        let inner = match &self.0 {
+            Source::Own(inner) => inner,
+            // Borrowed connections are counted with sqlx's pool.
+            Source::Borrowed(_) => return HotStats { in_use: 0, idle: 0, waiting: 0 },
+        };
         let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
         HotStats {
             in_use: inner.size.saturating_sub(inner.permits.available_permits()),
@@ -84,7 +112,10 @@ impl HotPool {
     /// A connection: an idle one, or a new one while fewer than `size` exist. Waits at most
     /// the acquire timeout (then `PoolTimedOut`, which becomes a 503).
     pub async fn acquire(&self) -> sqlx::Result<HotConn> {
-        let inner = &self.0;
+        let inner = match &self.0 {
+            Source::Own(inner) => inner,
+            Source::Borrowed(pool) => return Ok(HotConn(Held::InTransaction(pool.begin().await?))),
+        };
         let deadline = tokio::time::Instant::now() + inner.acquire_timeout;
         let waiting = Waiting::start(&inner.waiting);
         let permit = tokio::time::timeout_at(deadline, inner.permits.clone().acquire_owned()).await;
@@ -112,12 +143,12 @@ impl HotPool {
                     .await
                     .map_err(|_| sqlx::Error::PoolTimedOut)??,
             };
-            return Ok(HotConn {
+            return Ok(HotConn(Held::Own(OwnConn {
                 conn: Some(conn),
                 released: false,
                 permit: Some(permit),
-                pool: self.0.clone(),
-            });
+                pool: inner.clone(),
+            })));
         }
     }
 }
@@ -140,7 +171,14 @@ impl Drop for Waiting<'_> {
 
 /// A connection from a [`HotPool`]; call [`release`](HotConn::release) once its last statement
 /// (or `COMMIT`) completed.
-pub struct HotConn {
+pub struct HotConn(Held);
+
+enum Held {
+    Own(OwnConn),
+    InTransaction(Transaction<'static, Postgres>),
+}
+
+struct OwnConn {
     /// `Some` until dropped.
     conn: Option<PgConnection>,
     released: bool,
@@ -150,12 +188,20 @@ pub struct HotConn {
 
 impl HotConn {
     /// Gives the connection back without a ping: everything it was asked to do has completed.
-    pub fn release(mut self) {
-        self.released = true;
+    /// Behind a transaction pooler, commits the connection's transaction first (its error is
+    /// the caller's: the work is not done).
+    pub async fn release(self) -> sqlx::Result<()> {
+        match self.0 {
+            Held::Own(mut own) => {
+                own.released = true;
+                Ok(())
+            }
+            Held::InTransaction(tx) => tx.commit().await,
+        }
     }
 }
 
-impl Drop for HotConn {
+impl Drop for OwnConn {
     fn drop(&mut self) {
         let (Some(mut conn), permit) = (self.conn.take(), self.permit.take()) else {
             return;
@@ -188,14 +234,20 @@ impl Deref for HotConn {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        // `conn` is only taken in `drop`.
-        self.conn.as_ref().expect("connection present until dropped")
+        match &self.0 {
+            // `conn` is only taken in `drop`.
+            Held::Own(own) => own.conn.as_ref().expect("connection present until dropped"),
+            Held::InTransaction(tx) => tx,
+        }
     }
 }
 
 impl DerefMut for HotConn {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        // `conn` is only taken in `drop`.
-        self.conn.as_mut().expect("connection present until dropped")
+        match &mut self.0 {
+            // `conn` is only taken in `drop`.
+            Held::Own(own) => own.conn.as_mut().expect("connection present until dropped"),
+            Held::InTransaction(tx) => tx,
+        }
     }
 }

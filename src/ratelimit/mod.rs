@@ -1,8 +1,9 @@
 //! Rate limiting, without HTTP: GoTrue's endpoint groups, the verdicts the API turns into
 //! `RateLimit-*` headers and 429s, and the [`Limiter`] trait with its in-memory store
-//! ([`MemoryLimiter`]). A store shared by several replicas is one more implementation.
+//! ([`MemoryLimiter`]), and the store several replicas share ([`RedisLimiter`]).
 
 mod memory;
+mod redis;
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 pub use memory::MemoryLimiter;
+pub use redis::RedisLimiter;
 
 use crate::config::{Rate, RateLimitConfig};
 

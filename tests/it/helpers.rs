@@ -14,8 +14,14 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 mod database;
+mod pgbouncer;
+mod redis;
+mod services;
 
 pub use database::{TestDatabase, fresh_database};
+pub use pgbouncer::{PgBouncer, migrate_directly, prepare_for_pooler};
+pub use redis::RedisServer;
+pub use services::{Process, ScratchDir, free_port, program_or_skip, wait_for_port};
 
 pub const JWT_SECRET: &str = "integration-test-secret-with-at-least-32-chars";
 

@@ -19,10 +19,10 @@ async fn a_released_connection_is_reused_as_it_is() {
     let app = TestApp::spawn().await;
     let mut conn = app.state.hot.acquire().await.unwrap();
     let first = backend_pid(&mut conn).await;
-    conn.release();
+    conn.release().await.unwrap();
     let mut conn = app.state.hot.acquire().await.unwrap();
     assert_eq!(backend_pid(&mut conn).await, first);
-    conn.release();
+    conn.release().await.unwrap();
 }
 
 #[tokio::test]
@@ -54,5 +54,5 @@ async fn a_connection_dropped_inside_a_transaction_is_rolled_back_and_unlocked()
     // The connection went back to the pool after its ping and still works.
     let mut conn = app.state.hot.acquire().await.unwrap();
     assert!(backend_pid(&mut conn).await > 0);
-    conn.release();
+    conn.release().await.unwrap();
 }

@@ -15,8 +15,8 @@ mod issue;
 
 use std::time::Duration;
 
+use crate::db::Pool;
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 
 use crate::auth::accounts;
 use crate::config::Config;
@@ -176,7 +176,7 @@ const SMS_LIFETIME: Duration = Duration::from_secs(60);
 /// email change needs both addresses' confirmation).
 #[derive(Debug, Clone)]
 pub struct Codes {
-    db: PgPool,
+    db: Pool,
     email_lifetime: Duration,
     max_attempts: i32,
     secure_email_change: bool,
@@ -184,7 +184,7 @@ pub struct Codes {
 }
 
 impl Codes {
-    pub fn new(db: PgPool, config: &Config) -> Codes {
+    pub fn new(db: Pool, config: &Config) -> Codes {
         Codes {
             db,
             email_lifetime: config.mailer.otp_exp,

@@ -108,7 +108,7 @@ async fn mailed_codes_live_for_the_mailer_setting_and_texted_ones_for_the_sms_de
     let pool = sqlx::postgres::PgPoolOptions::new()
         .connect_lazy("postgres://localhost/unused")
         .unwrap();
-    let codes = Codes::new(pool, &config);
+    let codes = Codes::new(crate::db::Pool::new(pool, false), &config);
     assert_eq!(codes.lifetime(&email("a@b.co")), Duration::from_secs(600));
     assert_eq!(codes.lifetime(&phone("15551234567")), Duration::from_secs(60));
 }

@@ -100,7 +100,7 @@ async fn a_database_owner_without_createrole_can_migrate() {
     url.set_username(&owner).unwrap();
     url.set_password(Some(&password)).unwrap();
     let config = latchkey::config::Config::from_vars(base_vars(url.as_str())).unwrap();
-    let pool = latchkey::db::pool(&config, url.as_str()).unwrap();
+    let pool = latchkey::db::migration_pool(&config, url.as_str()).unwrap();
     latchkey::db::migrate(&pool, "auth").await.unwrap();
 
     let (rls_on, owned_by): (bool, String) = sqlx::query_as(
