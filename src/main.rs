@@ -1,4 +1,4 @@
-//! The `latchkey` command: serve (default), migrate, keys, openapi.
+//! The `latchkey` command: serve (default), migrate, keys, openapi, import-gotrue, export-gotrue.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -24,6 +24,48 @@ enum Command {
     Keys,
     /// Print the OpenAPI document.
     Openapi,
+    /// Copy a Supabase project's users, identities, sessions and refresh tokens from GoTrue's
+    /// tables (auth.users, ...) into Latchkey's, in one transaction. Running it again changes
+    /// nothing. See the README, "Migrate from Supabase".
+    ImportGotrue(ImportArgs),
+    /// Write Latchkey's users and identities back into GoTrue's tables. Sessions end.
+    ExportGotrue(ExportArgs),
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// GoTrue's database, when it is not DATABASE_URL (a postgres:// connection string).
+    #[arg(long, value_name = "DSN", conflicts_with_all = ["retarget", "undo"])]
+    from: Option<String>,
+    /// Print the counts and problems, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also point the project's foreign keys and triggers on auth.users at Latchkey's users,
+    /// move GoTrue's tables to the schema auth_gotrue_backup, and leave read-only views
+    /// auth.users, auth.identities and auth.sessions in their place.
+    #[arg(long)]
+    retarget: bool,
+    /// Undo the import: GoTrue's tables, keys and triggers back as they were, the imported
+    /// users removed from Latchkey. Refused while Latchkey holds changes GoTrue's tables lack
+    /// (run export-gotrue first).
+    #[arg(long, conflicts_with_all = ["retarget", "audit_log", "without_mfa"])]
+    undo: bool,
+    /// Also copy GoTrue's audit log.
+    #[arg(long)]
+    audit_log: bool,
+    /// Import users who have a verified MFA factor, although Latchkey does not ask for it.
+    #[arg(long)]
+    without_mfa: bool,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// GoTrue's database, when it is not DATABASE_URL (a postgres:// connection string).
+    #[arg(long, value_name = "DSN")]
+    to: Option<String>,
+    /// Print what would be written, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[tokio::main]
@@ -76,7 +118,33 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", latchkey::api::openapi().to_pretty_json()?);
             Ok(())
         }
+        Command::ImportGotrue(args) => import_gotrue(&config, args).await,
+        Command::ExportGotrue(args) => {
+            let options = latchkey::gotrue::ExportOptions {
+                to: args.to,
+                dry_run: args.dry_run,
+            };
+            latchkey::gotrue::export(&config, &options, &mut std::io::stdout()).await?;
+            Ok(())
+        }
     }
+}
+
+async fn import_gotrue(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
+    let out = &mut std::io::stdout();
+    if args.undo {
+        latchkey::gotrue::undo(config, args.dry_run, out).await?;
+        return Ok(());
+    }
+    let options = latchkey::gotrue::ImportOptions {
+        from: args.from,
+        dry_run: args.dry_run,
+        retarget: args.retarget,
+        audit_log: args.audit_log,
+        without_mfa: args.without_mfa,
+    };
+    latchkey::gotrue::import(config, &options, out).await?;
+    Ok(())
 }
 
 fn init_tracing(level: &str) {

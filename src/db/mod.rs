@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cleanup;
 pub mod flow_state;
+pub mod gotrue;
 pub mod hot;
 pub mod identities;
 pub mod one_time_tokens;
