@@ -21,7 +21,7 @@ use super::tokens::{self, GoTrueSession, V2};
 use super::{Ends, connect_latchkey, connect_other, namespace, retarget};
 use crate::auth::password::check_imported_hash;
 use crate::config::Config;
-use crate::db::gotrue::stage::{self, Staged, Table};
+use crate::db::gotrue::stage::{self, Hold, Staged, Table};
 use crate::db::gotrue::{Schema, catalog, checks, load};
 
 #[derive(Debug, Clone, Default)]
@@ -120,6 +120,14 @@ async fn stage_and_check(mut ends: Ends<'_>, options: &ImportOptions, ns: &Schem
             missing.join(", ")
         );
     }
+    if options.from.is_none() && !options.dry_run {
+        let hold = if options.retarget && !retargeted {
+            Hold::Exclusive
+        } else {
+            Hold::Share
+        };
+        stage::hold(ends.latchkey, &source, hold).await?;
+    }
     stage::create_staging(ends.latchkey).await?;
     stage_table(&mut ends, &source, Table::Users).await?;
     stage_table(&mut ends, &source, Table::Identities).await?;
@@ -147,6 +155,7 @@ async fn stage_and_check(mut ends: Ends<'_>, options: &ImportOptions, ns: &Schem
         v2,
         hashes: hash_formats(ends.latchkey).await?,
         conflicts: checks::conflicts(ends.latchkey).await?,
+        not_objects: checks::not_objects(ends.latchkey).await?,
         without_mfa: options.without_mfa,
         audit_log_entries,
         retarget,

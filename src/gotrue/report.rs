@@ -46,6 +46,8 @@ pub struct ImportReport {
     pub v2: V2Sessions,
     pub hashes: HashFormats,
     pub conflicts: Conflicts,
+    /// Users imported with `{}` for metadata or identity data that was not a JSON object.
+    pub not_objects: Vec<Uuid>,
     pub without_mfa: bool,
     /// GoTrue's audit log entries, when `--audit-log` asked for them.
     pub audit_log_entries: Option<i64>,
@@ -111,6 +113,14 @@ impl ImportReport {
         let more = self.hashes.unusable.len().saturating_sub(SHOWN);
         if more > 0 {
             found.push(format!("{more} more users with a password hash Latchkey cannot verify"));
+        }
+        if !self.not_objects.is_empty() {
+            found.push(format!(
+                "{} users have metadata or identity data that is not a JSON object (GoTrue cannot read it \
+                 either); imported with {{}} there: {}",
+                self.not_objects.len(),
+                ids(&self.not_objects)
+            ));
         }
         if self.v2.unreadable > 0 {
             found.push(format!(

@@ -5,6 +5,7 @@
 
 mod export;
 mod import;
+mod odd_rows;
 mod retarget;
 
 use std::process::Output;
@@ -86,6 +87,15 @@ pub async fn latchkey_fails(database: &TestDatabase, args: &[&str]) -> String {
     );
     assert!(!output.status.success(), "latchkey {args:?} succeeded:\n{text}");
     text
+}
+
+/// `method /auth/v1/admin/users/<id>` with the service role's key.
+pub async fn admin_user(app: &crate::helpers::TestApp, method: reqwest::Method, id: &str) -> reqwest::Response {
+    app.request(method, &format!("/auth/v1/admin/users/{id}"))
+        .bearer_auth(app.api_key("service_role"))
+        .send()
+        .await
+        .unwrap()
 }
 
 /// The schema objects a project sees, each as one line: tables and views of the `auth` and

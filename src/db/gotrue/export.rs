@@ -92,6 +92,10 @@ pub struct Plan {
 }
 
 pub async fn plan(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::Result<Plan> {
+    // Temporary tables get no statistics unless asked (see `checks::drop_already_imported`).
+    sqlx::raw_sql("analyze pg_temp.latchkey_users; analyze pg_temp.latchkey_identities;")
+        .execute(&mut *conn)
+        .await?;
     let g = gotrue.quoted();
     let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(sql(format!(
         "select \

@@ -39,7 +39,8 @@ const USERS: &str = "\
 const IDENTITIES: &str = "\
     insert into _auth_identities (id, provider_id, user_id, identity_data, provider, last_sign_in_at, \
         created_at, updated_at) \
-    select id, provider_id, user_id, coalesce(identity_data, '{}'), provider, last_sign_in_at, \
+    select id, provider_id, user_id, \
+        case when jsonb_typeof(identity_data) = 'object' then identity_data else '{}' end, provider, last_sign_in_at, \
         coalesce(created_at, now()), coalesce(updated_at, created_at, now()) \
     from pg_temp.gotrue_identities";
 

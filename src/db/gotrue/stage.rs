@@ -71,6 +71,39 @@ pub async fn missing_columns(db: impl PgExecutor<'_>, schema: &Schema) -> sqlx::
     .await
 }
 
+/// How the import holds GoTrue's tables while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Nobody writes (GoTrue must be stopped, but this makes sure): a consistent copy.
+    Share,
+    /// For `--retarget`, which moves the tables: taken before the first read, because taking
+    /// it after reading (a lock upgrade) deadlocks with autovacuum or any other reader.
+    Exclusive,
+}
+
+/// Locks every GoTrue table present in `schema`.
+pub async fn hold(conn: &mut PgConnection, schema: &Schema, hold: Hold) -> sqlx::Result<()> {
+    let present: Vec<String> = sqlx::query_scalar(
+        "select format('%I.%I', n.nspname, c.relname) from pg_class c \
+         join pg_namespace n on n.oid = c.relnamespace \
+         where n.nspname = $1 and c.relname = any($2) and c.relkind in ('r', 'p') order by 1",
+    )
+    .bind(schema.name())
+    .bind(super::GOTRUE_TABLES)
+    .fetch_all(&mut *conn)
+    .await?;
+    if present.is_empty() {
+        return Ok(());
+    }
+    let mode = match hold {
+        Hold::Share => "share",
+        Hold::Exclusive => "access exclusive",
+    };
+    let text = format!("lock table {} in {mode} mode", present.join(", "));
+    sqlx::query(sql(text)).execute(conn).await?;
+    Ok(())
+}
+
 /// The temporary tables, with GoTrue's column names (types as Latchkey needs them).
 pub async fn create_staging(conn: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::raw_sql(

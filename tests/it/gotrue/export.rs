@@ -19,13 +19,7 @@ async fn users_go_back_with_their_new_hashes_and_their_sessions_end() {
     app.signed_in("alice@example.com", ALICE_PASSWORD).await;
     let newcomer = random_email();
     app.sign_up(&newcomer, "a-long-new-password").await;
-    let key = app.api_key("service_role");
-    let deleted = app
-        .request(reqwest::Method::DELETE, &format!("/auth/v1/admin/users/{BOB}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let deleted = admin_user(&app, reqwest::Method::DELETE, BOB).await;
     assert_eq!(deleted.status(), 200);
     let mut latchkey = sqlx::PgConnection::connect(latchkey_db.url()).await.unwrap();
     let alice_hash: String = sqlx::query_scalar("select encrypted_password from auth._auth_users where id = $1")

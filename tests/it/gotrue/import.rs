@@ -105,13 +105,7 @@ async fn a_second_run_changes_nothing_and_brings_nothing_back() {
 
     // Deleted and signed out in Latchkey: a later run does not bring them back.
     let app = TestApp::spawn_on(&database, &[]).await;
-    let key = app.api_key("service_role");
-    let deleted = app
-        .request(reqwest::Method::DELETE, &format!("/auth/v1/admin/users/{BOB}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let deleted = admin_user(&app, reqwest::Method::DELETE, BOB).await;
     assert_eq!(deleted.status(), 200);
     let alice = app.refreshed(ALICE_TOKEN).await;
     let logout = app
