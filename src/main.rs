@@ -1,4 +1,5 @@
-//! The `latchkey` command: serve (default), migrate, keys, openapi, mail, healthcheck.
+//! The `latchkey` command: serve (default), migrate, keys, openapi, mail, healthcheck,
+//! import-gotrue, export-gotrue.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -48,6 +49,12 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Copy a Supabase project's users, identities, sessions and refresh tokens from GoTrue's
+    /// tables (auth.users, ...) into Latchkey's, in one transaction. Running it again changes
+    /// nothing. See the README, "Migrate from Supabase".
+    ImportGotrue(ImportArgs),
+    /// Write Latchkey's users and identities back into GoTrue's tables. Sessions end.
+    ExportGotrue(ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -58,6 +65,42 @@ enum KeysAction {
         #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256", "EdDSA"])]
         alg: String,
     },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// GoTrue's database, when it is not DATABASE_URL (a postgres:// connection string).
+    #[arg(long, value_name = "DSN", conflicts_with_all = ["retarget", "undo"])]
+    from: Option<String>,
+    /// Print the counts and problems, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also point the project's foreign keys and triggers on auth.users at Latchkey's users,
+    /// move GoTrue's tables to the schema auth_gotrue_backup, and leave read-only views
+    /// auth.users, auth.identities and auth.sessions in their place.
+    #[arg(long)]
+    retarget: bool,
+    /// Undo the import: GoTrue's tables, keys and triggers back as they were, the imported
+    /// users removed from Latchkey. Refused while Latchkey holds changes GoTrue's tables lack
+    /// (run export-gotrue first).
+    #[arg(long, conflicts_with_all = ["retarget", "audit_log", "without_mfa"])]
+    undo: bool,
+    /// Also copy GoTrue's audit log.
+    #[arg(long)]
+    audit_log: bool,
+    /// Import users who have a verified MFA factor, although Latchkey does not ask for it.
+    #[arg(long)]
+    without_mfa: bool,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// GoTrue's database, when it is not DATABASE_URL (a postgres:// connection string).
+    #[arg(long, value_name = "DSN")]
+    to: Option<String>,
+    /// Print what would be written, and write nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[tokio::main]
@@ -123,6 +166,15 @@ async fn main() -> anyhow::Result<()> {
             let config = Config::from_env_only(is_listener_variable)?;
             latchkey::startup::healthcheck(&config, ready, url.as_deref()).await
         }
+        Command::ImportGotrue(args) => import_gotrue(&Config::from_env_only(is_database_variable)?, args).await,
+        Command::ExportGotrue(args) => {
+            let options = latchkey::gotrue::ExportOptions {
+                to: args.to,
+                dry_run: args.dry_run,
+            };
+            latchkey::gotrue::export(&Config::from_env_only(is_database_variable)?, &options, &mut std::io::stdout()).await?;
+            Ok(())
+        }
     }
 }
 
@@ -144,9 +196,26 @@ fn print_api_keys(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `migrate` reads: the database and its schema.
+async fn import_gotrue(config: &Config, args: ImportArgs) -> anyhow::Result<()> {
+    let out = &mut std::io::stdout();
+    if args.undo {
+        latchkey::gotrue::undo(config, args.dry_run, out).await?;
+        return Ok(());
+    }
+    let options = latchkey::gotrue::ImportOptions {
+        from: args.from,
+        dry_run: args.dry_run,
+        retarget: args.retarget,
+        audit_log: args.audit_log,
+        without_mfa: args.without_mfa,
+    };
+    latchkey::gotrue::import(config, &options, out).await?;
+    Ok(())
+}
+
+/// What `migrate`, `import-gotrue` and `export-gotrue` read: the database and its schema.
 fn is_database_variable(name: &str) -> bool {
-    matches!(name, "DATABASE_URL" | "DB_NAMESPACE") || name.starts_with("GOTRUE_DB_")
+    matches!(name, "DATABASE_URL" | "DB_NAMESPACE" | "LATCHKEY_DB_STATEMENT_CACHE") || name.starts_with("GOTRUE_DB_")
 }
 
 /// What `keys` reads: the signing settings, and what decides whether the zero-setup secret may

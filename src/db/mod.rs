@@ -5,6 +5,7 @@ pub mod audit;
 pub mod cleanup;
 pub mod custom_providers;
 pub mod flow_state;
+pub mod gotrue;
 pub mod hot;
 pub mod identities;
 mod migrations;

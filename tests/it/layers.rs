@@ -14,7 +14,9 @@ const LAYERS: &[&[&str]] = &[
     &["main"],
     &["startup"],
     &["api"],
-    &["cleanup", "rls", "telemetry"],
+    // gotrue: the import/export commands, used by main only; above auth (password-hash and
+    // refresh-token rules), SQL in db::gotrue.
+    &["cleanup", "rls", "telemetry", "gotrue"],
     &["auth"],
     &["db", "mail", "sms", "providers", "ratelimit", "devdb"],
     &["config", "error"],

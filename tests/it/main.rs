@@ -22,6 +22,7 @@ mod fake_providers;
 mod foundation;
 mod fuzz_regressions;
 mod google_keys;
+mod gotrue;
 mod hardening;
 mod helpers;
 mod hot_pool;
