@@ -136,7 +136,7 @@ impl Application {
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics = metrics.map(|endpoint| {
             let sources = crate::telemetry::metrics::Sources {
-                db: state.db.clone(),
+                db: state.db.sqlx().clone(),
                 hot: state.hot.clone(),
                 hasher: state.hasher.clone(),
             };

@@ -17,7 +17,7 @@ impl Readiness {
     const REUSE_FOR: Duration = Duration::from_secs(1);
     const TIMEOUT: Duration = Duration::from_secs(2);
 
-    pub async fn check(&self, db: &sqlx::PgPool) -> bool {
+    pub async fn check(&self, db: &crate::db::Pool) -> bool {
         // Held across the check, so concurrent probes wait for one answer instead of each
         // running a statement.
         let mut last = self.last.lock().await;

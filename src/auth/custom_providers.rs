@@ -7,7 +7,7 @@
 mod fields;
 
 use serde_json::Value;
-use sqlx::PgPool;
+use crate::db::Pool;
 use uuid::Uuid;
 
 use crate::config::CustomOAuthConfig;
@@ -19,7 +19,7 @@ pub use fields::ProviderFields;
 
 /// What the admin use cases need.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub providers: &'a Registry,
     pub config: &'a CustomOAuthConfig,
 }

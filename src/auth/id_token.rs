@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use sqlx::PgPool;
+use crate::db::Pool;
 use uuid::Uuid;
 
 use crate::auth::accounts::AccountRules;
@@ -31,7 +31,7 @@ use crate::providers::{ExpectedNonce, IdTokenError, OAuthProvider, ProviderError
 
 /// What the grant needs.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     pub providers: &'a Registry,
     pub custom_providers: &'a CustomOAuthConfig,
     pub outbox: &'a Outbox,

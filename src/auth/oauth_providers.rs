@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::PgPool;
+use crate::db::Pool;
 
 use crate::config::CustomOAuthConfig;
 use crate::db::custom_providers::{self, CustomProviderRow};
@@ -43,7 +43,7 @@ impl Unavailable {
 
 /// The provider called `name` (lower case), or why there is none to use.
 pub async fn find(
-    db: &PgPool,
+    db: &Pool,
     registry: &Registry,
     custom: &CustomOAuthConfig,
     name: &str,

@@ -84,8 +84,9 @@ impl ExternalConfig {
     }
 }
 
-/// `GOTRUE_EXTERNAL_<X>_ENABLED` variables that are not OAuth providers.
-const NOT_PROVIDERS: [&str; 3] = ["EMAIL", "PHONE", "ANONYMOUS_USERS"];
+/// `GOTRUE_EXTERNAL_<P>_ENABLED` variables that name a sign-in method or a mail setting, not an
+/// OAuth provider.
+const NOT_PROVIDERS: [&str; 4] = ["EMAIL", "EMAIL_MAGIC_LINK", "PHONE", "ANONYMOUS_USERS"];
 
 pub(super) fn from_env(env: &Env) -> Result<ExternalConfig, ConfigError> {
     let mut providers = BTreeMap::new();
@@ -110,7 +111,7 @@ pub(super) fn from_env(env: &Env) -> Result<ExternalConfig, ConfigError> {
 /// Every `<P>` of a `GOTRUE_EXTERNAL_<P>_ENABLED` or `OAUTH_<P>_CLIENT_ID` variable.
 fn provider_names(env: &Env) -> Vec<String> {
     let mut names: Vec<String> = env
-        .0
+        .vars()
         .keys()
         .filter_map(|key| {
             let gotrue = key

@@ -289,6 +289,8 @@ fn bucket_name(group: Group) -> &'static str {
         Group::SignInSignUps => "sign_in_sign_ups",
         Group::AnonymousUsers => "anonymous_users",
         Group::Authorize => "authorize",
+        Group::MfaChallenge => "mfa_challenge",
+        Group::MfaVerify => "mfa_verify",
         Group::VerifyPerAccount => "verify_per_account",
     }
 }

@@ -1,7 +1,7 @@
 //! The admin's view of a user's factors (`/admin/users/{id}/factors`): list, rename, delete.
 
 use serde_json::json;
-use sqlx::PgPool;
+use crate::db::Pool;
 
 use super::{amr_method, check_name_length, factor_id, factor_not_found, name_conflict};
 use crate::auth::admin_users::{self, AdminActor};
@@ -11,14 +11,14 @@ use crate::db::{self as database, sessions};
 use crate::error::Result;
 
 /// The user's factors, oldest first.
-pub async fn list(db: &PgPool, raw_user_id: &str) -> Result<Vec<FactorRow>> {
+pub async fn list(db: &Pool, raw_user_id: &str) -> Result<Vec<FactorRow>> {
     let user = admin_users::find(db, raw_user_id).await?;
     Ok(mfa_factors::for_user(db, user.id).await?)
 }
 
 /// Deletes the factor; the sessions that reached aal2 through it are aal1 again, as when the
 /// user unenrols it. Returns the factor as it was.
-pub async fn delete(db: &PgPool, actor: &AdminActor<'_>, raw_user_id: &str, raw_factor_id: &str) -> Result<FactorRow> {
+pub async fn delete(db: &Pool, actor: &AdminActor<'_>, raw_user_id: &str, raw_factor_id: &str) -> Result<FactorRow> {
     let user = admin_users::find(db, raw_user_id).await?;
     let id = factor_id(raw_factor_id)?;
     let mut tx = db.begin().await?;
@@ -41,7 +41,7 @@ pub async fn delete(db: &PgPool, actor: &AdminActor<'_>, raw_user_id: &str, raw_
 /// Renames the factor (a blank name changes nothing, as in GoTrue; `phone` is for phone
 /// factors, which Latchkey does not have).
 pub async fn rename(
-    db: &PgPool,
+    db: &Pool,
     actor: &AdminActor<'_>,
     raw_user_id: &str,
     raw_factor_id: &str,

@@ -12,7 +12,7 @@ pub mod totp;
 pub mod unenroll;
 pub mod verify;
 
-use sqlx::PgPool;
+use crate::db::Pool;
 use url::Url;
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ pub use hook::{MfaVerificationHook, NoHook};
 
 /// What the MFA use cases need.
 pub struct Deps<'a> {
-    pub db: &'a PgPool,
+    pub db: &'a Pool,
     /// Tokens for the session a verification lifts to aal2.
     pub sessions: &'a Sessions,
     pub config: &'a MfaConfig,

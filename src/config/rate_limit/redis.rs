@@ -82,7 +82,7 @@ mod tests {
 
     fn read(pairs: &[(&str, &str)]) -> Result<Option<RedisLimits>, ConfigError> {
         let vars: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        from_env(&Env(vars))
+        from_env(&Env::new(vars))
     }
 
     #[test]
