@@ -89,7 +89,22 @@ pub async fn export(config: &Config, options: &ExportOptions, out: &mut dyn Writ
     sql::stage_removed_factors(ends.gotrue(), &removed).await?;
     report.plan.mfa_factors_removed = i64::try_from(removed.len()).unwrap_or(i64::MAX);
     report.plan.mfa_factors_kept = i64::try_from(kept.len()).unwrap_or(i64::MAX);
+    let clashes = sql::factor_name_clashes(ends.gotrue(), &gotrue).await?;
     print(out, &report, &gotrue, options)?;
+    if !clashes.is_empty() {
+        let users: Vec<String> = clashes.iter().map(Uuid::to_string).collect();
+        writeln!(
+            out,
+            "problem: {} users have a factor named like one of their factors that stayed in GoTrue's tables \
+             (phone, WebAuthn, unreadable secret); rename one of them first: {}",
+            users.len(),
+            users.join(", ")
+        )?;
+        if !options.dry_run {
+            anyhow::bail!("nothing was exported: {} users with clashing factor names", users.len());
+        }
+        writeln!(out, "the export would stop: 1 problems")?;
+    }
     if options.dry_run {
         return Ok(report);
     }

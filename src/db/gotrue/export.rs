@@ -109,6 +109,23 @@ pub async fn stage_removed_factors(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sql
     Ok(done.rows_affected())
 }
 
+/// Users with a factor whose friendly name one of their factors that stays in GoTrue's table
+/// (one Latchkey could not hold) already has: GoTrue's unique index on `(friendly_name,
+/// user_id)` would refuse it.
+pub async fn factor_name_clashes(db: impl PgExecutor<'_>, gotrue: &Schema) -> sqlx::Result<Vec<Uuid>> {
+    let g = gotrue.quoted();
+    sqlx::query_scalar(sql(format!(
+        "select distinct l.user_id from pg_temp.latchkey_mfa_factors l \
+         join {g}.mfa_factors f on f.user_id = l.user_id and f.friendly_name = l.friendly_name and f.id <> l.id \
+         where trim(l.friendly_name) <> '' \
+           and not exists (select 1 from pg_temp.latchkey_mfa_factors o where o.id = f.id) \
+           and not exists (select 1 from pg_temp.latchkey_removed_factors r where r.id = f.id) \
+         order by 1"
+    )))
+    .fetch_all(db)
+    .await
+}
+
 /// What the export will do, counted before it does it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {

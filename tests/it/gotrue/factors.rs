@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::helpers::{TestApp, assert_error, expect_session};
-use crate::mfa::{access, assurance, challenge, challenge_and_verify, code, stable_step};
+use crate::mfa::{access, assurance, challenge, challenge_and_verify, code, enrolled, stable_step};
 
 #[tokio::test]
 async fn an_imported_totp_factor_verifies_codes_from_its_secret() {
@@ -154,7 +154,28 @@ async fn factors_latchkey_cannot_check_stop_the_import_until_the_operator_accept
     let response = challenge(&app, access(&signed_in), ALICE_ENCRYPTED_FACTOR).await;
     assert_eq!(response.status(), 404);
 
-    // Going back leaves the factors Latchkey never held as they were.
+    // Going back leaves the factors Latchkey never held as they were; a factor named like one
+    // of them would clash in GoTrue's table and is named first.
+    let bob = app.signed_in("bob@example.com", BOB_PASSWORD).await;
+    let clashing = enrolled(&app, access(&bob), "sms").await;
+    let dry = latchkey_ok(&database, &["export-gotrue", "--dry-run"]).await;
+    assert!(dry.contains("the export would stop: 1 problems"), "{dry}");
+    let refused = latchkey_fails(&database, &["export-gotrue"]).await;
+    assert!(refused.contains("nothing was exported"), "{refused}");
+    assert!(
+        refused.contains(&format!("problem: 1 users have a factor named like one of their factors that stayed in GoTrue's tables (phone, WebAuthn, unreadable secret); rename one of them first: {BOB}")),
+        "{refused}"
+    );
+    let unenrolled = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/auth/v1/admin/users/{BOB}/factors/{}", clashing.id),
+        )
+        .bearer_auth(app.api_key("service_role"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unenrolled.status(), 200);
     let exported = latchkey_ok(&database, &["export-gotrue"]).await;
     assert!(
         exported.contains("MFA factors 2 (0 removed; 4 Latchkey could not hold left as they are)"),
