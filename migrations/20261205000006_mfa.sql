@@ -32,11 +32,12 @@ create table _auth_mfa_factors (
     last_webauthn_challenge_data jsonb,
     last_totp_time_step bigint
 );
--- GoTrue's names for GoTrue's indexes.
-create unique index mfa_factors_user_friendly_name_unique on _auth_mfa_factors (friendly_name, user_id)
+-- GoTrue's indexes, under Latchkey's own names: index names are unique per schema, and in a
+-- Supabase database this schema (`auth`) also holds GoTrue's tables with GoTrue's names.
+create unique index _auth_mfa_factors_user_friendly_name_unique on _auth_mfa_factors (friendly_name, user_id)
     where trim(friendly_name) <> '';
-create unique index unique_phone_factor_per_user on _auth_mfa_factors (user_id, phone);
-create index factor_id_created_at_idx on _auth_mfa_factors (user_id, created_at);
+create unique index _auth_mfa_factors_user_phone_unique on _auth_mfa_factors (user_id, phone);
+create index _auth_mfa_factors_user_created_at_idx on _auth_mfa_factors (user_id, created_at);
 -- The cleanup of unverified factors (src/db/cleanup.rs).
 create index _auth_mfa_factors_unverified_created_at_idx on _auth_mfa_factors (created_at)
     where status = 'unverified';
@@ -50,7 +51,7 @@ create table _auth_mfa_challenges (
     otp_code text,
     web_authn_session_data jsonb
 );
-create index mfa_challenge_created_at_idx on _auth_mfa_challenges (created_at desc);
+create index _auth_mfa_challenges_created_at_idx on _auth_mfa_challenges (created_at desc);
 create index _auth_mfa_challenges_factor_id_idx on _auth_mfa_challenges (factor_id);
 
 -- Sessions bound to a factor are downgraded when it goes (DELETE /factors/{id}).

@@ -200,7 +200,7 @@ pub async fn delete_for_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Re
 }
 
 /// The unique index on `(friendly_name, user_id)` for names that are not blank.
-pub const FRIENDLY_NAME_UNIQUE: &str = "mfa_factors_user_friendly_name_unique";
+pub const FRIENDLY_NAME_UNIQUE: &str = "_auth_mfa_factors_user_friendly_name_unique";
 
 pub async fn set_friendly_name(
     db: impl PgExecutor<'_>,

@@ -30,6 +30,22 @@ async fn latchkey_tables_exist(conn: &mut sqlx::PgConnection) -> bool {
         .unwrap()
 }
 
+/// Latchkey's tables live in the same schema as GoTrue's (`auth`), where index names must be
+/// unique: none of Latchkey's may take a name GoTrue uses.
+#[tokio::test]
+async fn latchkey_migrates_beside_gotrues_tables_and_leaves_them_alone() {
+    let database = gotrue_schema_only().await;
+    let mut conn = connect(&database).await;
+    let indexes = "select indexrelid::regclass::text || ' on ' || indrelid::regclass::text from pg_index \
+                   where indrelid::regclass::text not like 'auth.\\_%' \
+                     and indrelid::regclass::text like 'auth.%' order by 1";
+    let before: Vec<String> = sqlx::query_scalar(indexes).fetch_all(&mut conn).await.unwrap();
+    latchkey_ok(&database, &["migrate"]).await;
+    let after: Vec<String> = sqlx::query_scalar(indexes).fetch_all(&mut conn).await.unwrap();
+    assert_eq!(after, before);
+    assert!(before.contains(&"auth.mfa_factors_user_friendly_name_unique on auth.mfa_factors".to_owned()));
+}
+
 #[tokio::test]
 async fn the_dry_run_counts_and_lists_problems_and_nothing_is_written_while_there_are_any() {
     let database = gotrue_project().await;
