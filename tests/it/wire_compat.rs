@@ -332,3 +332,29 @@ async fn password_sign_in_refuses_as_gotrue_does() {
         "Only an email address or phone number should be provided on login."
     );
 }
+
+#[tokio::test]
+async fn admin_created_ids_are_checked_as_gotrue_checks_them() {
+    let app = TestApp::spawn().await;
+    let create = |id: &str| json!({"id": id, "email": random_email()});
+    for (id, message) in [
+        ("00000000-0000-0000-0000-000000000000", "ID cannot be a nil uuid"),
+        ("not-a-uuid", "ID must conform to the uuid v4 format"),
+    ] {
+        let response = admin(&app, Method::POST, "/auth/v1/admin/users", Some(create(id))).await;
+        let error = assert_error(response, 400, "validation_failed").await;
+        assert_eq!(error["msg"], message, "{id}");
+    }
+    let chosen = uuid::Uuid::new_v4().to_string();
+    let response = admin(&app, Method::POST, "/auth/v1/admin/users", Some(create(&chosen))).await;
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["id"], chosen.as_str());
+    // An update reads no id from its body, as GoTrue's does not.
+    let path = format!("/auth/v1/admin/users/{chosen}");
+    let response = admin(&app, Method::PUT, &path, Some(json!({"id": "x", "role": "editor"}))).await;
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(
+        (user["id"].as_str(), user["role"].as_str()),
+        (Some(chosen.as_str()), Some("editor"))
+    );
+}
