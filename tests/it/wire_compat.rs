@@ -358,3 +358,28 @@ async fn admin_created_ids_are_checked_as_gotrue_checks_them() {
         (Some(chosen.as_str()), Some("editor"))
     );
 }
+
+#[tokio::test]
+async fn refused_tokens_are_explained_in_gotrue_s_words() {
+    // GoTrue's `bad_jwt` message carries golang-jwt's reason; clients show it.
+    let app = TestApp::spawn().await;
+    let session = app.sign_up(&random_email(), "secret-pw").await;
+    let access = session["access_token"].as_str().unwrap();
+    let (head, _) = access.rsplit_once('.').unwrap();
+    for (token, reason) in [
+        (
+            "garbage",
+            "token is malformed: token contains an invalid number of segments",
+        ),
+        (
+            &format!("{head}.c2lnbmF0dXJl"),
+            "token signature is invalid: signature is invalid",
+        ),
+    ] {
+        let error = assert_error(app.get_auth("/user", token).await, 403, "bad_jwt").await;
+        assert_eq!(
+            error["msg"],
+            format!("invalid JWT: unable to parse or verify signature, {reason}")
+        );
+    }
+}
