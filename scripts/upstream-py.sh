@@ -3,6 +3,11 @@
 #
 #   bash scripts/upstream-py.sh <path to a supabase-py checkout> [pytest arguments...]
 #
+# For example (a copy without history, such as `git archive`'s, does as well; so does the
+# path of its src/auth):
+#   git clone --depth 1 https://github.com/supabase/supabase-py /tmp/supabase-py
+#   cargo build --bin latchkey && bash scripts/upstream-py.sh /tmp/supabase-py
+#
 # NOT part of CI or scripts/test.sh: the suite (src/auth/tests of github.com/supabase/supabase-py)
 # is published only on GitHub, in no PyPI package, and CI downloads nothing from GitHub. Bring a
 # checkout (or an export of its src/auth) yourself; nothing from it belongs in this repository.
@@ -42,7 +47,11 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 [ $# -ge 1 ] || die "usage: $0 <path to a supabase-py checkout> [pytest arguments...]"
 CHECKOUT=$(cd "$1" && pwd) || die "no such directory: $1"
 shift
+# The checkout's root, or its src/auth folder (the auth package's own repository layout).
 SUITE="$CHECKOUT/src/auth"
+if [ ! -d "$SUITE/tests" ] && [ -d "$CHECKOUT/tests" ] && [ -d "$CHECKOUT/src/supabase_auth" ]; then
+    SUITE="$CHECKOUT"
+fi
 [ -d "$SUITE/tests" ] && [ -d "$SUITE/src/supabase_auth" ] ||
     die "$CHECKOUT has no src/auth/tests and src/auth/src/supabase_auth (a supabase-py checkout?)"
 

@@ -494,7 +494,30 @@ mod tests {
     /// The names of the variables read with every optional feature on (SMTP, metrics, the
     /// providers), so that the ones read only then count too.
     fn names_read_with_every_feature_on() -> BTreeSet<String> {
-        let (_, read) = Config::read(Env::new(vars(&[
+        // Every provider Latchkey implements, named (off: its settings are looked up anyway).
+        let providers = [
+            "APPLE",
+            "AZURE",
+            "BITBUCKET",
+            "DISCORD",
+            "FACEBOOK",
+            "FIGMA",
+            "FLY",
+            "GITLAB",
+            "KAKAO",
+            "KEYCLOAK",
+            "LINKEDIN_OIDC",
+            "NOTION",
+            "SLACK_OIDC",
+            "SNAPCHAT",
+            "SPOTIFY",
+            "TWITCH",
+            "WORKOS",
+            "X",
+            "ZOOM",
+        ]
+        .map(|p| (format!("GOTRUE_EXTERNAL_{p}_ENABLED"), "false".to_owned()));
+        let mut all = vars(&[
             ("GOTRUE_SMTP_HOST", "mail"),
             ("GOTRUE_METRICS_ENABLED", "true"),
             ("GOTRUE_EXTERNAL_GITHUB_ENABLED", "true"),
@@ -503,9 +526,23 @@ mod tests {
             ("GOTRUE_EXTERNAL_GOOGLE_ENABLED", "true"),
             ("GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID", "id"),
             ("GOTRUE_EXTERNAL_GOOGLE_SECRET", "s"),
-        ])))
-        .unwrap();
+        ]);
+        all.extend(providers);
+        let (_, read) = Config::read(Env::new(all)).unwrap();
         read
+    }
+
+    #[test]
+    fn a_provider_switched_off_keeps_its_settings_without_warnings() {
+        let config = Config::from_vars(vars(&[
+            ("GOTRUE_EXTERNAL_APPLE_ENABLED", "false"),
+            ("GOTRUE_EXTERNAL_APPLE_CLIENT_ID", "id"),
+            ("GOTRUE_EXTERNAL_APPLE_SECRET", "s"),
+            ("GOTRUE_EXTERNAL_APPLE_SKIP_NONCE_CHECK", "true"),
+            ("GOTRUE_EXTERNAL_APPLE_REDIRECT_URI", "not even a URL"),
+        ]))
+        .unwrap();
+        assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
     }
 
     /// The names `report::READ_WHEN_ENABLED` excuses are really read once their feature is on.

@@ -8,9 +8,18 @@ const client = window.supabase.createClient(url, anonKey, {
   auth: { flowType: 'pkce', detectSessionInUrl: true, persistSession: true, autoRefreshToken: true },
 });
 
-const PROVIDER_NAMES = { google: 'Google', github: 'GitHub', email: 'Email' };
+// The providers a button can sign in with, in the order shown, with their names. `/settings`
+// also lists `email`, `phone` and `anonymous_users` (not OAuth) and `workos` (its sign-in needs
+// a connection or organization the app chooses), which get no button.
+const PROVIDER_NAMES = {
+  apple: 'Apple', azure: 'Azure', bitbucket: 'Bitbucket', discord: 'Discord', facebook: 'Facebook',
+  figma: 'Figma', fly: 'Fly', github: 'GitHub', gitlab: 'GitLab', google: 'Google', kakao: 'Kakao',
+  keycloak: 'Keycloak', linkedin_oidc: 'LinkedIn', notion: 'Notion', slack_oidc: 'Slack',
+  snapchat: 'Snapchat', spotify: 'Spotify', twitch: 'Twitch', x: 'X', zoom: 'Zoom',
+};
+const OTHER_NAMES = { email: 'Email', phone: 'Phone', workos: 'WorkOS' };
 const byId = (id) => document.getElementById(id);
-const providerName = (provider) => PROVIDER_NAMES[provider] ?? provider;
+const providerName = (provider) => PROVIDER_NAMES[provider] ?? OTHER_NAMES[provider] ?? provider;
 
 function showError(message) {
   byId('error').textContent = message;
@@ -30,18 +39,24 @@ function show(session) {
   byId('user-identities').textContent = (user.identities ?? []).map((i) => providerName(i.provider)).join(', ');
 }
 
-for (const button of document.querySelectorAll('button[data-provider]')) {
+/** A "Sign in with <name>" button that starts the provider's sign-in. */
+function providerButton(provider) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.dataset.provider = provider;
+  button.textContent = `Sign in with ${providerName(provider)}`;
   button.addEventListener('click', async () => {
     showError('');
     button.disabled = true;
     // Back to this page; Latchkey only redirects to its site URL and allow list.
     const redirectTo = `${window.location.origin}${window.location.pathname}`;
-    const { error } = await client.auth.signInWithOAuth({ provider: button.dataset.provider, options: { redirectTo } });
+    const { error } = await client.auth.signInWithOAuth({ provider, options: { redirectTo } });
     if (error) {
       showError(error.message);
       button.disabled = false;
     }
   });
+  return button;
 }
 
 byId('sign-out').addEventListener('click', async () => {
@@ -51,20 +66,20 @@ byId('sign-out').addEventListener('click', async () => {
   if (error) showError(error.message);
 });
 
-// Only the providers Latchkey has enabled get a button (GET /settings lists them).
+// A button for each provider Latchkey has enabled (GET /settings lists them).
 async function showEnabledProviders() {
-  const buttons = [...document.querySelectorAll('button[data-provider]')];
-  let enabled = () => true;
+  let external;
   try {
     const res = await fetch(`${url}/auth/v1/settings`, { headers: { apikey: anonKey } });
-    if (!res.ok) throw new Error(`GET /settings: ${res.status}`);
-    const { external } = await res.json();
-    enabled = (provider) => Boolean(external?.[provider]);
-  } catch {
-    // Unreachable or unexpected: show every button; a click will say what is wrong.
+    if (!res.ok) throw new Error(`GET /settings answered ${res.status}`);
+    ({ external } = await res.json());
+  } catch (err) {
+    showError(`Could not ask Latchkey which providers are enabled: ${err.message}`);
+    return;
   }
-  for (const button of buttons) button.hidden = !enabled(button.dataset.provider);
-  byId('no-providers').hidden = buttons.some((button) => !button.hidden);
+  const enabled = Object.keys(PROVIDER_NAMES).filter((provider) => external?.[provider] === true);
+  byId('providers').replaceChildren(...enabled.map(providerButton));
+  byId('no-providers').hidden = enabled.length > 0;
 }
 
 // INITIAL_SESSION, SIGNED_IN, SIGNED_OUT, TOKEN_REFRESHED ...: redraw from the session.

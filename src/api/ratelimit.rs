@@ -7,7 +7,8 @@
 //! (`api::client_ip`); IPv6 clients are keyed by their /64, because one client usually holds
 //! a whole /64 and could otherwise take a fresh budget per address; `GET /authorize` is
 //! limited (each call writes a flow-state row); and a `POST /verify` code also draws from a
-//! bucket per email or phone, so many client addresses cannot guess one account's code.
+//! bucket per email or phone, and an MFA code from a bucket per factor, so many client
+//! addresses cannot guess one account's code.
 //!
 //! The middleware matches on method and path with the `/auth/v1` prefix stripped, before
 //! routing, so `/auth/v1/token` and `/token` share one budget.
@@ -42,6 +43,9 @@ enum Route {
     /// `POST /verify`: `GOTRUE_RATE_LIMIT_VERIFY`, and the bucket of the account a code is
     /// tried against, found in the body.
     VerifyCode,
+    /// `POST /factors/{id}/verify`: GoTrue's MFA verify limit, and the bucket of the factor
+    /// the code is tried against.
+    FactorVerify,
 }
 
 /// Password-style sign-ins also draw from TOKEN_REFRESH, which in GoTrue covers every
@@ -76,7 +80,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     }
     let client = client_key(&state, &parts);
     // The per-account bucket applies whoever asks, so only a route without one may skip.
-    if client.is_none() && route != Route::VerifyCode {
+    if client.is_none() && !matches!(route, Route::VerifyCode | Route::FactorVerify) {
         return next.run(Request::from_parts(parts, body)).await;
     }
     let (groups, account, request) = match classify(route, parts, body).await {
@@ -127,6 +131,11 @@ async fn classify(
             let (account, request) = probe::verify_code(parts, body).await?;
             (VERIFY, account, request)
         }
+        Route::FactorVerify => (
+            MFA_VERIFY,
+            probe::factor(unprefixed(parts.uri.path())),
+            Request::from_parts(parts, body),
+        ),
     })
 }
 
@@ -169,7 +178,7 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Option<Route> {
         ("POST", "/signup") => return Some(Route::Signup),
         ("POST", path) => match factor_action(path) {
             Some("challenge") => MFA_CHALLENGE,
-            Some("verify") => MFA_VERIFY,
+            Some("verify") => return Some(Route::FactorVerify),
             _ => return None,
         },
         _ => return None,
@@ -315,10 +324,10 @@ mod tests {
         let factor = "/factors/0b6d2b5e-7f5a-4d5e-9f2a-1c2d3e4f5a6b";
         let at = |suffix: &str| route(&post, &format!("{factor}{suffix}"), None);
         assert_eq!(at("/challenge"), Some(Route::Groups(MFA_CHALLENGE)));
-        assert_eq!(at("/verify"), Some(Route::Groups(MFA_VERIFY)));
+        assert_eq!(at("/verify"), Some(Route::FactorVerify));
         assert_eq!(
             route(&post, "/factors/{factor_id}/verify", None),
-            Some(Route::Groups(MFA_VERIFY))
+            Some(Route::FactorVerify)
         );
         assert_eq!(at(""), None, "enrolment is not limited, as in GoTrue");
         assert_eq!(route(&post, "/factors", None), None);

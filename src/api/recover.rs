@@ -95,12 +95,15 @@ pub async fn post_resend(
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<ResendParams>,
 ) -> Result<axum::Json<Value>> {
-    let request = request(
-        &params.email,
-        &params.code_challenge,
-        &params.code_challenge_method,
-        &redirect_to,
-    );
+    let request = recovery::Request {
+        phone: given(&params.phone),
+        ..request(
+            &params.email,
+            &params.code_challenge,
+            &params.code_challenge_method,
+            &redirect_to,
+        )
+    };
     recovery::resend(&deps(&state), given(&params.resend_type), &request).await?;
     Ok(axum::Json(json!({})))
 }
@@ -122,6 +125,7 @@ fn request<'a>(
 ) -> recovery::Request<'a> {
     recovery::Request {
         email: given(email),
+        phone: None,
         code_challenge: code_challenge.as_deref(),
         code_challenge_method: code_challenge_method.as_deref(),
         redirect_to,

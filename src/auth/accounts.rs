@@ -283,14 +283,12 @@ pub fn merge_object(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Phones are stored as GoTrue stores them: digits only, no `+` (E.164).
+/// GoTrue's phone check: one leading `+` and every space dropped, then 2 to 15 digits not
+/// starting with `0` (E.164), stored as such. Dashes, brackets and dots are refused, as GoTrue
+/// refuses them; Latchkey also trims surrounding whitespace, as every field it reads.
 pub fn normalize_phone(raw: &str) -> Result<String, Error> {
-    let digits: String = raw
-        .trim()
-        .trim_start_matches('+')
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
+    let trimmed = raw.trim();
+    let digits: String = trimmed.strip_prefix('+').unwrap_or(trimmed).replace(' ', "");
     let valid =
         (2..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
     if valid {

@@ -49,7 +49,8 @@ impl AdminActor<'_> {
 /// and blank values leave a field alone (update) or take the default (create).
 #[derive(Debug, Default)]
 pub struct UserFields<'a> {
-    pub id: Option<Uuid>,
+    /// The new user's id, as given (only `POST` reads it; checked there as GoTrue checks it).
+    pub id: Option<&'a str>,
     pub aud: Option<&'a str>,
     pub role: Option<&'a str>,
     pub email: Option<&'a str>,
@@ -66,8 +67,11 @@ pub struct UserFields<'a> {
 }
 
 /// The fields checked before any hashing or writing, in GoTrue's order: the addresses, then
-/// the password (`password::check_new`, as on every path that sets one), then the ban.
+/// the password (`password::check_new`, as on every path that sets one), the new user's id,
+/// then the ban.
 struct Checked<'a> {
+    /// Only when creating.
+    id: Option<Uuid>,
     email: Option<String>,
     phone: Option<String>,
     password: Option<NewPassword<'a>>,
@@ -90,8 +94,18 @@ impl<'a> Checked<'a> {
             ));
         }
         let password = new_password(policy, fields)?;
+        let id = match creating {
+            true => fields
+                .id
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(new_user_id)
+                .transpose()?,
+            false => None,
+        };
         let banned_until = fields.ban_duration.map(ban_until).transpose()?;
         Ok(Checked {
+            id,
             email,
             phone,
             password,
@@ -128,6 +142,16 @@ fn new_password<'a>(policy: &PasswordConfig, fields: &UserFields<'a>) -> Result<
         }
         (None, None) => Ok(None),
     }
+}
+
+/// A chosen id for a new user: any UUID but the nil one, which GoTrue refuses (nothing may
+/// stand for "no user").
+fn new_user_id(raw: &str) -> Result<Uuid> {
+    let id = Uuid::parse_str(raw).map_err(|_| Error::validation("ID must conform to the uuid v4 format"))?;
+    if id.is_nil() {
+        return Err(Error::validation("ID cannot be a nil uuid"));
+    }
+    Ok(id)
 }
 
 /// `ban_duration`: `none` lifts a ban (`None`); a duration bans until now + duration.
@@ -200,7 +224,7 @@ pub async fn create(
     let (mut user, identities) = accounts::create_admin_user(
         &mut tx,
         AdminAccount {
-            id: fields.id.unwrap_or_else(Uuid::new_v4),
+            id: checked.id.unwrap_or_else(Uuid::new_v4),
             aud: fields.aud.unwrap_or(&deps.accounts.aud),
             role: fields.role.unwrap_or(&deps.accounts.role),
             email: checked.email.as_deref(),

@@ -4,6 +4,7 @@
 
 pub mod jwk;
 mod keys;
+mod reasons;
 
 pub use keys::{JwtError, JwtKeys, KeyRing, KeySettings};
 

@@ -38,8 +38,10 @@ pub enum PhoneUse {
     SignUp,
     /// Set or change the user's phone number (`PUT /user`).
     ChangeNumber,
-    /// Have a code sent by SMS (`POST /otp`, `POST /resend`, `GET /reauthenticate`).
+    /// Have a code sent by SMS (`POST /otp`, `GET /reauthenticate`).
     SendCode,
+    /// Have a code sent again (`POST /resend`).
+    Resend,
     /// Check a code sent by SMS (`POST /verify`).
     VerifyCode,
 }
@@ -49,7 +51,7 @@ impl PhoneUse {
     fn refusal(self) -> &'static str {
         match self {
             PhoneUse::SignUp => "Phone signups are disabled",
-            PhoneUse::ChangeNumber => "Phone logins are disabled",
+            PhoneUse::ChangeNumber | PhoneUse::Resend => "Phone logins are disabled",
             PhoneUse::SendCode | PhoneUse::VerifyCode => "Unsupported phone provider",
         }
     }

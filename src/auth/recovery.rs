@@ -38,6 +38,8 @@ pub struct Deps<'a> {
 #[derive(Debug, Default)]
 pub struct Request<'a> {
     pub email: Option<&'a str>,
+    /// Only `/resend` reads it.
+    pub phone: Option<&'a str>,
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
     /// The validated target of the link.
@@ -59,20 +61,42 @@ pub async fn recover(deps: &Deps<'_>, client: &Client, request: &Request<'_>) ->
 }
 
 /// `POST /resend` with `type` (`signup`, `email_change`; `sms` and `phone_change` need an SMS
-/// sender).
+/// sender). The input is judged in GoTrue's order, so each mistake gets its message.
 pub async fn resend(deps: &Deps<'_>, resend_type: Option<&str>, request: &Request<'_>) -> Result<()> {
     let started = Instant::now();
     let action = match resend_type {
-        Some("signup") => Action::Confirmation,
-        Some("email_change") => Action::EmailChange,
-        Some("sms" | "phone_change") => match *deps.outbox.sms(PhoneUse::SendCode)? {},
+        Some("signup") => Some(Action::Confirmation),
+        Some("email_change") => Some(Action::EmailChange),
+        Some("sms" | "phone_change") => None,
         _ => {
             return Err(Error::validation(
                 "Missing one of these types: signup, email_change, sms, phone_change",
             ));
         }
     };
+    match (resend_type, request.email, request.phone) {
+        (Some("signup"), None, _) => return Err(Error::validation("Type provided requires an email address")),
+        (Some("sms"), _, None) => return Err(Error::validation("Type provided requires a phone number")),
+        (_, Some(_), Some(_)) => {
+            return Err(Error::validation(
+                "Only an email address or phone number should be provided.",
+            ));
+        }
+        (_, None, None) => return Err(Error::validation("Missing email address or phone number")),
+        (_, None, Some(_)) => match *deps.outbox.sms(PhoneUse::Resend)? {},
+        (_, Some(_), None) => {}
+    }
+    if !deps.accounts.email_enabled {
+        return Err(Error::bad_request(
+            ErrorCode::EmailProviderDisabled,
+            "Email logins are disabled",
+        ));
+    }
     let (email, challenge) = read(request, "Type provided requires an email address")?;
+    // `sms` or `phone_change` for an email address would send a text message: no sender.
+    let Some(action) = action else {
+        match *deps.outbox.sms(PhoneUse::Resend)? {}
+    };
     let outcome = send_again(deps, &email, action, &outgoing(request, &challenge)).await;
     answer(deps, Route::Resend, started, outcome).await
 }

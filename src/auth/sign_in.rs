@@ -41,13 +41,25 @@ pub async fn with_password(
     // Refused before any lookup or hashing, so the answer says nothing about the account. Up
     // to the limit a stored bcrypt hash reads only the first 72 bytes (`password::limits`).
     password::check_length(password, PasswordUse::Presented)?;
+    // GoTrue's checks and statuses, in its order (the provider refusals are 422 here).
     let email = match (email, phone) {
-        (Some(email), _) => email,
-        (None, Some(_)) => return Err(invalid_credentials()),
+        (Some(_), Some(_)) => {
+            return Err(Error::validation(
+                "Only an email address or phone number should be provided on login.",
+            ));
+        }
+        (Some(email), None) => email,
+        // The phone provider is never on: phone sign-in is not implemented.
+        (None, Some(_)) => {
+            return Err(Error::unprocessable(
+                ErrorCode::PhoneProviderDisabled,
+                "Phone logins are disabled",
+            ));
+        }
         (None, None) => return Err(Error::validation("missing email or phone")),
     };
     if !deps.accounts.email_enabled {
-        return Err(Error::bad_request(
+        return Err(Error::unprocessable(
             ErrorCode::EmailProviderDisabled,
             "Email logins are disabled",
         ));

@@ -127,6 +127,15 @@ fn provider_names(env: &Env) -> Vec<String> {
     names
 }
 
+/// What `provider` reads of a provider: GoTrue's field, and HeliosDB's where it differs.
+const PROVIDER_FIELDS: [(&str, &str); 5] = [
+    ("CLIENT_ID", "CLIENT_ID"),
+    ("SECRET", "CLIENT_SECRET"),
+    ("REDIRECT_URI", "REDIRECT_URI"),
+    ("URL", "URL"),
+    ("SKIP_NONCE_CHECK", "SKIP_NONCE_CHECK"),
+];
+
 fn provider(env: &Env, upper: &str) -> Result<Option<ProviderConfig>, ConfigError> {
     let gotrue = |field: &str| format!("GOTRUE_EXTERNAL_{upper}_{field}");
     let helios = |field: &str| format!("OAUTH_{upper}_{field}");
@@ -135,6 +144,11 @@ fn provider(env: &Env, upper: &str) -> Result<Option<ProviderConfig>, ConfigErro
         None => env.get(&[&helios("CLIENT_ID")]).is_some(),
     };
     if !enabled {
+        // The settings of a provider switched off are still Latchkey's: looked up here, so
+        // the start-up report does not call them unsupported.
+        for (field, helios_field) in PROVIDER_FIELDS {
+            env.get(&[&gotrue(field), &helios(helios_field)]);
+        }
         return Ok(None);
     }
     let client_ids: Vec<String> = env

@@ -8,20 +8,15 @@ use std::collections::{BTreeSet, HashMap};
 /// GoTrue's variables (see the file's header for where the list comes from).
 const GOTRUE_VARIABLES: &str = include_str!("gotrue_variables.txt");
 
-/// Read only when the feature is on (an SMTP host, an enabled provider): supported, so not
-/// reported when set with the feature off. `config::tests` checks that each is really read.
+/// Read only when the feature is on (an SMTP host): supported, so not reported when set with
+/// the feature off. `config::tests` checks that each is really read. (A provider's settings
+/// are looked up also when it is off, see `config::external`.)
 pub(super) const READ_WHEN_ENABLED: &[&str] = &[
     "GOTRUE_SMTP_PORT",
     "GOTRUE_SMTP_USER",
     "GOTRUE_SMTP_PASS",
     "GOTRUE_SMTP_ADMIN_EMAIL",
     "GOTRUE_SMTP_SENDER_NAME",
-    "GOTRUE_EXTERNAL_GITHUB_SECRET",
-    "GOTRUE_EXTERNAL_GITHUB_REDIRECT_URI",
-    "GOTRUE_EXTERNAL_GITHUB_URL",
-    "GOTRUE_EXTERNAL_GOOGLE_SECRET",
-    "GOTRUE_EXTERNAL_GOOGLE_REDIRECT_URI",
-    "GOTRUE_EXTERNAL_GOOGLE_URL",
 ];
 
 /// A set variable that nothing reads.

@@ -88,7 +88,7 @@ pub async fn count(db: impl PgExecutor<'_>) -> sqlx::Result<i64> {
 
 /// Inserts `row` (its timestamps are the database's); `None` when the identifier is taken.
 pub async fn insert(db: impl PgExecutor<'_>, row: &CustomProviderRow) -> sqlx::Result<Option<CustomProviderRow>> {
-    sqlx::query_as(concat!(
+    let query = sqlx::query_as(concat!(
         "insert into _auth_custom_oauth_providers (id, provider_type, identifier, name, client_id, client_secret, \
              acceptable_client_ids, scopes, pkce_enabled, attribute_mapping, authorization_params, enabled, \
              email_optional, issuer, discovery_url, skip_nonce_check, cached_discovery, discovery_cached_at, \
@@ -100,34 +100,13 @@ pub async fn insert(db: impl PgExecutor<'_>, row: &CustomProviderRow) -> sqlx::R
     ))
     .bind(row.id)
     .bind(&row.provider_type)
-    .bind(&row.identifier)
-    .bind(&row.name)
-    .bind(&row.client_id)
-    .bind(row.client_secret.expose_secret())
-    .bind(&row.acceptable_client_ids)
-    .bind(&row.scopes)
-    .bind(row.pkce_enabled)
-    .bind(&row.attribute_mapping)
-    .bind(&row.authorization_params)
-    .bind(row.enabled)
-    .bind(row.email_optional)
-    .bind(&row.issuer)
-    .bind(&row.discovery_url)
-    .bind(row.skip_nonce_check)
-    .bind(&row.cached_discovery)
-    .bind(row.discovery_cached_at)
-    .bind(&row.authorization_url)
-    .bind(&row.token_url)
-    .bind(&row.userinfo_url)
-    .bind(&row.jwks_uri)
-    .bind(&row.custom_claims_allowlist)
-    .fetch_optional(db)
-    .await
+    .bind(&row.identifier);
+    bind_settings(query, row).fetch_optional(db).await
 }
 
 /// Writes every changeable column of `row`; `None` when it was deleted meanwhile.
 pub async fn update(db: impl PgExecutor<'_>, row: &CustomProviderRow) -> sqlx::Result<Option<CustomProviderRow>> {
-    sqlx::query_as(concat!(
+    let query = sqlx::query_as(concat!(
         "update _auth_custom_oauth_providers set name = $2, client_id = $3, client_secret = $4, \
              acceptable_client_ids = $5, scopes = $6, pkce_enabled = $7, attribute_mapping = $8, \
              authorization_params = $9, enabled = $10, email_optional = $11, issuer = $12, discovery_url = $13, \
@@ -136,29 +115,36 @@ pub async fn update(db: impl PgExecutor<'_>, row: &CustomProviderRow) -> sqlx::R
          where id = $1 returning ",
         columns!()
     ))
-    .bind(row.id)
-    .bind(&row.name)
-    .bind(&row.client_id)
-    .bind(row.client_secret.expose_secret())
-    .bind(&row.acceptable_client_ids)
-    .bind(&row.scopes)
-    .bind(row.pkce_enabled)
-    .bind(&row.attribute_mapping)
-    .bind(&row.authorization_params)
-    .bind(row.enabled)
-    .bind(row.email_optional)
-    .bind(&row.issuer)
-    .bind(&row.discovery_url)
-    .bind(row.skip_nonce_check)
-    .bind(&row.cached_discovery)
-    .bind(row.discovery_cached_at)
-    .bind(&row.authorization_url)
-    .bind(&row.token_url)
-    .bind(&row.userinfo_url)
-    .bind(&row.jwks_uri)
-    .bind(&row.custom_claims_allowlist)
-    .fetch_optional(db)
-    .await
+    .bind(row.id);
+    bind_settings(query, row).fetch_optional(db).await
+}
+
+type RowQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, CustomProviderRow, sqlx::postgres::PgArguments>;
+
+/// Binds the settings `insert` and `update` both write, from `name` to `custom_claims_allowlist`
+/// in the order of the table's columns.
+fn bind_settings<'q>(query: RowQuery<'q>, row: &'q CustomProviderRow) -> RowQuery<'q> {
+    query
+        .bind(&row.name)
+        .bind(&row.client_id)
+        .bind(row.client_secret.expose_secret())
+        .bind(&row.acceptable_client_ids)
+        .bind(&row.scopes)
+        .bind(row.pkce_enabled)
+        .bind(&row.attribute_mapping)
+        .bind(&row.authorization_params)
+        .bind(row.enabled)
+        .bind(row.email_optional)
+        .bind(&row.issuer)
+        .bind(&row.discovery_url)
+        .bind(row.skip_nonce_check)
+        .bind(&row.cached_discovery)
+        .bind(row.discovery_cached_at)
+        .bind(&row.authorization_url)
+        .bind(&row.token_url)
+        .bind(&row.userinfo_url)
+        .bind(&row.jwks_uri)
+        .bind(&row.custom_claims_allowlist)
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, identifier: &str) -> sqlx::Result<bool> {

@@ -41,7 +41,7 @@ impl Email {
 pub struct Claims(Map<String, Value>);
 
 /// The standard claims GoTrue's `Claims` knows, copied from an ID token or a userinfo answer.
-const STANDARD_TEXT: [&str; 19] = [
+pub(crate) const STANDARD_TEXT: [&str; 19] = [
     "iss",
     "sub",
     "name",

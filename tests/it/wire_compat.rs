@@ -185,3 +185,201 @@ async fn sign_ups_check_the_password_before_the_provider() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn phone_codes_are_looked_for_as_gotrue_looks_for_them() {
+    // GoTrue's `/verify` does not ask whether the phone provider is on: it checks the number,
+    // then finds no code (none was ever sent without an SMS sender). supabase-py's suite
+    // expects both answers from a server with phone logins off.
+    let app = TestApp::spawn_with(&[("GOTRUE_EXTERNAL_PHONE_ENABLED", "false")]).await;
+    let created = admin(
+        &app,
+        Method::POST,
+        "/auth/v1/admin/users",
+        Some(json!({"phone": "15550009876", "phone_confirm": false})),
+    )
+    .await;
+    assert_eq!(created.status(), 200);
+    for body in [
+        json!({"type": "sms", "phone": "+15550001111", "token": "123456"}),
+        json!({"type": "sms", "phone": "+1 555 000 9876", "token": "123456"}),
+        json!({"type": "phone_change", "phone": "15550009876", "token": "123456"}),
+        json!({"type": "signup", "phone": "15550009876", "token": "123456"}),
+        json!({"type": "sms", "token_hash": "0123456789abcdef"}),
+    ] {
+        let error = assert_error(app.post_json("/verify", &body).await, 403, "otp_expired").await;
+        assert_eq!(error["msg"], "Token has expired or is invalid", "{body}");
+    }
+    for phone in ["+15550001111-invalid", "not a number", "+0123456", "+1 (555) 000-1111"] {
+        let body = json!({"type": "sms", "phone": phone, "token": "123456"});
+        let error = assert_error(app.post_json("/verify", &body).await, 400, "validation_failed").await;
+        assert_eq!(error["msg"], "Invalid phone number format (E.164 required)", "{body}");
+    }
+}
+
+#[tokio::test]
+async fn phone_numbers_are_checked_with_gotrue_s_format() {
+    // One leading `+` and spaces are dropped; dashes, brackets and dots are refused.
+    let app = TestApp::spawn().await;
+    let create = |phone: &str| json!({"phone": phone, "phone_confirm": true});
+    let response = admin(
+        &app,
+        Method::POST,
+        "/auth/v1/admin/users",
+        Some(create("+1 555 010 4242")),
+    )
+    .await;
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["phone"], "15550104242");
+    for bad in ["+1 (555) 010-4243", "1-555-010-4243", "++15550104243", "1555.010.4243"] {
+        let response = admin(&app, Method::POST, "/auth/v1/admin/users", Some(create(bad))).await;
+        let error = assert_error(response, 400, "validation_failed").await;
+        assert_eq!(error["msg"], "Invalid phone number format (E.164 required)", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn resend_judges_its_input_in_gotrue_s_order() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    for (body, status, code, message) in [
+        (
+            json!({"type": "sms", "phone": "+15550001111"}),
+            400,
+            "phone_provider_disabled",
+            "Phone logins are disabled",
+        ),
+        (
+            json!({"type": "email_change", "phone": "+15550001111"}),
+            400,
+            "phone_provider_disabled",
+            "Phone logins are disabled",
+        ),
+        (
+            json!({"type": "sms", "email": email}),
+            400,
+            "validation_failed",
+            "Type provided requires a phone number",
+        ),
+        (
+            json!({"type": "signup", "phone": "+15550001111"}),
+            400,
+            "validation_failed",
+            "Type provided requires an email address",
+        ),
+        (
+            json!({"type": "email_change"}),
+            400,
+            "validation_failed",
+            "Missing email address or phone number",
+        ),
+        (
+            json!({"type": "email_change", "email": email, "phone": "+15550001111"}),
+            400,
+            "validation_failed",
+            "Only an email address or phone number should be provided.",
+        ),
+        (
+            json!({"type": "magiclink", "email": email}),
+            400,
+            "validation_failed",
+            "Missing one of these types: signup, email_change, sms, phone_change",
+        ),
+    ] {
+        let error = assert_error(app.post_json("/resend", &body).await, status, code).await;
+        assert_eq!(error["msg"], message, "{body}");
+    }
+    let without_email = TestApp::spawn_with(&[("GOTRUE_EXTERNAL_EMAIL_ENABLED", "false")]).await;
+    let body = json!({"type": "signup", "email": email});
+    let error = assert_error(
+        without_email.post_json("/resend", &body).await,
+        400,
+        "email_provider_disabled",
+    )
+    .await;
+    assert_eq!(error["msg"], "Email logins are disabled");
+}
+
+#[tokio::test]
+async fn password_sign_in_refuses_as_gotrue_does() {
+    let app = TestApp::spawn_with(&[("GOTRUE_EXTERNAL_EMAIL_ENABLED", "false")]).await;
+    let sign_in = |body: Value| {
+        let app = &app;
+        async move { app.post_json("/token?grant_type=password", &body).await }
+    };
+    let error = assert_error(
+        sign_in(json!({"phone": "+15550001111", "password": "secret-pw"})).await,
+        422,
+        "phone_provider_disabled",
+    )
+    .await;
+    assert_eq!(error["msg"], "Phone logins are disabled");
+    let error = assert_error(
+        sign_in(json!({"email": random_email(), "password": "secret-pw"})).await,
+        422,
+        "email_provider_disabled",
+    )
+    .await;
+    assert_eq!(error["msg"], "Email logins are disabled");
+    let error = assert_error(
+        sign_in(json!({"email": random_email(), "phone": "+15550001111", "password": "secret-pw"})).await,
+        400,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(
+        error["msg"],
+        "Only an email address or phone number should be provided on login."
+    );
+}
+
+#[tokio::test]
+async fn admin_created_ids_are_checked_as_gotrue_checks_them() {
+    let app = TestApp::spawn().await;
+    let create = |id: &str| json!({"id": id, "email": random_email()});
+    for (id, message) in [
+        ("00000000-0000-0000-0000-000000000000", "ID cannot be a nil uuid"),
+        ("not-a-uuid", "ID must conform to the uuid v4 format"),
+    ] {
+        let response = admin(&app, Method::POST, "/auth/v1/admin/users", Some(create(id))).await;
+        let error = assert_error(response, 400, "validation_failed").await;
+        assert_eq!(error["msg"], message, "{id}");
+    }
+    let chosen = uuid::Uuid::new_v4().to_string();
+    let response = admin(&app, Method::POST, "/auth/v1/admin/users", Some(create(&chosen))).await;
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["id"], chosen.as_str());
+    // An update reads no id from its body, as GoTrue's does not.
+    let path = format!("/auth/v1/admin/users/{chosen}");
+    let response = admin(&app, Method::PUT, &path, Some(json!({"id": "x", "role": "editor"}))).await;
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(
+        (user["id"].as_str(), user["role"].as_str()),
+        (Some(chosen.as_str()), Some("editor"))
+    );
+}
+
+#[tokio::test]
+async fn refused_tokens_are_explained_in_gotrue_s_words() {
+    // GoTrue's `bad_jwt` message carries golang-jwt's reason; clients show it.
+    let app = TestApp::spawn().await;
+    let session = app.sign_up(&random_email(), "secret-pw").await;
+    let access = session["access_token"].as_str().unwrap();
+    let (head, _) = access.rsplit_once('.').unwrap();
+    for (token, reason) in [
+        (
+            "garbage",
+            "token is malformed: token contains an invalid number of segments",
+        ),
+        (
+            &format!("{head}.c2lnbmF0dXJl"),
+            "token signature is invalid: signature is invalid",
+        ),
+    ] {
+        let error = assert_error(app.get_auth("/user", token).await, 403, "bad_jwt").await;
+        assert_eq!(
+            error["msg"],
+            format!("invalid JWT: unable to parse or verify signature, {reason}")
+        );
+    }
+}

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::api::admin::{Admin, PageParams};
 use crate::api::extract::{Json, OptionalJson, Query};
@@ -81,7 +80,8 @@ pub async fn list_users(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"email": "new-user@example.com", "password": "a-long-password", "email_confirm": true}))]
 pub struct AdminUserParams {
-    pub id: Option<Uuid>,
+    /// The new user's id (a UUID, not the nil one); `POST` only.
+    pub id: Option<String>,
     pub aud: Option<String>,
     pub role: Option<String>,
     pub email: Option<String>,
@@ -104,7 +104,7 @@ pub struct AdminUserParams {
 impl AdminUserParams {
     fn fields(&self) -> UserFields<'_> {
         UserFields {
-            id: self.id,
+            id: self.id.as_deref(),
             aud: self.aud.as_deref(),
             role: self.role.as_deref(),
             email: self.email.as_deref(),

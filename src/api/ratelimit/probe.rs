@@ -39,6 +39,19 @@ pub(super) async fn verify_code(parts: Parts, body: Body) -> Result<(Option<Acco
     Ok((account, Request::from_parts(parts, Body::from(bytes))))
 }
 
+/// The factor a `POST /factors/{id}/verify` code is tried against, by its id in `path`, so
+/// that guesses from many client addresses share one budget. The id is read as a UUID (any
+/// spelling of one id is one bucket); anything else names no factor, and the handler answers
+/// 404 without trying a code.
+pub(super) fn factor(path: &str) -> Option<Account> {
+    let id = path.strip_prefix("/factors/")?.split('/').next()?;
+    let id = uuid::Uuid::parse_str(id).ok()?;
+    Some(Account {
+        key: AccountKey::new(&format!("mfa-factor:{id}")),
+        domain: None,
+    })
+}
+
 /// An account's bucket key, and what of it may be logged: the email's domain, never more.
 pub(super) struct Account {
     pub key: AccountKey,
@@ -55,6 +68,21 @@ async fn read(parts: Parts, body: Body) -> Result<(Bytes, Parts), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spelling_of_a_factor_id_is_one_bucket() {
+        let id = "0b6d2b5e-7f5a-4d5e-9f2a-1c2d3e4f5a6b";
+        let key = |path: &str| factor(path).map(|account| account.key);
+        let lower = key(&format!("/factors/{id}/verify")).expect("a factor id");
+        assert!(key(&format!("/factors/{}/verify", id.to_uppercase())) == Some(lower));
+        assert!(key(&format!("/factors/{}/verify", id.replace('-', ""))) == Some(lower));
+        assert!(key("/factors/0b6d2b5e-7f5a-4d5e-9f2a-1c2d3e4f5a6c/verify") != Some(lower));
+        assert!(key("/factors/not-a-uuid/verify").is_none());
+        assert!(
+            factor(&format!("/factors/{id}/verify")).unwrap().domain.is_none(),
+            "nothing to log"
+        );
+    }
 
     fn split(body: &str) -> (Parts, Body) {
         Request::new(Body::from(body.to_owned())).into_parts()

@@ -167,7 +167,11 @@ fn identifiers_are_normalised_and_read_back_from_storage() {
         Identifier::email("  Someone@Example.COM ").unwrap(),
         email("someone@example.com")
     );
-    assert_eq!(Identifier::phone("+1 (555) 123-4567").unwrap(), phone("15551234567"));
+    assert_eq!(Identifier::phone("+1 555 123 4567").unwrap(), phone("15551234567"));
+    // GoTrue drops one `+` and the spaces, nothing else.
+    for refused in ["+1 (555) 123-4567", "1-555-123-4567", "++15551234567", "1555.123.4567"] {
+        assert!(Identifier::phone(refused).is_err(), "{refused}");
+    }
     assert!(Identifier::email("nope").is_err());
     assert!(Identifier::phone("+0123").is_err());
     assert_eq!(Identifier::from_stored("a@b.co"), email("a@b.co"));

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::jwk::{self, PrivateKey};
+use super::reasons::reason;
 use crate::config::ConfigError;
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +140,7 @@ impl KeyRing {
     /// The claims of `token` if a key of the ring signed it with its own algorithm and it has
     /// not expired.
     pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|err| JwtError::Invalid(err.to_string()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|err| JwtError::Invalid(reason(&err)))?;
         if !self.0.accepted.contains(&header.alg) {
             return Err(JwtError::Invalid(format!("signing method {:?} is invalid", header.alg)));
         }
@@ -156,7 +157,7 @@ impl KeyRing {
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
-                _ => JwtError::Invalid(err.to_string()),
+                _ => JwtError::Invalid(reason(&err)),
             })
     }
 

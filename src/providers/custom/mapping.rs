@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::providers::claims::Claims;
+use crate::providers::claims::{Claims, STANDARD_TEXT};
 
 /// Mapping targets an admin may not set from a provider's claims: they would let the provider
 /// (or the mapping) decide what only Latchkey may (GoTrue's list).
@@ -38,31 +38,12 @@ pub const RESERVED_AUTHORIZATION_PARAMS: [&str; 9] = [
 ];
 
 /// The identity claims a mapping may set: the texts of GoTrue's `Claims` (anything else would
-/// not survive GoTrue's round trip through its struct either).
-const MAPPABLE: [&str; 22] = [
-    "iss",
-    "sub",
-    "name",
-    "family_name",
-    "given_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "email",
-    "phone",
-    "full_name",
-    "avatar_url",
-    "slug",
-    "provider_id",
-    "user_name",
-];
+/// not survive GoTrue's round trip through its struct either): the standard ones, and these.
+const MAPPABLE_EXTRA: [&str; 3] = ["slug", "provider_id", "user_name"];
+
+fn is_mappable(target: &str) -> bool {
+    STANDARD_TEXT.contains(&target) || MAPPABLE_EXTRA.contains(&target)
+}
 
 /// Copies every allowlisted claim of `raw` into `custom_claims`.
 pub(super) fn capture_allowed(claims: &mut Claims, raw: &Value, allowlist: &[String]) {
@@ -79,7 +60,7 @@ pub(super) fn capture_allowed(claims: &mut Claims, raw: &Value, allowlist: &[Str
 pub(super) fn apply_mapping(claims: Claims, mapping: &Map<String, Value>) -> Claims {
     let mut map = claims.into_map();
     for (target, source) in mapping {
-        if !MAPPABLE.contains(&target.as_str()) {
+        if !is_mappable(target) {
             continue;
         }
         let Value::String(source) = source else { continue };

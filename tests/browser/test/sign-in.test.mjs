@@ -157,26 +157,69 @@ test('a declined consent comes back to the page as an error', async () => {
   await context.close();
 });
 
-test('only the providers Latchkey has enabled get a button', async () => {
-  const githubOnly = await startServer(fakes.github.env);
-  const other = await startSignInPage({ latchkeyUrl: githubOnly.url, anonKey: githubOnly.anonKey, host: '127.0.0.1', port: 0 });
+test('the buttons are the providers Latchkey has enabled, in the page\'s order', async () => {
+  // Discord and GitLab are only listed (a click would go to the real sites); WorkOS is enabled
+  // but gets no button (its sign-in needs a connection the app chooses).
+  const listedOnly = (provider) => ({
+    [`GOTRUE_EXTERNAL_${provider}_ENABLED`]: 'true',
+    [`GOTRUE_EXTERNAL_${provider}_CLIENT_ID`]: 'listed-only',
+    [`GOTRUE_EXTERNAL_${provider}_SECRET`]: 'listed-only',
+  });
+  const three = await startServer({
+    ...fakes.github.env, ...listedOnly('GITLAB'), ...listedOnly('DISCORD'), ...listedOnly('WORKOS'),
+  });
+  const other = await startSignInPage({ latchkeyUrl: three.url, anonKey: three.anonKey, host: '127.0.0.1', port: 0 });
   const context = await browser.newContext();
   try {
-    // A slow /settings: no button may show before the answer says which are enabled.
+    // /settings held back once the page asked: no button may show before its answer.
+    let answerSettings;
+    let settingsAsked;
+    const held = new Promise((resolve) => { answerSettings = resolve; });
+    const asked = new Promise((resolve) => { settingsAsked = resolve; });
     await context.route('**/auth/v1/settings', async (route) => {
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      settingsAsked();
+      await held;
       await route.continue();
     });
     const tab = await context.newPage();
     await tab.goto(other.url);
-    await tab.locator('#signed-out').waitFor();
-    assert.ok(await tab.getByRole('button', { name: 'Sign in with Google' }).isHidden(), 'not before /settings');
+    await asked;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(await tab.locator('#providers button').count(), 0, 'not before /settings');
+    answerSettings();
     await tab.getByRole('button', { name: 'Sign in with GitHub' }).waitFor();
-    assert.ok(await tab.getByRole('button', { name: 'Sign in with Google' }).isHidden());
+    assert.deepEqual(
+      await tab.locator('#providers button').allTextContents(),
+      ['Sign in with Discord', 'Sign in with GitHub', 'Sign in with GitLab'],
+    );
     assert.ok(await tab.locator('#no-providers').isHidden());
   } finally {
     await context.close();
     await other.close();
-    await githubOnly.stop();
+    await three.stop();
+  }
+});
+
+test('without providers the page says how to enable one; without /settings it says so', async () => {
+  const none = await startServer({});
+  const other = await startSignInPage({ latchkeyUrl: none.url, anonKey: none.anonKey, host: '127.0.0.1', port: 0 });
+  const context = await browser.newContext();
+  try {
+    const tab = await context.newPage();
+    await tab.goto(other.url);
+    await tab.locator('#no-providers').waitFor();
+    assert.equal(await tab.locator('#providers button').count(), 0);
+
+    await context.route('**/auth/v1/settings', (route) => route.fulfill({ status: 503, body: '{}' }));
+    await tab.reload();
+    await tab.locator('#error').waitFor();
+    assert.equal(
+      await tab.locator('#error').textContent(),
+      'Could not ask Latchkey which providers are enabled: GET /settings answered 503',
+    );
+  } finally {
+    await context.close();
+    await other.close();
+    await none.stop();
   }
 });

@@ -87,6 +87,70 @@ async fn challenges_and_verifications_are_rate_limited_apart() {
 }
 
 #[tokio::test]
+async fn guesses_at_one_factor_from_many_addresses_share_one_budget() {
+    // Each client address has its own MFA budget; the factor's budget is shared by all (the
+    // one of POST /verify codes). A botnet gets three guesses an hour here, not three each.
+    let app = TestApp::spawn_with(&[
+        ("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "3/1h"),
+        ("GOTRUE_RATE_LIMIT_HEADER", "X-Forwarded-For"),
+    ])
+    .await;
+    let session = app.sign_up(&random_email(), PASSWORD).await;
+    let token = access(&session);
+    let factor = enrolled(&app, token, "Phone").await;
+    // A challenge answers only from the address that asked for it (GoTrue's rule), so each
+    // address asks for its own.
+    let from = |n: u8, path: String, body: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.request(reqwest::Method::POST, &format!("/auth/v1/factors/{path}"))
+                .header("x-forwarded-for", format!("203.0.113.{n}"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+    let guess = |n: u8, factor_id: String, code: String| async move {
+        let challenge: serde_json::Value = from(n, format!("{factor_id}/challenge"), json!({}))
+            .await
+            .json()
+            .await
+            .expect("a challenge");
+        let challenge = challenge["id"].as_str().expect("challenge id").to_owned();
+        from(
+            n,
+            format!("{factor_id}/verify"),
+            json!({ "challenge_id": challenge, "code": code }),
+        )
+        .await
+    };
+    for n in 1..=3 {
+        let response = guess(n, factor.id.clone(), "000000".into()).await;
+        assert_error(response, 422, "mfa_verification_failed").await;
+    }
+    // A fourth address, even with the right code and the id in capitals: the factor's budget
+    // is spent.
+    let step = stable_step().await;
+    let refused = guess(4, factor.id.to_uppercase(), code(&factor.secret, step)).await;
+    assert_error(refused, 429, "over_request_rate_limit").await;
+    // Another factor (another user's) is not affected.
+    let other = app.sign_up(&random_email(), PASSWORD).await;
+    let other_factor = enrolled(&app, access(&other), "Phone").await;
+    let other_challenge = challenge_id(&app, access(&other), &other_factor.id).await;
+    let response = verify(
+        &app,
+        access(&other),
+        &other_factor.id,
+        &other_challenge,
+        &code(&other_factor.secret, step),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn factors_never_verified_expire() {
     let app = TestApp::spawn().await;
     let session = app.sign_up(&random_email(), PASSWORD).await;
