@@ -46,6 +46,27 @@ async fn latchkey_migrates_beside_gotrues_tables_and_leaves_them_alone() {
     assert!(before.contains(&"auth.mfa_factors_user_friendly_name_unique on auth.mfa_factors".to_owned()));
 }
 
+/// Supabase grants the API roles some of GoTrue's tables; migrating Latchkey's tables in
+/// (here through the import, which migrates in its own transaction) leaves those grants.
+#[tokio::test]
+async fn the_import_leaves_the_api_roles_grants_on_gotrues_tables() {
+    let database = gotrue_project().await;
+    let mut conn = connect(&database).await;
+    sqlx::raw_sql(
+        "do $$ begin create role service_role nologin; exception when duplicate_object then null; end $$; \
+         grant select on auth.identities to service_role;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    latchkey_ok(&database, &["import-gotrue"]).await;
+    let granted: bool = sqlx::query_scalar("select has_table_privilege('service_role', 'auth.identities', 'select')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(granted, "the RLS migration must not take GoTrue's grants away");
+}
+
 #[tokio::test]
 async fn the_dry_run_counts_and_lists_problems_and_nothing_is_written_while_there_are_any() {
     let database = gotrue_project().await;
