@@ -83,14 +83,16 @@ struct ImportArgs {
     /// Undo the import: GoTrue's tables, keys and triggers back as they were, the imported
     /// users removed from Latchkey. Refused while Latchkey holds changes GoTrue's tables lack
     /// (run export-gotrue first).
-    #[arg(long, conflicts_with_all = ["retarget", "audit_log", "without_mfa"])]
+    #[arg(long, conflicts_with_all = ["retarget", "audit_log", "skip_unusable_factors"])]
     undo: bool,
     /// Also copy GoTrue's audit log.
     #[arg(long)]
     audit_log: bool,
-    /// Import users who have a verified MFA factor, although Latchkey does not ask for it.
+    /// Import users who have a verified MFA factor Latchkey cannot check (phone, WebAuthn, a
+    /// TOTP secret encrypted by GoTrue or unreadable) without that factor, which stays in
+    /// GoTrue's tables. Without this flag such users stop the import.
     #[arg(long)]
-    without_mfa: bool,
+    skip_unusable_factors: bool,
 }
 
 #[derive(clap::Args)]
@@ -212,7 +214,7 @@ async fn import_gotrue(config: &Config, args: ImportArgs) -> anyhow::Result<()> 
         dry_run: args.dry_run,
         retarget: args.retarget,
         audit_log: args.audit_log,
-        without_mfa: args.without_mfa,
+        skip_unusable_factors: args.skip_unusable_factors,
     };
     latchkey::gotrue::import(config, &options, out).await?;
     Ok(())

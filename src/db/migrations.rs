@@ -43,15 +43,18 @@ async fn table_exists(pool: &PgPool) -> sqlx::Result<bool> {
 /// Before the migrator runs on `conn` (whose `search_path` starts with the namespace): when
 /// the RLS migration is still to come, copies the API roles' privileges on the namespace's
 /// other relations into a temporary table that `20261205000001_rls_own_tables.sql` reads.
-pub(super) async fn keep_api_grants(conn: &mut PgConnection) -> sqlx::Result<()> {
-    let rls_applied: bool = sqlx::query_scalar(
-        "select to_regclass('_sqlx_migrations') is not null \
-         and exists (select 1 from _sqlx_migrations where version = $1)",
-    )
-    .bind(RLS_MIGRATION)
-    .fetch_one(&mut *conn)
-    .await
-    .or_else(|_| Ok::<_, sqlx::Error>(false))?;
+///
+/// Runs no statement that can fail on a fresh database, so that it also works inside a
+/// transaction (`import-gotrue` migrates in its own).
+pub(crate) async fn keep_api_grants(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let migrated: bool = sqlx::query_scalar("select to_regclass('_sqlx_migrations') is not null")
+        .fetch_one(&mut *conn)
+        .await?;
+    let rls_applied: bool = migrated
+        && sqlx::query_scalar("select exists (select 1 from _sqlx_migrations where version = $1)")
+            .bind(RLS_MIGRATION)
+            .fetch_one(&mut *conn)
+            .await?;
     if rls_applied {
         return Ok(());
     }
@@ -80,7 +83,7 @@ pub(super) async fn keep_api_grants(conn: &mut PgConnection) -> sqlx::Result<()>
 
 /// After the migrator: the copy has served its purpose (and the connection goes back to the
 /// pool).
-pub(super) async fn forget_api_grants(conn: &mut PgConnection) -> sqlx::Result<()> {
+pub(crate) async fn forget_api_grants(conn: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query("drop table if exists pg_temp.latchkey_api_grants_before_rls")
         .execute(&mut *conn)
         .await?;

@@ -1,12 +1,14 @@
-//! `latchkey export-gotrue`: the way back. Latchkey's users and identities are written into
-//! GoTrue's tables (`auth`, the backup schema after `--retarget`, or the database given as
-//! `--to`): added, updated, and removed where Latchkey deleted a user it had imported.
+//! `latchkey export-gotrue`: the way back. Latchkey's users, identities and TOTP factors are
+//! written into GoTrue's tables (`auth`, the backup schema after `--retarget`, or the database
+//! given as `--to`): added, updated, and removed where Latchkey deleted a user it had imported
+//! (or a factor of an exported user). Factors Latchkey could never hold (phone, WebAuthn,
+//! secrets it cannot read), which the import left in GoTrue's tables, stay as they are.
 //!
 //! What cannot go back: sessions and refresh tokens (Latchkey stores tokens hashed, GoTrue
 //! needs them in plain text), so every exported user's sessions end, GoTrue's older sessions of
-//! those users included; pending one-time links and codes; the audit log (it stays in
-//! Latchkey's `_auth_audit_log`). MFA factors never left GoTrue's tables. Password hashes go
-//! as they are: bcrypt ones untouched, argon2id ones from sign-ins here, which GoTrue verifies.
+//! those users included; pending one-time links and codes, MFA challenges; the audit log (it
+//! stays in Latchkey's `_auth_audit_log`). Password hashes go as they are: bcrypt ones
+//! untouched, argon2id ones from sign-ins here, which GoTrue verifies.
 
 use std::io::Write;
 use std::sync::LazyLock;
@@ -19,6 +21,7 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+use super::factors;
 use super::progress::Progress;
 use super::{Ends, connect_latchkey, connect_other, namespace};
 use crate::auth::password::bcrypt_cost;
@@ -71,10 +74,37 @@ pub async fn export(config: &Config, options: &ExportOptions, out: &mut dyn Writ
     sql::create_staging(ends.gotrue(), &gotrue).await?;
     stage_latchkey(&mut ends, Table::Users).await?;
     stage_latchkey(&mut ends, Table::Identities).await?;
+    stage_latchkey(&mut ends, Table::MfaFactors).await?;
     let deleted = sql::deleted_since_import(&mut *ends.latchkey).await?;
     sql::stage_deleted(ends.gotrue(), &deleted).await?;
-    let report = judge(&mut ends, &gotrue).await?;
+    let mut report = judge(&mut ends, &gotrue).await?;
+    let (removed, kept): (Vec<_>, Vec<_>) = sql::factors_missing_here(ends.gotrue(), &gotrue)
+        .await?
+        .into_iter()
+        .partition(|row| factors::unusable(row).is_none());
+    let removed: Vec<Uuid> = removed
+        .iter()
+        .filter_map(|row| row.get("id")?.as_str()?.parse().ok())
+        .collect();
+    sql::stage_removed_factors(ends.gotrue(), &removed).await?;
+    report.plan.mfa_factors_removed = i64::try_from(removed.len()).unwrap_or(i64::MAX);
+    report.plan.mfa_factors_kept = i64::try_from(kept.len()).unwrap_or(i64::MAX);
+    let clashes = sql::factor_name_clashes(ends.gotrue(), &gotrue).await?;
     print(out, &report, &gotrue, options)?;
+    if !clashes.is_empty() {
+        let users: Vec<String> = clashes.iter().map(Uuid::to_string).collect();
+        writeln!(
+            out,
+            "problem: {} users have a factor named like one of their factors that stayed in GoTrue's tables \
+             (phone, WebAuthn, unreadable secret); rename one of them first: {}",
+            users.len(),
+            users.join(", ")
+        )?;
+        if !options.dry_run {
+            anyhow::bail!("nothing was exported: {} users with clashing factor names", users.len());
+        }
+        writeln!(out, "the export would stop: 1 problems")?;
+    }
     if options.dry_run {
         return Ok(report);
     }
@@ -91,7 +121,12 @@ pub async fn export(config: &Config, options: &ExportOptions, out: &mut dyn Writ
 }
 
 async fn stage_latchkey(ends: &mut Ends<'_>, table: Table) -> anyhow::Result<()> {
-    let progress = Progress::new(if table == Table::Users { "users" } else { "identities" }, 0);
+    let name = match table {
+        Table::Users => "users",
+        Table::Identities => "identities",
+        Table::MfaFactors => "mfa_factors",
+    };
+    let progress = Progress::new(name, 0);
     let mut after = None;
     loop {
         let rows = sql::read_page(&mut *ends.latchkey, table, after).await?;
@@ -141,6 +176,11 @@ fn print(out: &mut dyn Write, report: &ExportReport, gotrue: &Schema, options: &
     writeln!(out, "  identities {} ({} removed)", p.identities, p.identities_removed)?;
     writeln!(
         out,
+        "  MFA factors {} ({} removed; {} Latchkey could not hold left as they are)",
+        p.mfa_factors, p.mfa_factors_removed, p.mfa_factors_kept
+    )?;
+    writeln!(
+        out,
         "  password hashes GoTrue verifies {}, does not {}",
         report.verifiable,
         report.unverifiable.len()
@@ -159,7 +199,7 @@ fn print(out: &mut dyn Write, report: &ExportReport, gotrue: &Schema, options: &
     )?;
     writeln!(
         out,
-        "note: pending email links and codes, and Latchkey's audit log, stay behind"
+        "note: pending email links and codes, MFA challenges, and Latchkey's audit log, stay behind"
     )
 }
 

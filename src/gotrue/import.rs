@@ -1,8 +1,9 @@
-//! `latchkey import-gotrue`: GoTrue's users, identities, sessions and refresh tokens (and, on
-//! request, its audit log) into Latchkey's tables, in one transaction.
+//! `latchkey import-gotrue`: GoTrue's users, identities, MFA factors, sessions and refresh
+//! tokens (and, on request, its audit log) into Latchkey's tables, in one transaction.
 //!
 //! 1. GoTrue's tables are read page by page into temporary tables (`db::gotrue::stage`);
-//!    refresh tokens become hashes on the way (`tokens`).
+//!    refresh tokens become hashes on the way (`tokens`), and each factor is marked with
+//!    whether Latchkey can check it (`factors`).
 //! 2. Users an earlier run imported are dropped from the staged rows: a second run changes
 //!    nothing, and never brings back what was deleted or signed out in Latchkey since.
 //! 3. The checks run and the report is printed: with `--dry-run`, or with any problem, the
@@ -15,6 +16,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
+use super::factors;
 use super::progress::Progress;
 use super::report::{HashFormats, ImportReport, Retarget, V2Sessions};
 use super::tokens::{self, GoTrueSession, V2};
@@ -31,8 +33,9 @@ pub struct ImportOptions {
     pub dry_run: bool,
     pub retarget: bool,
     pub audit_log: bool,
-    /// Import users with a verified MFA factor although Latchkey will not ask for it.
-    pub without_mfa: bool,
+    /// Import users with a verified factor Latchkey cannot check (phone, WebAuthn, a TOTP
+    /// secret it cannot read), without that factor.
+    pub skip_unusable_factors: bool,
 }
 
 /// Runs the import, printing the report to `out` before anything is written. Fails, with
@@ -85,8 +88,13 @@ pub async fn import(config: &Config, options: &ImportOptions, out: &mut dyn Writ
     tx.commit().await?;
     writeln!(
         out,
-        "imported: {} users, {} identities, {} sessions, {} refresh tokens, {} audit log entries",
-        written.users, written.identities, written.sessions, written.refresh_tokens, written.audit_log_entries
+        "imported: {} users, {} identities, {} MFA factors, {} sessions, {} refresh tokens, {} audit log entries",
+        written.users,
+        written.identities,
+        written.mfa_factors,
+        written.sessions,
+        written.refresh_tokens,
+        written.audit_log_entries
     )?;
     if matches!(report.retarget, Retarget::Planned(_)) {
         writeln!(
@@ -132,6 +140,7 @@ async fn stage_and_check(mut ends: Ends<'_>, options: &ImportOptions, ns: &Schem
     stage_table(&mut ends, &source, Table::Users).await?;
     stage_table(&mut ends, &source, Table::Identities).await?;
     let v2 = stage_sessions(&mut ends, &source).await?;
+    stage_factors(&mut ends, &source).await?;
     let facts = stage::source_facts(ends.gotrue(), &source).await?;
     let audit_log_entries = match options.audit_log {
         true => Some(stage::count(ends.gotrue(), &source, Table::AuditLog).await?),
@@ -150,13 +159,14 @@ async fn stage_and_check(mut ends: Ends<'_>, options: &ImportOptions, ns: &Schem
             None => source.name().to_owned(),
         },
         staged: checks::staged_counts(ends.latchkey).await?,
+        factors: checks::staged_factors(ends.latchkey).await?,
         already_imported,
         facts,
         v2,
         hashes: hash_formats(ends.latchkey).await?,
         conflicts: checks::conflicts(ends.latchkey).await?,
         not_objects: checks::not_objects(ends.latchkey).await?,
-        without_mfa: options.without_mfa,
+        skip_unusable_factors: options.skip_unusable_factors,
         audit_log_entries,
         retarget,
         written: None,
@@ -180,6 +190,30 @@ async fn stage_table(ends: &mut Ends<'_>, source: &Schema, table: Table) -> anyh
         stage::stage(&mut *ends.latchkey, into, &rows).await?;
         progress.advance(rows.len());
         after = stage::last_key(&rows);
+    }
+    progress.finish();
+    Ok(())
+}
+
+/// Stages the MFA factors, each marked with why Latchkey cannot hold it (if it cannot).
+async fn stage_factors(ends: &mut Ends<'_>, source: &Schema) -> anyhow::Result<()> {
+    let total = stage::count(ends.gotrue(), source, Table::MfaFactors).await?;
+    let progress = Progress::new("mfa_factors", u64::try_from(total).unwrap_or(0));
+    let mut after = None;
+    loop {
+        let mut rows = stage::read_page(ends.gotrue(), source, Table::MfaFactors, after).await?;
+        if rows.is_empty() {
+            break;
+        }
+        after = stage::last_key(&rows);
+        for row in &mut rows {
+            let reason = factors::unusable(row).map(|r| r.code());
+            if let Some(object) = row.as_object_mut() {
+                object.insert("unusable".into(), json!(reason));
+            }
+        }
+        stage::stage(&mut *ends.latchkey, Staged::MfaFactors, &rows).await?;
+        progress.advance(rows.len());
     }
     progress.finish();
     Ok(())

@@ -6,6 +6,7 @@
 //! an export elsewhere, one on GoTrue's): a failure anywhere leaves both as they were.
 
 mod export;
+mod factors;
 mod import;
 mod progress;
 mod report;

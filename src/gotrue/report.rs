@@ -5,8 +5,9 @@ use std::fmt;
 
 use uuid::Uuid;
 
+use super::factors::Unusable;
 use crate::db::gotrue::catalog::Plan;
-use crate::db::gotrue::checks::{Conflicts, StagedCounts};
+use crate::db::gotrue::checks::{Conflicts, StagedCounts, StagedFactors};
 use crate::db::gotrue::load::Loaded;
 use crate::db::gotrue::stage::SourceFacts;
 
@@ -41,6 +42,7 @@ pub struct ImportReport {
     /// Where GoTrue's tables were read: `auth`, the backup schema, or `--from`.
     pub source: String,
     pub staged: StagedCounts,
+    pub factors: StagedFactors,
     pub already_imported: u64,
     pub facts: SourceFacts,
     pub v2: V2Sessions,
@@ -48,7 +50,8 @@ pub struct ImportReport {
     pub conflicts: Conflicts,
     /// Users imported with `{}` for metadata or identity data that was not a JSON object.
     pub not_objects: Vec<Uuid>,
-    pub without_mfa: bool,
+    /// `--skip-unusable-factors`: verified factors Latchkey cannot check do not stop the import.
+    pub skip_unusable_factors: bool,
     /// GoTrue's audit log entries, when `--audit-log` asked for them.
     pub audit_log_entries: Option<i64>,
     pub retarget: Retarget,
@@ -89,11 +92,20 @@ impl ImportReport {
             &c.identity_taken,
             "have a provider identity that belongs to another Latchkey user",
         );
-        if !self.without_mfa {
+        add(
+            &c.factor_id_taken,
+            "have an MFA factor whose id a Latchkey user's factor already has",
+        );
+        if !self.skip_unusable_factors {
             add(
-                &c.verified_mfa,
-                "have a verified MFA factor, which Latchkey does not ask for yet: their accounts would be \
-                 protected by the password alone (pass --without-mfa to accept that)",
+                &c.unusable_verified_factor,
+                &format!(
+                    "have a verified MFA factor Latchkey cannot check ({}); imported without it, {} of them \
+                     would sign in with no second factor at all. Have them remove it in GoTrue, or pass \
+                     --skip-unusable-factors to import them without it (it stays in GoTrue's tables)",
+                    self.unusable_reasons(true),
+                    self.factors.left_without_mfa
+                ),
             );
         }
         if let Retarget::Planned(plan) = &self.retarget {
@@ -141,25 +153,44 @@ impl ImportReport {
                 self.staged.sso_users
             ));
         }
-        if self.staged.mfa_factors > 0 {
+        let unverified = self.unusable_reasons(false);
+        if !unverified.is_empty() {
             found.push(format!(
-                "{} MFA factors of these users are not imported (Latchkey has no MFA yet): they stay in GoTrue's \
-                 mfa_factors table{}",
-                self.staged.mfa_factors,
-                if matches!(self.retarget, Retarget::NotAsked) {
-                    ""
-                } else {
-                    ", moved to the backup schema"
-                }
+                "unverified MFA factors Latchkey cannot check are not imported ({unverified}); they protect \
+                 nothing yet, and their users enrol again"
             ));
         }
-        if self.without_mfa && !self.conflicts.verified_mfa.is_empty() {
+        let skipped = &self.conflicts.unusable_verified_factor;
+        if self.skip_unusable_factors && !skipped.is_empty() {
             found.push(format!(
-                "--without-mfa: {} users with a verified MFA factor will sign in with their password alone",
-                self.conflicts.verified_mfa.len()
+                "--skip-unusable-factors: {} users are imported without their verified {}; {} of them sign in \
+                 with no second factor until they enrol a TOTP factor: {}",
+                skipped.len(),
+                self.unusable_reasons(true),
+                self.factors.left_without_mfa,
+                ids(skipped)
+            ));
+        }
+        if self.factors.sessions_lowered > 0 {
+            found.push(format!(
+                "{} sessions reached aal2 through a factor that is not imported: they are imported at aal1",
+                self.factors.sessions_lowered
             ));
         }
         found
+    }
+
+    /// "2 phone factors (...), 1 TOTP factors whose secret ..." for the verified (or the
+    /// unverified) factors Latchkey cannot check.
+    fn unusable_reasons(&self, verified: bool) -> String {
+        let parts: Vec<String> = self
+            .factors
+            .unusable
+            .iter()
+            .filter(|(_, v, _)| *v == verified)
+            .map(|(reason, _, count)| format!("{count} {}", Unusable::describe(reason)))
+            .collect();
+        parts.join(", ")
     }
 }
 
@@ -195,10 +226,11 @@ impl fmt::Display for ImportReport {
             self.hashes.usable,
             self.hashes.unusable.len()
         )?;
+        let left_behind: i64 = self.factors.unusable.iter().map(|(_, _, count)| count).sum();
         writeln!(
             f,
-            "  MFA factors              {} ({} verified), not imported",
-            self.facts.mfa_factors, self.facts.verified_mfa_factors
+            "  MFA factors (TOTP)       {} ({} verified); {} Latchkey cannot check stay in GoTrue's tables",
+            self.factors.usable, self.factors.usable_verified, left_behind
         )?;
         if let Some(entries) = self.audit_log_entries {
             writeln!(f, "  audit log entries        {entries}")?;
@@ -228,8 +260,8 @@ impl fmt::Display for ImportReport {
         match (&self.written, self.dry_run, blockers.is_empty()) {
             (Some(w), _, _) => writeln!(
                 f,
-                "imported: {} users, {} identities, {} sessions, {} refresh tokens, {} audit log entries",
-                w.users, w.identities, w.sessions, w.refresh_tokens, w.audit_log_entries
+                "imported: {} users, {} identities, {} MFA factors, {} sessions, {} refresh tokens, {} audit log entries",
+                w.users, w.identities, w.mfa_factors, w.sessions, w.refresh_tokens, w.audit_log_entries
             ),
             (None, true, true) => writeln!(f, "no problems: the import would go ahead"),
             (None, true, false) => writeln!(f, "the import would stop: {} problems", blockers.len()),

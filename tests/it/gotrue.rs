@@ -4,6 +4,7 @@
 //! The commands run as the real binary; the server then runs on the same database.
 
 mod export;
+mod factors;
 mod import;
 mod odd_rows;
 mod retarget;
@@ -19,6 +20,11 @@ pub const ALICE_PASSWORD: &str = "correct horse battery staple";
 pub const BOB: &str = "b0b00000-0000-4000-8000-000000000002";
 pub const BOB_PASSWORD: &str = "bob's old password";
 pub const CAROL: &str = "ca201000-0000-4000-8000-000000000003";
+/// Alice's verified TOTP factor and its secret (base32), as her authenticator app holds it.
+pub const ALICE_FACTOR: &str = "fac70000-0000-4000-8000-000000000001";
+pub const ALICE_TOTP_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+/// Carol's unverified TOTP factor.
+pub const CAROL_FACTOR: &str = "fac70000-0000-4000-8000-000000000003";
 /// Alice's live v1 refresh token, and the one it replaced.
 pub const ALICE_TOKEN: &str = "q7mzk2xv4npa";
 pub const ALICE_OLD_TOKEN: &str = "k3n5x2q7w9ra";

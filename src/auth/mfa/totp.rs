@@ -95,6 +95,12 @@ pub fn matching_step(secret: &str, code: &str, unix_time: u64) -> Result<Option<
     Ok(totp(secret)?.check(code.trim(), unix_time))
 }
 
+/// Whether codes can be checked against `secret` as stored: base32 of at least 128 bits.
+/// GoTrue's own secrets are (160 bits); an encrypted or hand-edited one is not.
+pub fn is_usable_secret(secret: &str) -> bool {
+    totp(secret).is_ok()
+}
+
 /// The current Unix time, for [`matching_step`].
 pub fn now() -> u64 {
     SystemTime::now()
@@ -161,6 +167,20 @@ mod tests {
         let lower = RFC_SECRET.to_ascii_lowercase();
         assert_eq!(matching_step(&lower, "287082", 59).unwrap(), Some(1));
         assert!(matching_step("not base32!", "287082", 59).is_err());
+    }
+
+    #[test]
+    fn usable_secrets_are_base32_of_128_bits_or_more() {
+        assert!(is_usable_secret(RFC_SECRET));
+        assert!(is_usable_secret(&new_secret().to_ascii_lowercase()));
+        for unusable in [
+            "",
+            "JBSWY3DPEHPK3PXP",
+            "not base32!",
+            r#"{"key_id":"k","alg":"aes-gcm-hkdf"}"#,
+        ] {
+            assert!(!is_usable_secret(unusable), "{unusable:?}");
+        }
     }
 
     #[test]

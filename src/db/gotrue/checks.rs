@@ -13,7 +13,8 @@ pub async fn drop_already_imported(conn: &mut PgConnection) -> sqlx::Result<u64>
     // staged tables for tiny and picks nested loops over 100 000 rows.
     sqlx::raw_sql(
         "analyze pg_temp.gotrue_users; analyze pg_temp.gotrue_identities; \
-         analyze pg_temp.gotrue_sessions; analyze pg_temp.gotrue_refresh_tokens;",
+         analyze pg_temp.gotrue_sessions; analyze pg_temp.gotrue_refresh_tokens; \
+         analyze pg_temp.gotrue_mfa_factors;",
     )
     .execute(&mut *conn)
     .await?;
@@ -28,7 +29,9 @@ pub async fn drop_already_imported(conn: &mut PgConnection) -> sqlx::Result<u64>
          delete from pg_temp.gotrue_sessions x \
              where not exists (select 1 from pg_temp.gotrue_users g where g.id = x.user_id); \
          delete from pg_temp.gotrue_refresh_tokens x \
-             where not exists (select 1 from pg_temp.gotrue_sessions s where s.id = x.session_id);",
+             where not exists (select 1 from pg_temp.gotrue_sessions s where s.id = x.session_id); \
+         delete from pg_temp.gotrue_mfa_factors x \
+             where not exists (select 1 from pg_temp.gotrue_users g where g.id = x.user_id);",
     )
     .execute(conn)
     .await?;
@@ -48,8 +51,10 @@ pub struct Conflicts {
     /// A provider account (`provider`, `provider_id`) or an identity id already belonging to
     /// another Latchkey user: copying it would give one login to two accounts.
     pub identity_taken: Vec<Uuid>,
-    /// Users with a verified MFA factor, which Latchkey would not ask for.
-    pub verified_mfa: Vec<Uuid>,
+    /// Users with a verified MFA factor Latchkey cannot check (see `gotrue::factors`).
+    pub unusable_verified_factor: Vec<Uuid>,
+    /// Users with a factor whose id another Latchkey user's factor already has.
+    pub factor_id_taken: Vec<Uuid>,
 }
 
 const ID_TAKEN: &str = "select g.id from pg_temp.gotrue_users g join _auth_users u on u.id = g.id order by 1";
@@ -81,11 +86,24 @@ const IDENTITY_TAKEN: &str = "\
        or exists (select 1 from _auth_identities i where i.id = g.id and i.user_id <> g.user_id) \
     order by 1";
 
-const VERIFIED_MFA: &str = "select id from pg_temp.gotrue_users where verified_factors > 0 order by 1";
+const UNUSABLE_VERIFIED_FACTOR: &str = "\
+    select distinct user_id from pg_temp.gotrue_mfa_factors \
+    where status = 'verified' and unusable is not null order by 1";
+
+const FACTOR_ID_TAKEN: &str = "\
+    select distinct g.user_id from pg_temp.gotrue_mfa_factors g join _auth_mfa_factors f on f.id = g.id \
+    where g.unusable is null order by 1";
 
 pub async fn conflicts(conn: &mut PgConnection) -> sqlx::Result<Conflicts> {
     let mut ids = Vec::new();
-    for query in [ID_TAKEN, DUPLICATE_EMAIL, DUPLICATE_PHONE, IDENTITY_TAKEN, VERIFIED_MFA] {
+    for query in [
+        ID_TAKEN,
+        DUPLICATE_EMAIL,
+        DUPLICATE_PHONE,
+        IDENTITY_TAKEN,
+        UNUSABLE_VERIFIED_FACTOR,
+        FACTOR_ID_TAKEN,
+    ] {
         ids.push(sqlx::query_scalar(query).fetch_all(&mut *conn).await?);
     }
     let mut ids = ids.into_iter();
@@ -95,7 +113,8 @@ pub async fn conflicts(conn: &mut PgConnection) -> sqlx::Result<Conflicts> {
         duplicate_email: next(),
         duplicate_phone: next(),
         identity_taken: next(),
-        verified_mfa: next(),
+        unusable_verified_factor: next(),
+        factor_id_taken: next(),
     })
 }
 
@@ -123,18 +142,16 @@ pub struct StagedCounts {
     pub refresh_tokens: i64,
     pub sso_users: i64,
     pub anonymous_users: i64,
-    pub mfa_factors: i64,
 }
 
 pub async fn staged_counts(conn: &mut PgConnection) -> sqlx::Result<StagedCounts> {
-    let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "select (select count(*) from pg_temp.gotrue_users), \
                 (select count(*) from pg_temp.gotrue_identities), \
                 (select count(*) from pg_temp.gotrue_sessions), \
                 (select count(*) from pg_temp.gotrue_refresh_tokens), \
                 (select count(*) from pg_temp.gotrue_users where is_sso_user), \
-                (select count(*) from pg_temp.gotrue_users where is_anonymous), \
-                (select coalesce(sum(factors), 0)::bigint from pg_temp.gotrue_users)",
+                (select count(*) from pg_temp.gotrue_users where is_anonymous)",
     )
     .fetch_one(conn)
     .await?;
@@ -145,7 +162,50 @@ pub async fn staged_counts(conn: &mut PgConnection) -> sqlx::Result<StagedCounts
         refresh_tokens: row.3,
         sso_users: row.4,
         anonymous_users: row.5,
-        mfa_factors: row.6,
+    })
+}
+
+/// The staged MFA factors of the users to import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StagedFactors {
+    /// TOTP factors Latchkey holds from now on, and how many of them are verified.
+    pub usable: i64,
+    pub usable_verified: i64,
+    /// Factors left in GoTrue's tables: (reason, verified, count), by reason.
+    pub unusable: Vec<(String, bool, i64)>,
+    /// Users whose every verified factor is unusable: with `--skip-unusable-factors` they
+    /// sign in with the password (or provider) alone.
+    pub left_without_mfa: i64,
+    /// aal2 sessions reached through a factor that is not imported: imported at aal1.
+    pub sessions_lowered: i64,
+}
+
+pub async fn staged_factors(conn: &mut PgConnection) -> sqlx::Result<StagedFactors> {
+    let (usable, usable_verified, left_without_mfa, sessions_lowered): (i64, i64, i64, i64) = sqlx::query_as(
+        "select (select count(*) from pg_temp.gotrue_mfa_factors where unusable is null), \
+                (select count(*) from pg_temp.gotrue_mfa_factors where unusable is null and status = 'verified'), \
+                (select count(distinct f.user_id) from pg_temp.gotrue_mfa_factors f \
+                 where f.status = 'verified' and f.unusable is not null \
+                   and not exists (select 1 from pg_temp.gotrue_mfa_factors o where o.user_id = f.user_id \
+                                   and o.status = 'verified' and o.unusable is null)), \
+                (select count(*) from pg_temp.gotrue_sessions s where s.factor_id is not null \
+                   and not exists (select 1 from pg_temp.gotrue_mfa_factors f \
+                                   where f.id = s.factor_id and f.unusable is null))",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let unusable = sqlx::query_as(
+        "select unusable, status is not distinct from 'verified', count(*) from pg_temp.gotrue_mfa_factors \
+         where unusable is not null group by 1, 2 order by 1, 2 desc",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(StagedFactors {
+        usable,
+        usable_verified,
+        unusable,
+        left_without_mfa,
+        sessions_lowered,
     })
 }
 

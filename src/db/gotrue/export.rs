@@ -1,4 +1,4 @@
-//! Latchkey's users and identities into GoTrue's tables (`export-gotrue`).
+//! Latchkey's users, identities and MFA factors into GoTrue's tables (`export-gotrue`).
 //!
 //! Latchkey's rows are read page by page and staged on GoTrue's side (`pg_temp.latchkey_*`,
 //! shaped like GoTrue's tables), then written with set-based statements, so the same code
@@ -17,6 +17,7 @@ use super::{Schema, sql};
 pub enum Table {
     Users,
     Identities,
+    MfaFactors,
 }
 
 /// A page of Latchkey's `table` after `after`, as JSON objects with GoTrue's column names.
@@ -24,6 +25,7 @@ pub async fn read_page(db: impl PgExecutor<'_>, table: Table, after: Option<Uuid
     let from = match table {
         Table::Users => "_auth_users",
         Table::Identities => "_auth_identities",
+        Table::MfaFactors => "_auth_mfa_factors",
     };
     let text = format!("select to_jsonb(x) from {from} x where $1::uuid is null or x.id > $1 order by x.id limit $2");
     let rows: Vec<Json<Value>> = sqlx::query_scalar(sql(text))
@@ -52,6 +54,9 @@ pub async fn create_staging(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::R
          alter table latchkey_users add primary key (id); \
          create temp table latchkey_identities (like {g}.identities) on commit drop; \
          alter table latchkey_identities add primary key (id); \
+         create temp table latchkey_mfa_factors (like {g}.mfa_factors) on commit drop; \
+         alter table latchkey_mfa_factors add primary key (id); \
+         create temp table latchkey_removed_factors (id uuid primary key) on commit drop; \
          create temp table latchkey_deleted_users (id uuid primary key) on commit drop;"
     )))
     .execute(conn)
@@ -63,6 +68,7 @@ pub async fn stage(db: impl PgExecutor<'_>, table: Table, rows: &[Value]) -> sql
     let into = match table {
         Table::Users => "latchkey_users",
         Table::Identities => "latchkey_identities",
+        Table::MfaFactors => "latchkey_mfa_factors",
     };
     let text = format!("insert into pg_temp.{into} select * from jsonb_populate_recordset(null::pg_temp.{into}, $1)");
     Ok(sqlx::query(sql(text))
@@ -80,6 +86,46 @@ pub async fn stage_deleted(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Resul
     Ok(done.rows_affected())
 }
 
+/// GoTrue's factors of the exported users that Latchkey does not have, as JSON rows (secret
+/// included, to judge whether Latchkey could ever have held them).
+pub async fn factors_missing_here(db: impl PgExecutor<'_>, gotrue: &Schema) -> sqlx::Result<Vec<Value>> {
+    let g = gotrue.quoted();
+    let rows: Vec<Json<Value>> = sqlx::query_scalar(sql(format!(
+        "select to_jsonb(f) from {g}.mfa_factors f \
+         where f.user_id in (select id from pg_temp.latchkey_users) \
+           and not exists (select 1 from pg_temp.latchkey_mfa_factors l where l.id = f.id) order by f.id"
+    )))
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|Json(row)| row).collect())
+}
+
+/// Factors to delete from GoTrue's table: Latchkey held them and removed them since.
+pub async fn stage_removed_factors(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<u64> {
+    let done = sqlx::query("insert into pg_temp.latchkey_removed_factors select unnest($1::uuid[])")
+        .bind(ids)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Users with a factor whose friendly name one of their factors that stays in GoTrue's table
+/// (one Latchkey could not hold) already has: GoTrue's unique index on `(friendly_name,
+/// user_id)` would refuse it.
+pub async fn factor_name_clashes(db: impl PgExecutor<'_>, gotrue: &Schema) -> sqlx::Result<Vec<Uuid>> {
+    let g = gotrue.quoted();
+    sqlx::query_scalar(sql(format!(
+        "select distinct l.user_id from pg_temp.latchkey_mfa_factors l \
+         join {g}.mfa_factors f on f.user_id = l.user_id and f.friendly_name = l.friendly_name and f.id <> l.id \
+         where trim(l.friendly_name) <> '' \
+           and not exists (select 1 from pg_temp.latchkey_mfa_factors o where o.id = f.id) \
+           and not exists (select 1 from pg_temp.latchkey_removed_factors r where r.id = f.id) \
+         order by 1"
+    )))
+    .fetch_all(db)
+    .await
+}
+
 /// What the export will do, counted before it does it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
@@ -89,6 +135,10 @@ pub struct Plan {
     pub identities: i64,
     pub identities_removed: i64,
     pub sessions_ended: i64,
+    pub mfa_factors: i64,
+    pub mfa_factors_removed: i64,
+    /// Factors Latchkey could not hold (phone, WebAuthn, unreadable secrets), left as they are.
+    pub mfa_factors_kept: i64,
 }
 
 pub async fn plan(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::Result<Plan> {
@@ -97,7 +147,7 @@ pub async fn plan(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::Result<Plan
         .execute(&mut *conn)
         .await?;
     let g = gotrue.quoted();
-    let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(sql(format!(
+    let row: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(sql(format!(
         "select \
            (select count(*) from pg_temp.latchkey_users l where not exists (select 1 from {g}.users u where u.id = l.id)), \
            (select count(*) from pg_temp.latchkey_users l where exists (select 1 from {g}.users u where u.id = l.id)), \
@@ -105,7 +155,8 @@ pub async fn plan(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::Result<Plan
            (select count(*) from pg_temp.latchkey_identities), \
            (select count(*) from {g}.identities i where exists (select 1 from pg_temp.latchkey_users l where l.id = i.user_id) \
                 and not exists (select 1 from pg_temp.latchkey_identities l where l.id = i.id)), \
-           (select count(*) from {g}.sessions s where exists (select 1 from pg_temp.latchkey_users l where l.id = s.user_id))"
+           (select count(*) from {g}.sessions s where exists (select 1 from pg_temp.latchkey_users l where l.id = s.user_id)), \
+           (select count(*) from pg_temp.latchkey_mfa_factors)"
     )))
     .fetch_one(conn)
     .await?;
@@ -116,6 +167,9 @@ pub async fn plan(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::Result<Plan
         identities: row.3,
         identities_removed: row.4,
         sessions_ended: row.5,
+        mfa_factors: row.6,
+        mfa_factors_removed: 0,
+        mfa_factors_kept: 0,
     })
 }
 
@@ -134,6 +188,40 @@ const USER_VALUES: &str = "instance_id, id, coalesce(aud, ''), coalesce(role, ''
     raw_user_meta_data, is_super_admin, created_at, updated_at, phone, phone_confirmed_at, \
     coalesce(phone_change, ''), '', phone_change_sent_at, '', email_change_confirm_status, banned_until, \
     '', reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous";
+
+/// GoTrue's factor columns Latchkey writes, those a GoTrue of 2024 lacks included: only the
+/// ones its table has are written (see [`factor_columns`]).
+const FACTOR_COLUMNS: &[&str] = &[
+    "id",
+    "user_id",
+    "friendly_name",
+    "factor_type",
+    "status",
+    "created_at",
+    "updated_at",
+    "secret",
+    "phone",
+    "last_challenged_at",
+    "web_authn_credential",
+    "web_authn_aaguid",
+    "last_webauthn_challenge_data",
+];
+
+/// The columns of [`FACTOR_COLUMNS`] that GoTrue's factor table has (its copy, staged).
+async fn factor_columns(conn: &mut PgConnection) -> sqlx::Result<String> {
+    let present: Vec<String> = sqlx::query_scalar(
+        "select attname::text from pg_attribute \
+         where attrelid = 'pg_temp.latchkey_mfa_factors'::regclass and attnum > 0 and not attisdropped",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let columns: Vec<&str> = FACTOR_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| present.iter().any(|p| p == c))
+        .collect();
+    Ok(columns.join(", "))
+}
 
 const IDENTITY_COLUMNS: &str =
     "provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at, id";
@@ -175,6 +263,18 @@ pub async fn write(conn: &mut PgConnection, gotrue: &Schema) -> sqlx::Result<()>
         ),
     ];
     for statement in statements {
+        sqlx::query(sql(statement)).execute(&mut *conn).await?;
+    }
+    // Factors after their users; those Latchkey removed go first, freeing their names.
+    let factors = factor_columns(&mut *conn).await?;
+    for statement in [
+        format!("delete from {g}.mfa_factors where id in (select id from pg_temp.latchkey_removed_factors)"),
+        format!(
+            "insert into {g}.mfa_factors ({factors}) select {factors} from pg_temp.latchkey_mfa_factors \
+             on conflict (id) do update set {}",
+            excluded(&factors)
+        ),
+    ] {
         sqlx::query(sql(statement)).execute(&mut *conn).await?;
     }
     Ok(())

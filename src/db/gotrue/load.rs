@@ -44,14 +44,38 @@ const IDENTITIES: &str = "\
         coalesce(created_at, now()), coalesce(updated_at, created_at, now()) \
     from pg_temp.gotrue_identities";
 
-/// GoTrue's `refreshed_at` is a `timestamp` written in UTC.
+/// The TOTP factors Latchkey can check (`unusable` is null), as they are: same ids, names,
+/// secrets, timestamps. A blank name is `''` in GoTrue and here.
+const FACTORS: &str = "\
+    insert into _auth_mfa_factors (id, user_id, friendly_name, factor_type, status, created_at, updated_at, \
+        secret, phone, last_challenged_at, web_authn_credential, web_authn_aaguid, last_webauthn_challenge_data) \
+    select id, user_id, friendly_name, factor_type, status, coalesce(created_at, now()), \
+        coalesce(updated_at, created_at, now()), secret, phone, last_challenged_at, web_authn_credential, \
+        web_authn_aaguid, last_webauthn_challenge_data \
+    from pg_temp.gotrue_mfa_factors where unusable is null";
+
+/// GoTrue's `refreshed_at` is a `timestamp` written in UTC. A session stays aal2 only through a
+/// factor imported with it; one reached through a factor left behind is imported as GoTrue's
+/// `DowngradeSessionsToAAL1` would leave it (aal1, no factor, without that factor's method in
+/// `amr`), so no session claims an assurance Latchkey cannot renew.
 const SESSIONS: &str = "\
     insert into _auth_sessions (id, user_id, created_at, updated_at, factor_id, aal, not_after, \
         refreshed_at, user_agent, ip, tag, amr, refresh_token_counter) \
-    select id, user_id, coalesce(created_at, now()), coalesce(updated_at, created_at, now()), factor_id, \
-        coalesce(aal, 'aal1'), not_after, refreshed_at at time zone 'UTC', user_agent, ip, tag, \
-        coalesce(amr, '[]'), chain_counter \
-    from pg_temp.gotrue_sessions";
+    select s.id, s.user_id, coalesce(s.created_at, now()), coalesce(s.updated_at, s.created_at, now()), \
+        case when kept then s.factor_id end, \
+        case when kept then coalesce(s.aal, 'aal1') else 'aal1' end, \
+        s.not_after, s.refreshed_at at time zone 'UTC', s.user_agent, s.ip, s.tag, \
+        case when kept then coalesce(s.amr, '[]') else coalesce(( \
+            select jsonb_agg(e.entry order by e.n) \
+            from jsonb_array_elements(coalesce(s.amr, '[]')) with ordinality as e(entry, n) \
+            where coalesce(e.entry ->> 'method', '') <> all (case f.factor_type \
+                when 'totp' then array['totp'] when 'phone' then array['mfa/phone'] \
+                when 'webauthn' then array['mfa/webauthn'] \
+                else array['totp', 'mfa/phone', 'mfa/webauthn'] end)), '[]') end, \
+        s.chain_counter \
+    from pg_temp.gotrue_sessions s \
+    left join pg_temp.gotrue_mfa_factors f on f.id = s.factor_id \
+    cross join lateral (select s.factor_id is null or (f.id is not null and f.unusable is null) as kept) k";
 
 const REFRESH_TOKENS: &str = "\
     insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent, revoked, \
@@ -67,20 +91,22 @@ pub struct Loaded {
     pub identities: u64,
     pub sessions: u64,
     pub refresh_tokens: u64,
+    pub mfa_factors: u64,
     pub audit_log_entries: u64,
 }
 
 /// Writes every staged row, users first.
 pub async fn load_staged(conn: &mut PgConnection) -> sqlx::Result<Loaded> {
     let mut counts = Vec::new();
-    for statement in [USERS, IDENTITIES, SESSIONS, REFRESH_TOKENS] {
+    for statement in [USERS, IDENTITIES, FACTORS, SESSIONS, REFRESH_TOKENS] {
         counts.push(sqlx::query(statement).execute(&mut *conn).await?.rows_affected());
     }
     Ok(Loaded {
         users: counts[0],
         identities: counts[1],
-        sessions: counts[2],
-        refresh_tokens: counts[3],
+        mfa_factors: counts[2],
+        sessions: counts[3],
+        refresh_tokens: counts[4],
         audit_log_entries: 0,
     })
 }

@@ -93,10 +93,13 @@ pub async fn migrate_in_transaction(conn: &mut PgConnection, ns: &Schema) -> any
     sqlx::query(sql(format!("create schema if not exists {}", ns.quoted())))
         .execute(&mut *conn)
         .await?;
+    // As `db::migrate` does: the API roles' grants on GoTrue's tables survive the RLS migration.
+    super::migrations::keep_api_grants(&mut *conn).await?;
     crate::db::MIGRATOR
         .run(&mut *conn)
         .await
         .context("applying Latchkey's migrations")?;
+    super::migrations::forget_api_grants(conn).await?;
     Ok(())
 }
 

@@ -22,6 +22,7 @@ pub enum Table {
     Users,
     Identities,
     Sessions,
+    MfaFactors,
     AuditLog,
 }
 
@@ -31,6 +32,7 @@ impl Table {
             Table::Users => "users",
             Table::Identities => "identities",
             Table::Sessions => "sessions",
+            Table::MfaFactors => "mfa_factors",
             Table::AuditLog => "audit_log_entries",
         }
     }
@@ -116,8 +118,7 @@ pub async fn create_staging(conn: &mut PgConnection) -> sqlx::Result<()> {
              is_super_admin boolean, created_at timestamptz, updated_at timestamptz, phone text, \
              phone_confirmed_at timestamptz, phone_change text, phone_change_sent_at timestamptz, \
              banned_until timestamptz, reauthentication_sent_at timestamptz, is_sso_user boolean, \
-             deleted_at timestamptz, is_anonymous boolean, \
-             verified_factors bigint not null default 0, factors bigint not null default 0 \
+             deleted_at timestamptz, is_anonymous boolean \
          ) on commit drop; \
          create temp table gotrue_identities ( \
              id uuid primary key, provider_id text, user_id uuid, identity_data jsonb, provider text, \
@@ -135,7 +136,15 @@ pub async fn create_staging(conn: &mut PgConnection) -> sqlx::Result<()> {
              token_hash text primary key, session_id uuid, user_id uuid, counter bigint, \
              parent text, revoked boolean, created_at timestamptz, updated_at timestamptz \
          ) on commit drop; \
-         create index on gotrue_refresh_tokens (session_id);",
+         create index on gotrue_refresh_tokens (session_id); \
+         create temp table gotrue_mfa_factors ( \
+             id uuid primary key, user_id uuid, friendly_name text, factor_type text, status text, \
+             created_at timestamptz, updated_at timestamptz, secret text, phone text, \
+             last_challenged_at timestamptz, web_authn_credential jsonb, web_authn_aaguid uuid, \
+             last_webauthn_challenge_data jsonb, \
+             unusable text \
+         ) on commit drop; \
+         create index on gotrue_mfa_factors (user_id);",
     )
     .execute(conn)
     .await?;
@@ -145,16 +154,7 @@ pub async fn create_staging(conn: &mut PgConnection) -> sqlx::Result<()> {
 fn page_sql(schema: &Schema, table: Table) -> String {
     let s = schema.quoted();
     let (row, from) = match table {
-        // The users' MFA factors are counted here: Latchkey does not hold factors yet.
-        Table::Users => (
-            format!(
-                "to_jsonb(x) || jsonb_build_object( \
-                     'verified_factors', (select count(*) from {s}.mfa_factors f \
-                                          where f.user_id = x.id and f.status::text = 'verified'), \
-                     'factors', (select count(*) from {s}.mfa_factors f where f.user_id = x.id))"
-            ),
-            format!("{s}.users x"),
-        ),
+        Table::Users => ("to_jsonb(x)".to_owned(), format!("{s}.users x")),
         // A session with its authentication methods (newest first, as Latchkey keeps them)
         // and its v1 refresh tokens (oldest first).
         Table::Sessions => (
@@ -173,6 +173,8 @@ fn page_sql(schema: &Schema, table: Table) -> String {
             format!("{s}.sessions x"),
         ),
         Table::Identities => ("to_jsonb(x)".to_owned(), format!("{s}.identities x")),
+        // The enums (factor_type, status) arrive as their labels.
+        Table::MfaFactors => ("to_jsonb(x)".to_owned(), format!("{s}.mfa_factors x")),
         Table::AuditLog => ("to_jsonb(x)".to_owned(), format!("{s}.audit_log_entries x")),
     };
     format!("select {row} from {from} where $1::uuid is null or x.id > $1 order by x.id limit $2")
@@ -210,6 +212,8 @@ pub enum Staged {
     Identities,
     Sessions,
     RefreshTokens,
+    /// With `unusable` set to why Latchkey cannot hold the factor (null: it can).
+    MfaFactors,
 }
 
 /// Adds `rows` (JSON objects with the staging table's column names) to the staging table.
@@ -219,6 +223,7 @@ pub async fn stage(db: impl PgExecutor<'_>, into: Staged, rows: &[Value]) -> sql
         Staged::Identities => "gotrue_identities",
         Staged::Sessions => "gotrue_sessions",
         Staged::RefreshTokens => "gotrue_refresh_tokens",
+        Staged::MfaFactors => "gotrue_mfa_factors",
     };
     let text = format!(
         "insert into pg_temp.{table} select * from jsonb_populate_recordset(null::pg_temp.{table}, $1) \
@@ -233,22 +238,14 @@ pub async fn stage(db: impl PgExecutor<'_>, into: Staged, rows: &[Value]) -> sql
 pub struct SourceFacts {
     /// Live v1 tokens without a session (issued before GoTrue had sessions, 2022).
     pub tokens_without_session: i64,
-    pub mfa_factors: i64,
-    pub verified_mfa_factors: i64,
 }
 
 pub async fn source_facts(conn: &mut PgConnection, schema: &Schema) -> sqlx::Result<SourceFacts> {
     let s = schema.quoted();
-    let (tokens_without_session, mfa_factors, verified_mfa_factors) = sqlx::query_as(sql(format!(
-        "select (select count(*) from {s}.refresh_tokens where session_id is null and not coalesce(revoked, false)), \
-                (select count(*) from {s}.mfa_factors), \
-                (select count(*) from {s}.mfa_factors where status::text = 'verified')"
+    let tokens_without_session = sqlx::query_scalar(sql(format!(
+        "select count(*) from {s}.refresh_tokens where session_id is null and not coalesce(revoked, false)"
     )))
     .fetch_one(conn)
     .await?;
-    Ok(SourceFacts {
-        tokens_without_session,
-        mfa_factors,
-        verified_mfa_factors,
-    })
+    Ok(SourceFacts { tokens_without_session })
 }

@@ -21,6 +21,17 @@ async fn users_go_back_with_their_new_hashes_and_their_sessions_end() {
     app.sign_up(&newcomer, "a-long-new-password").await;
     let deleted = admin_user(&app, reqwest::Method::DELETE, BOB).await;
     assert_eq!(deleted.status(), 200);
+    // Carol's unverified factor goes in Latchkey.
+    let removed = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/auth/v1/admin/users/{CAROL}/factors/{CAROL_FACTOR}"),
+        )
+        .bearer_auth(app.api_key("service_role"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 200);
     let mut latchkey = sqlx::PgConnection::connect(latchkey_db.url()).await.unwrap();
     let alice_hash: String = sqlx::query_scalar("select encrypted_password from auth._auth_users where id = $1")
         .bind(Uuid::parse_str(ALICE).unwrap())
@@ -37,6 +48,7 @@ async fn users_go_back_with_their_new_hashes_and_their_sessions_end() {
         "users added 1, updated 2, removed 1",
         "password hashes GoTrue verifies 2, does not 0",
         "1 sessions in GoTrue's tables end",
+        "MFA factors 1 (1 removed; 0 Latchkey could not hold left as they are)",
     ] {
         assert!(dry.contains(expected), "{expected:?} in:\n{dry}");
     }
@@ -92,12 +104,20 @@ async fn users_go_back_with_their_new_hashes_and_their_sessions_end() {
         .await
         .unwrap();
     assert_eq!(identities, 3);
-    // Factors never left GoTrue's tables.
-    let factors: i64 = sqlx::query_scalar("select count(*) from auth.mfa_factors")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(factors, 1);
+    // Alice's factor is as it was; Carol's went as it did in Latchkey.
+    let factors: Vec<(Uuid, String, String)> =
+        sqlx::query_as("select id, secret, status::text from auth.mfa_factors order by id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        factors,
+        [(
+            ALICE_FACTOR.parse().unwrap(),
+            ALICE_TOTP_SECRET.to_owned(),
+            "verified".to_owned()
+        )]
+    );
 
     // Exporting again changes nothing.
     let again = latchkey_ok(&latchkey_db, &["export-gotrue", &to]).await;
@@ -119,6 +139,13 @@ async fn an_empty_gotrue_database_receives_every_user() {
         .unwrap();
     let expected: Vec<Uuid> = [ALICE, BOB, CAROL].iter().map(|id| id.parse().unwrap()).collect();
     assert_eq!(ids, expected);
+    // The factors round-trip: GoTrue's rows, column for column (ids, names, secrets, times).
+    let mut source = connect(&project).await;
+    assert_eq!(
+        rows(&mut conn, "auth.mfa_factors").await,
+        rows(&mut source, "auth.mfa_factors").await
+    );
+    assert_eq!(rows(&mut conn, "auth.mfa_factors").await.len(), 2);
     // A database without GoTrue's tables is refused with the reason.
     let empty = fresh_database().await;
     let refused = latchkey_fails(&project, &["export-gotrue", &format!("--to={}", empty.url())]).await;

@@ -11,7 +11,7 @@ const TROUBLE: &str = "
     -- GoTrue's unique index is on email as written: these two only differ in case.
     insert into auth.users (id, email, created_at, updated_at)
         values ('d0d00000-0000-4000-8000-000000000004', 'ALICE@example.com', now(), now());
-    -- A second factor Latchkey would not ask for.
+    -- A verified factor whose secret is gone: Latchkey could not check it.
     insert into auth.users (id, email, encrypted_password, created_at, updated_at)
         values ('e7e00000-0000-4000-8000-000000000005', 'erin@example.com',
                 '$fbscrypt$v=1,n=14,r=8,p=1,ss=Bw==,sk=ZWtleQ==$c2FsdA==$aGFzaA==', now(), now());
@@ -46,6 +46,27 @@ async fn latchkey_migrates_beside_gotrues_tables_and_leaves_them_alone() {
     assert!(before.contains(&"auth.mfa_factors_user_friendly_name_unique on auth.mfa_factors".to_owned()));
 }
 
+/// Supabase grants the API roles some of GoTrue's tables; migrating Latchkey's tables in
+/// (here through the import, which migrates in its own transaction) leaves those grants.
+#[tokio::test]
+async fn the_import_leaves_the_api_roles_grants_on_gotrues_tables() {
+    let database = gotrue_project().await;
+    let mut conn = connect(&database).await;
+    sqlx::raw_sql(
+        "do $$ begin create role service_role nologin; exception when duplicate_object then null; end $$; \
+         grant select on auth.identities to service_role;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    latchkey_ok(&database, &["import-gotrue"]).await;
+    let granted: bool = sqlx::query_scalar("select has_table_privilege('service_role', 'auth.identities', 'select')")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(granted, "the RLS migration must not take GoTrue's grants away");
+}
+
 #[tokio::test]
 async fn the_dry_run_counts_and_lists_problems_and_nothing_is_written_while_there_are_any() {
     let database = gotrue_project().await;
@@ -59,10 +80,10 @@ async fn the_dry_run_counts_and_lists_problems_and_nothing_is_written_while_ther
         "users to import          5",
         "identities               4",
         "sessions                 2",
-        "MFA factors              2 (1 verified)",
+        "MFA factors (TOTP)       2 (1 verified); 1 Latchkey cannot check",
         "problem: 2 users share an email (ignoring case) with another user",
         "a11ce000-0000-4000-8000-000000000001, d0d00000-0000-4000-8000-000000000004",
-        "problem: 1 users have a verified MFA factor",
+        "problem: 1 users have a verified MFA factor Latchkey cannot check (1 factors without a TOTP secret",
         "user e7e00000-0000-4000-8000-000000000005: password hash is Firebase scrypt",
         "1 sessions keep their v2 refresh-token key encrypted",
         "the import would stop: 2 problems",
@@ -80,14 +101,14 @@ async fn the_dry_run_counts_and_lists_problems_and_nothing_is_written_while_ther
     assert!(!latchkey_tables_exist(&mut conn).await);
     assert_eq!(gotrue_data(&mut conn).await, data_before);
 
-    // Fixed in GoTrue's tables, and MFA accepted: the import goes ahead.
+    // Fixed in GoTrue's tables, and the factor left behind: the import goes ahead.
     sqlx::query("update auth.users set email = 'dora@example.com' where id = 'd0d00000-0000-4000-8000-000000000004'")
         .execute(&mut conn)
         .await
         .unwrap();
-    let output = latchkey_ok(&database, &["import-gotrue", "--without-mfa"]).await;
+    let output = latchkey_ok(&database, &["import-gotrue", "--skip-unusable-factors"]).await;
     assert!(
-        output.contains("--without-mfa: 1 users with a verified MFA factor"),
+        output.contains("--skip-unusable-factors: 1 users are imported without their verified"),
         "{output}"
     );
     assert!(output.contains("imported: 5 users"), "{output}");

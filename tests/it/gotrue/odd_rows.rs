@@ -51,7 +51,7 @@ async fn odd_rows_are_reported_and_imported_never_dropped_or_fatal() {
             "2 users have metadata or identity data that is not a JSON object (GoTrue cannot read it either); imported with {{}} there: {FRANK}, {HEIDI}"
         ),
         "1 live refresh tokens from before GoTrue had sessions".to_owned(),
-        "imported: 6 users, 6 identities, 3 sessions".to_owned(),
+        "imported: 6 users, 6 identities, 2 MFA factors, 3 sessions".to_owned(),
     ] {
         assert!(output.contains(&expected), "{expected:?} in:\n{output}");
     }

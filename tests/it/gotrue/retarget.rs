@@ -21,7 +21,7 @@ async fn a_project_moves_to_latchkey_with_sessions_alive_and_back() {
 
     let output = latchkey_ok(&database, &["import-gotrue", "--retarget"]).await;
     assert!(
-        output.contains("imported: 3 users, 4 identities, 2 sessions"),
+        output.contains("imported: 3 users, 4 identities, 2 MFA factors, 2 sessions"),
         "{output}"
     );
     assert!(output.contains("foreign key profiles_id_fkey"), "{output}");
