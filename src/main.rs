@@ -172,7 +172,12 @@ async fn main() -> anyhow::Result<()> {
                 to: args.to,
                 dry_run: args.dry_run,
             };
-            latchkey::gotrue::export(&Config::from_env_only(is_database_variable)?, &options, &mut std::io::stdout()).await?;
+            latchkey::gotrue::export(
+                &Config::from_env_only(is_database_variable)?,
+                &options,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(())
         }
     }
@@ -234,5 +239,8 @@ fn is_listener_variable(name: &str) -> bool {
 /// What `mail` reads: where mail goes (the folder, SMTP) and whether this is the zero-setup mode.
 fn is_mail_variable(name: &str) -> bool {
     name.starts_with("GOTRUE_SMTP_")
-        || matches!(name, "LATCHKEY_MAIL_DIR" | "DATABASE_URL" | "GOTRUE_DB_DATABASE_URL" | "GOTRUE_API_HOST")
+        || matches!(
+            name,
+            "LATCHKEY_MAIL_DIR" | "DATABASE_URL" | "GOTRUE_DB_DATABASE_URL" | "GOTRUE_API_HOST"
+        )
 }

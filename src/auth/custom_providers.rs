@@ -6,8 +6,8 @@
 
 mod fields;
 
-use serde_json::Value;
 use crate::db::Pool;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::config::CustomOAuthConfig;

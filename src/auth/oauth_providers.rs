@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
 use crate::db::Pool;
+use serde_json::Value;
 
 use crate::config::CustomOAuthConfig;
 use crate::db::custom_providers::{self, CustomProviderRow};

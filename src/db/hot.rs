@@ -99,7 +99,13 @@ impl HotPool {
         let inner = match &self.0 {
             Source::Own(inner) => inner,
             // Borrowed connections are counted with sqlx's pool.
-            Source::Borrowed(_) => return HotStats { in_use: 0, idle: 0, waiting: 0 },
+            Source::Borrowed(_) => {
+                return HotStats {
+                    in_use: 0,
+                    idle: 0,
+                    waiting: 0,
+                };
+            }
         };
         let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
         HotStats {

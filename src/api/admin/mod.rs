@@ -2,8 +2,8 @@
 //! `GOTRUE_JWT_ADMIN_ROLES` (a service_role key, typically).
 
 pub mod audit;
-pub mod factors;
 pub mod custom_providers;
+pub mod factors;
 pub mod links;
 pub mod users;
 

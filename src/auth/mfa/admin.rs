@@ -1,7 +1,7 @@
 //! The admin's view of a user's factors (`/admin/users/{id}/factors`): list, rename, delete.
 
-use serde_json::json;
 use crate::db::Pool;
+use serde_json::json;
 
 use super::{amr_method, check_name_length, factor_id, factor_not_found, name_conflict};
 use crate::auth::admin_users::{self, AdminActor};
