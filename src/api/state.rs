@@ -20,6 +20,7 @@ use crate::auth::send_timing::SendTiming;
 use crate::auth::session::Sessions;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
+use crate::hooks::Hook;
 use crate::providers::Registry;
 use crate::ratelimit::{Limiter, MemoryLimiter, RedisLimiter};
 
@@ -74,7 +75,8 @@ impl AppState {
             TokenIssuer::new(keys, &config.jwt),
             RefreshKey::derive(jwt_secret),
             config.refresh.clone(),
-        );
+        )
+        .with_access_token_hook(config.hooks.custom_access_token.as_ref().map(Hook::new).transpose()?);
         let hasher = Hasher::new(&config.password)?;
         let redirects =
             RedirectPolicy::new(config.site_url.clone(), &config.uri_allow_list).map_err(|err| ConfigError {

@@ -1,6 +1,7 @@
 //! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, one-time
 //! codes and the email flows, PKCE, redirect validation, identity linking and unlinking.
 
+pub mod access_token_hook;
 pub mod accounts;
 pub mod admin_users;
 pub mod codes;
