@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
+use crate::auth::attempt_hooks::MfaAttemptHook;
 use crate::auth::codes::Codes;
 use crate::auth::jwt::{JwtKeys, TokenIssuer};
 use crate::auth::mfa::{MfaVerificationHook, NoHook};
@@ -58,8 +59,10 @@ pub struct Shared {
     pub send_timing: SendTiming,
     /// The last answer of the readiness check (`GET /health/ready`).
     pub readiness: crate::api::readiness::Readiness,
-    /// The MFA verification attempt hook point: no hook yet (`auth::mfa::hook`).
+    /// `GOTRUE_HOOK_MFA_VERIFICATION_ATTEMPT_*`, or `NoHook` (`auth::mfa::hook`).
     pub mfa_hook: Arc<dyn MfaVerificationHook>,
+    /// `GOTRUE_HOOK_PASSWORD_VERIFICATION_ATTEMPT_*`.
+    pub password_hook: Option<Hook>,
 }
 
 impl AppState {
@@ -93,6 +96,16 @@ impl AppState {
         let codes = Codes::new(db.clone(), &config);
         let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?;
         let providers = Registry::new(&config.external, &external_url)?;
+        let hooks = &config.hooks;
+        let password_hook = hooks
+            .password_verification_attempt
+            .as_ref()
+            .map(Hook::new)
+            .transpose()?;
+        let mfa_hook: Arc<dyn MfaVerificationHook> = match &hooks.mfa_verification_attempt {
+            Some(hook) => Arc::new(MfaAttemptHook::new(Hook::new(hook)?, db.clone())),
+            None => Arc::new(NoHook),
+        };
         Ok(AppState(Arc::new(Shared {
             db,
             hot,
@@ -109,7 +122,8 @@ impl AppState {
             providers,
             send_timing: SendTiming::default(),
             readiness: Default::default(),
-            mfa_hook: Arc::new(NoHook),
+            mfa_hook,
+            password_hook,
         })))
     }
 }

@@ -4,6 +4,7 @@
 pub mod access_token_hook;
 pub mod accounts;
 pub mod admin_users;
+pub mod attempt_hooks;
 pub mod codes;
 pub mod custom_providers;
 pub mod email;

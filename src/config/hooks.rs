@@ -15,6 +15,8 @@ use super::{ConfigError, Env};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HookKind {
     CustomAccessToken,
+    PasswordVerificationAttempt,
+    MfaVerificationAttempt,
 }
 
 impl HookKind {
@@ -22,6 +24,8 @@ impl HookKind {
     pub fn variable_name(self) -> &'static str {
         match self {
             HookKind::CustomAccessToken => "CUSTOM_ACCESS_TOKEN",
+            HookKind::PasswordVerificationAttempt => "PASSWORD_VERIFICATION_ATTEMPT",
+            HookKind::MfaVerificationAttempt => "MFA_VERIFICATION_ATTEMPT",
         }
     }
 
@@ -29,20 +33,15 @@ impl HookKind {
     pub fn wire_name(self) -> &'static str {
         match self {
             HookKind::CustomAccessToken => "customize-access-token",
+            HookKind::PasswordVerificationAttempt => "password-verification",
+            HookKind::MfaVerificationAttempt => "mfa-verification",
         }
     }
 }
 
 /// GoTrue's hooks that Latchkey does not call yet: switching one on stops start-up, because
 /// an operator who enables a policy hook expects it to be enforced.
-const NOT_YET_CALLED: &[&str] = &[
-    "SEND_EMAIL",
-    "SEND_SMS",
-    "PASSWORD_VERIFICATION_ATTEMPT",
-    "MFA_VERIFICATION_ATTEMPT",
-    "BEFORE_USER_CREATED",
-    "AFTER_USER_CREATED",
-];
+const NOT_YET_CALLED: &[&str] = &["SEND_EMAIL", "SEND_SMS", "BEFORE_USER_CREATED", "AFTER_USER_CREATED"];
 
 /// Where an enabled hook is called.
 #[derive(Clone)]
@@ -81,6 +80,8 @@ pub struct HookConfig {
 #[derive(Debug, Clone, Default)]
 pub struct HooksConfig {
     pub custom_access_token: Option<HookConfig>,
+    pub password_verification_attempt: Option<HookConfig>,
+    pub mfa_verification_attempt: Option<HookConfig>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
@@ -95,6 +96,8 @@ pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
     }
     Ok(HooksConfig {
         custom_access_token: hook(env, HookKind::CustomAccessToken)?,
+        password_verification_attempt: hook(env, HookKind::PasswordVerificationAttempt)?,
+        mfa_verification_attempt: hook(env, HookKind::MfaVerificationAttempt)?,
     })
 }
 

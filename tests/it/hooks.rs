@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod attempts;
 mod custom_claims;
 
 use std::sync::{Arc, Mutex};
