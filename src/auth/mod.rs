@@ -30,5 +30,6 @@ pub mod session;
 pub mod sign_in;
 pub mod signup;
 pub mod unlink;
+pub mod user_hooks;
 pub mod user_update;
 pub mod verification;

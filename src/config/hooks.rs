@@ -17,6 +17,7 @@ pub enum HookKind {
     CustomAccessToken,
     PasswordVerificationAttempt,
     MfaVerificationAttempt,
+    BeforeUserCreated,
 }
 
 impl HookKind {
@@ -26,6 +27,7 @@ impl HookKind {
             HookKind::CustomAccessToken => "CUSTOM_ACCESS_TOKEN",
             HookKind::PasswordVerificationAttempt => "PASSWORD_VERIFICATION_ATTEMPT",
             HookKind::MfaVerificationAttempt => "MFA_VERIFICATION_ATTEMPT",
+            HookKind::BeforeUserCreated => "BEFORE_USER_CREATED",
         }
     }
 
@@ -35,13 +37,14 @@ impl HookKind {
             HookKind::CustomAccessToken => "customize-access-token",
             HookKind::PasswordVerificationAttempt => "password-verification",
             HookKind::MfaVerificationAttempt => "mfa-verification",
+            HookKind::BeforeUserCreated => "before-user-created",
         }
     }
 }
 
 /// GoTrue's hooks that Latchkey does not call yet: switching one on stops start-up, because
 /// an operator who enables a policy hook expects it to be enforced.
-const NOT_YET_CALLED: &[&str] = &["SEND_EMAIL", "SEND_SMS", "BEFORE_USER_CREATED", "AFTER_USER_CREATED"];
+const NOT_YET_CALLED: &[&str] = &["SEND_EMAIL", "SEND_SMS", "AFTER_USER_CREATED"];
 
 /// Where an enabled hook is called.
 #[derive(Clone)]
@@ -82,6 +85,7 @@ pub struct HooksConfig {
     pub custom_access_token: Option<HookConfig>,
     pub password_verification_attempt: Option<HookConfig>,
     pub mfa_verification_attempt: Option<HookConfig>,
+    pub before_user_created: Option<HookConfig>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
@@ -98,6 +102,7 @@ pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
         custom_access_token: hook(env, HookKind::CustomAccessToken)?,
         password_verification_attempt: hook(env, HookKind::PasswordVerificationAttempt)?,
         mfa_verification_attempt: hook(env, HookKind::MfaVerificationAttempt)?,
+        before_user_created: hook(env, HookKind::BeforeUserCreated)?,
     })
 }
 

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod attempts;
+mod before_user_created;
 mod custom_claims;
 
 use std::sync::{Arc, Mutex};
