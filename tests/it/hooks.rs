@@ -7,6 +7,7 @@
 mod attempts;
 mod before_user_created;
 mod custom_claims;
+mod latency;
 
 use std::sync::{Arc, Mutex};
 
