@@ -29,6 +29,8 @@ mod report;
 pub use report::{UnreadVariable, gotrue_variables};
 mod mfa;
 pub use mfa::MfaConfig;
+mod hooks;
+pub use hooks::{HookConfig, HookKind, HookTarget, HooksConfig};
 
 /// The Supabase CLI's well-known development secret: published in its documentation and
 /// source, so anyone can mint tokens with it. Refused outside the zero-setup mode.
@@ -102,6 +104,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `GOTRUE_MFA_*`: TOTP factors.
     pub mfa: MfaConfig,
+    /// `GOTRUE_HOOK_*`: the auth hooks that are switched on.
+    pub hooks: HooksConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -202,6 +206,7 @@ impl Config {
             request_id_header: observability::request_id_header(&env)?,
             warnings: Vec::new(),
             mfa: mfa::from_env(&env)?,
+            hooks: hooks::from_env(&env)?,
         };
         config.validate()?;
         // With nothing else installed, mail lands beside the private database, where

@@ -92,6 +92,10 @@ error_codes! {
     CustomProviderNotFound => "custom_provider_not_found",
     OverCustomProviderQuota => "over_custom_provider_quota",
     SamlProviderDisabled => "saml_provider_disabled",
+    HookTimeout => "hook_timeout",
+    HookTimeoutAfterRetry => "hook_timeout_after_retry",
+    HookPayloadOverSizeLimit => "hook_payload_over_size_limit",
+    HookPayloadInvalidContentType => "hook_payload_invalid_content_type",
 }
 
 /// What went wrong, in the classes GoTrue's errors fall into (`apierrors.New...Error`); the API

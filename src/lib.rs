@@ -8,6 +8,7 @@ pub mod db; // all SQL
 pub mod devdb; // private PostgreSQL cluster for zero-setup runs and tests
 pub mod error; // the one error type, with GoTrue's error codes
 pub mod gotrue; // import-gotrue / export-gotrue: users between GoTrue's tables and Latchkey's
+pub mod hooks; // auth hooks: the pg-functions and signed-HTTP transports
 pub mod mail; // outgoing mail: SMTP or log, templates
 pub mod providers; // OAuth/OIDC providers behind one registry, the shared ID-token verifier
 pub mod ratelimit; // rate-limit groups, the Limiter trait, the in-memory store

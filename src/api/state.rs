@@ -9,6 +9,7 @@ use url::Url;
 
 use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
+use crate::auth::attempt_hooks::MfaAttemptHook;
 use crate::auth::codes::Codes;
 use crate::auth::jwt::{JwtKeys, TokenIssuer};
 use crate::auth::mfa::{MfaVerificationHook, NoHook};
@@ -20,6 +21,7 @@ use crate::auth::send_timing::SendTiming;
 use crate::auth::session::Sessions;
 use crate::config::{Config, ConfigError};
 use crate::db::hot::HotPool;
+use crate::hooks::Hook;
 use crate::providers::Registry;
 use crate::ratelimit::{Limiter, MemoryLimiter, RedisLimiter};
 
@@ -57,8 +59,10 @@ pub struct Shared {
     pub send_timing: SendTiming,
     /// The last answer of the readiness check (`GET /health/ready`).
     pub readiness: crate::api::readiness::Readiness,
-    /// The MFA verification attempt hook point: no hook yet (`auth::mfa::hook`).
+    /// `GOTRUE_HOOK_MFA_VERIFICATION_ATTEMPT_*`, or `NoHook` (`auth::mfa::hook`).
     pub mfa_hook: Arc<dyn MfaVerificationHook>,
+    /// `GOTRUE_HOOK_PASSWORD_VERIFICATION_ATTEMPT_*`.
+    pub password_hook: Option<Hook>,
 }
 
 impl AppState {
@@ -74,7 +78,8 @@ impl AppState {
             TokenIssuer::new(keys, &config.jwt),
             RefreshKey::derive(jwt_secret),
             config.refresh.clone(),
-        );
+        )
+        .with_access_token_hook(config.hooks.custom_access_token.as_ref().map(Hook::new).transpose()?);
         let hasher = Hasher::new(&config.password)?;
         let redirects =
             RedirectPolicy::new(config.site_url.clone(), &config.uri_allow_list).map_err(|err| ConfigError {
@@ -87,10 +92,21 @@ impl AppState {
         log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
         let mailer = crate::telemetry::CountingMailer::wrap(mailer);
-        let accounts = AccountRules::from_config(&config);
+        let accounts = AccountRules::from_config(&config)
+            .with_before_user_created(config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?);
         let codes = Codes::new(db.clone(), &config);
         let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?;
         let providers = Registry::new(&config.external, &external_url)?;
+        let hooks = &config.hooks;
+        let password_hook = hooks
+            .password_verification_attempt
+            .as_ref()
+            .map(Hook::new)
+            .transpose()?;
+        let mfa_hook: Arc<dyn MfaVerificationHook> = match &hooks.mfa_verification_attempt {
+            Some(hook) => Arc::new(MfaAttemptHook::new(Hook::new(hook)?, db.clone())),
+            None => Arc::new(NoHook),
+        };
         Ok(AppState(Arc::new(Shared {
             db,
             hot,
@@ -107,7 +123,8 @@ impl AppState {
             providers,
             send_timing: SendTiming::default(),
             readiness: Default::default(),
-            mfa_hook: Arc::new(NoHook),
+            mfa_hook,
+            password_hook,
         })))
     }
 }

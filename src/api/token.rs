@@ -146,6 +146,7 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
         sessions: &state.sessions,
         hasher: &state.hasher,
         policy: &state.config.password,
+        attempt_hook: state.password_hook.as_ref(),
     };
     let email = given(params.email.as_deref());
     let phone = given(params.phone.as_deref());

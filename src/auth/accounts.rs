@@ -4,10 +4,12 @@ use serde_json::{Value, json};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::auth::user_hooks;
 use crate::config::Config;
 use crate::db::identities::{self, IdentityRow};
 use crate::db::users::{self, NewUser, UserRow};
 use crate::error::{Error, ErrorCode};
+use crate::hooks::Hook;
 
 /// The rules for new accounts, from the configuration (`GOTRUE_JWT_AUD`,
 /// `GOTRUE_JWT_DEFAULT_GROUP_NAME`, `GOTRUE_DISABLE_SIGNUP`, `GOTRUE_MAILER_AUTOCONFIRM`,
@@ -25,6 +27,8 @@ pub struct AccountRules {
     pub email_enabled: bool,
     /// Anonymous sign-ins are allowed.
     pub anonymous_enabled: bool,
+    /// `GOTRUE_HOOK_BEFORE_USER_CREATED_*`: may refuse any new user before it is written.
+    pub before_user_created: Option<Hook>,
 }
 
 impl AccountRules {
@@ -36,7 +40,14 @@ impl AccountRules {
             autoconfirm: config.mailer_autoconfirm,
             email_enabled: config.external_email_enabled,
             anonymous_enabled: config.anonymous_users_enabled,
+            before_user_created: None,
         }
+    }
+
+    /// Every new user goes through `hook` first.
+    pub fn with_before_user_created(mut self, hook: Option<Hook>) -> AccountRules {
+        self.before_user_created = hook;
+        self
     }
 }
 
@@ -74,24 +85,22 @@ pub async fn create_email_user(
         }
     }
     let app_metadata = json!({ "provider": "email", "providers": ["email"] });
-    let insert = users::insert(
-        &mut *conn,
-        &NewUser {
-            id,
-            aud: &rules.aud,
-            role: &rules.role,
-            email: Some(account.email),
-            phone: None,
-            encrypted_password: account.password_hash,
-            email_confirmed: account.confirmed,
-            phone_confirmed: false,
-            confirmation_sent: !account.confirmed,
-            app_metadata: &app_metadata,
-            user_metadata: &Value::Object(user_metadata),
-            is_anonymous: false,
-        },
-    )
-    .await;
+    let new_user = NewUser {
+        id,
+        aud: &rules.aud,
+        role: &rules.role,
+        email: Some(account.email),
+        phone: None,
+        encrypted_password: account.password_hash,
+        email_confirmed: account.confirmed,
+        phone_confirmed: false,
+        confirmation_sent: !account.confirmed,
+        app_metadata: &app_metadata,
+        user_metadata: &Value::Object(user_metadata),
+        is_anonymous: false,
+    };
+    user_hooks::before_user_created(conn, rules.before_user_created.as_ref(), &new_user).await?;
+    let insert = users::insert(&mut *conn, &new_user).await;
     let user = match insert {
         Ok(user) => user,
         // Two sign-ups of one address racing: the loser sees the unique index.
@@ -119,25 +128,24 @@ pub async fn create_anonymous_user(
     } else {
         json!({})
     };
-    Ok(users::insert(
-        &mut *conn,
-        &NewUser {
-            id: Uuid::new_v4(),
-            aud: &rules.aud,
-            role: &rules.role,
-            email: None,
-            phone: None,
-            encrypted_password: None,
-            email_confirmed: false,
-            phone_confirmed: false,
-            confirmation_sent: false,
-            app_metadata: &json!({}),
-            user_metadata: &user_metadata,
-            is_anonymous: true,
-        },
-    )
-    .await
-    .inspect(|_| count_sign_up("anonymous"))?)
+    let new_user = NewUser {
+        id: Uuid::new_v4(),
+        aud: &rules.aud,
+        role: &rules.role,
+        email: None,
+        phone: None,
+        encrypted_password: None,
+        email_confirmed: false,
+        phone_confirmed: false,
+        confirmation_sent: false,
+        app_metadata: &json!({}),
+        user_metadata: &user_metadata,
+        is_anonymous: true,
+    };
+    user_hooks::before_user_created(conn, rules.before_user_created.as_ref(), &new_user).await?;
+    Ok(users::insert(&mut *conn, &new_user)
+        .await
+        .inspect(|_| count_sign_up("anonymous"))?)
 }
 
 /// What an admin may set when creating a user (`POST /admin/users`).
@@ -179,6 +187,7 @@ impl AdminAccount<'_> {
 /// names the first as provider; the admin's own keys are merged over that.
 pub async fn create_admin_user(
     conn: &mut PgConnection,
+    rules: &AccountRules,
     mut account: AdminAccount<'_>,
 ) -> Result<(UserRow, Vec<IdentityRow>), Error> {
     let providers = account.providers();
@@ -186,24 +195,22 @@ pub async fn create_admin_user(
     merge_object(&mut app_metadata, &account.app_metadata);
     // GoTrue keeps exactly the metadata the admin gave: identity claims stay in the identities.
     let user_metadata = std::mem::take(&mut account.user_metadata);
-    let insert = users::insert(
-        &mut *conn,
-        &NewUser {
-            id: account.id,
-            aud: account.aud,
-            role: account.role,
-            email: account.email,
-            phone: account.phone,
-            encrypted_password: account.password_hash,
-            email_confirmed: account.email_confirmed,
-            phone_confirmed: account.phone_confirmed,
-            confirmation_sent: false,
-            app_metadata: &app_metadata,
-            user_metadata: &user_metadata,
-            is_anonymous: false,
-        },
-    )
-    .await;
+    let new_user = NewUser {
+        id: account.id,
+        aud: account.aud,
+        role: account.role,
+        email: account.email,
+        phone: account.phone,
+        encrypted_password: account.password_hash,
+        email_confirmed: account.email_confirmed,
+        phone_confirmed: account.phone_confirmed,
+        confirmation_sent: false,
+        app_metadata: &app_metadata,
+        user_metadata: &user_metadata,
+        is_anonymous: false,
+    };
+    user_hooks::before_user_created(conn, rules.before_user_created.as_ref(), &new_user).await?;
+    let insert = users::insert(&mut *conn, &new_user).await;
     let user = insert.map_err(|err| {
         if crate::db::is_unique_violation(&err, "_auth_users_pkey") {
             Error::unprocessable(ErrorCode::UserAlreadyExists, "User already registered")

@@ -223,6 +223,7 @@ pub async fn create(
     let mut tx = deps.db.begin().await?;
     let (mut user, identities) = accounts::create_admin_user(
         &mut tx,
+        deps.accounts,
         AdminAccount {
             id: checked.id.unwrap_or_else(Uuid::new_v4),
             aud: fields.aud.unwrap_or(&deps.accounts.aud),

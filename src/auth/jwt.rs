@@ -112,8 +112,14 @@ impl TokenIssuer {
         aal: &str,
         amr: Vec<AmrEntry>,
     ) -> Result<Minted, jsonwebtoken::errors::Error> {
+        let claims = self.claims(user, session_id, aal, amr);
+        self.sign(&claims, claims.exp)
+    }
+
+    /// The claims [`TokenIssuer::mint`] signs, for a custom access token hook to change.
+    pub fn claims(&self, user: &UserRow, session_id: Uuid, aal: &str, amr: Vec<AmrEntry>) -> AccessClaims {
         let now = chrono::Utc::now().timestamp();
-        let claims = AccessClaims {
+        AccessClaims {
             iss: self.issuer.clone(),
             sub: user.id.to_string(),
             aud: user.aud.clone(),
@@ -129,11 +135,16 @@ impl TokenIssuer {
             session_id: session_id.to_string(),
             is_anonymous: user.is_anonymous,
             jti: new_jti(),
-        };
+        }
+    }
+
+    /// Signs `claims` (built by [`TokenIssuer::claims`], perhaps changed by a hook); the
+    /// response's `expires_at` is the one Latchkey chose, as in GoTrue.
+    pub fn sign<T: Serialize>(&self, claims: &T, expires_at: i64) -> Result<Minted, jsonwebtoken::errors::Error> {
         Ok(Minted {
-            token: self.keys.sign(&claims)?,
+            token: self.keys.sign(claims)?,
             expires_in: self.lifetime,
-            expires_at: now + self.lifetime,
+            expires_at,
         })
     }
 }

@@ -1,8 +1,10 @@
 //! Security logic with no HTTP types: passwords, JWTs, refresh tokens, sessions, one-time
 //! codes and the email flows, PKCE, redirect validation, identity linking and unlinking.
 
+pub mod access_token_hook;
 pub mod accounts;
 pub mod admin_users;
+pub mod attempt_hooks;
 pub mod codes;
 pub mod custom_providers;
 pub mod email;
@@ -28,5 +30,6 @@ pub mod session;
 pub mod sign_in;
 pub mod signup;
 pub mod unlink;
+pub mod user_hooks;
 pub mod user_update;
 pub mod verification;

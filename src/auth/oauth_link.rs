@@ -287,24 +287,22 @@ async fn create(
         identity_data["email_verified"] = json!(false);
     }
     let app_metadata = json!({ "provider": provider, "providers": [provider] });
-    let user = users::insert(
-        &mut *conn,
-        &NewUser {
-            id: Uuid::new_v4(),
-            aud: &rules.aud,
-            role: &rules.role,
-            email,
-            phone: None,
-            encrypted_password: None,
-            email_confirmed: email.is_some() && profile.email_verified,
-            phone_confirmed: false,
-            confirmation_sent: false,
-            app_metadata: &app_metadata,
-            user_metadata: &identity_data,
-            is_anonymous: false,
-        },
-    )
-    .await?;
+    let new_user = NewUser {
+        id: Uuid::new_v4(),
+        aud: &rules.aud,
+        role: &rules.role,
+        email,
+        phone: None,
+        encrypted_password: None,
+        email_confirmed: email.is_some() && profile.email_verified,
+        phone_confirmed: false,
+        confirmation_sent: false,
+        app_metadata: &app_metadata,
+        user_metadata: &identity_data,
+        is_anonymous: false,
+    };
+    crate::auth::user_hooks::before_user_created(conn, rules.before_user_created.as_ref(), &new_user).await?;
+    let user = users::insert(&mut *conn, &new_user).await?;
     identities::insert(&mut *conn, user.id, provider, &profile.subject, &identity_data).await?;
     crate::auth::accounts::count_sign_up("oauth");
     Ok(user)

@@ -8,6 +8,7 @@ use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use crate::auth::access_token_hook;
 use crate::auth::jwt::{AmrEntry, TokenIssuer};
 use crate::auth::refresh::{self, Decision, Presented, RefreshKey};
 use crate::config::RefreshConfig;
@@ -18,6 +19,7 @@ use crate::db::sessions::NewSession;
 use crate::db::users::UserRow;
 use crate::db::{refresh_tokens, sessions};
 use crate::error::{Error, ErrorCode};
+use crate::hooks::Hook;
 
 /// The tokens of a session, ready to be sent.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Sessions {
     tokens: TokenIssuer,
     refresh_key: RefreshKey,
     rules: RefreshConfig,
+    /// `GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_*`: changes the claims of every access token.
+    access_token_hook: Option<Hook>,
 }
 
 impl Sessions {
@@ -43,23 +47,43 @@ impl Sessions {
             tokens,
             refresh_key,
             rules,
+            access_token_hook: None,
         }
+    }
+
+    /// Every access token's claims go through `hook` before they are signed.
+    pub fn with_access_token_hook(mut self, hook: Option<Hook>) -> Sessions {
+        self.access_token_hook = hook;
+        self
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
         &self.tokens
     }
 
-    /// The tokens to send for a session: a new access token and `refresh_token`.
-    pub fn tokens_for(
+    /// The tokens to send for a session: a new access token and `refresh_token`. With a
+    /// custom access token hook, the hook runs on `conn` (the caller's transaction, so that a
+    /// refused token also undoes the session change it was for); `method` is GoTrue's
+    /// `authentication_method` of the hook's input.
+    pub async fn tokens_for(
         &self,
+        conn: &mut PgConnection,
         user: &UserRow,
-        session_id: Uuid,
-        aal: &str,
+        session: (Uuid, &str),
         amr: Vec<AmrEntry>,
         refresh_token: String,
+        method: &str,
     ) -> Result<Tokens, Error> {
-        let minted = self.tokens.mint(user, session_id, aal, amr).map_err(Error::internal)?;
+        let (session_id, aal) = session;
+        let claims = self.tokens.claims(user, session_id, aal, amr);
+        let minted = match &self.access_token_hook {
+            None => self.tokens.sign(&claims, claims.exp),
+            Some(hook) => {
+                let customized = access_token_hook::customize(hook, conn, &claims, method).await?;
+                self.tokens.sign(&customized, claims.exp)
+            }
+        }
+        .map_err(Error::internal)?;
         Ok(Tokens {
             access_token: minted.token,
             refresh_token,
@@ -92,6 +116,24 @@ pub async fn start(
     method: &str,
     client: &Client,
 ) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
+    if sessions.access_token_hook.is_none() {
+        return start_session(conn, sessions, user, method, client).await;
+    }
+    // The hook may refuse the token: then no session may remain, even when the caller runs
+    // without a transaction (a savepoint when it has one).
+    let mut tx = conn.begin().await?;
+    let started = start_session(&mut tx, sessions, user, method, client).await?;
+    tx.commit().await?;
+    Ok(started)
+}
+
+async fn start_session(
+    conn: &mut PgConnection,
+    sessions: &Sessions,
+    user: &UserRow,
+    method: &str,
+    client: &Client,
+) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
     let session_id = Uuid::new_v4();
     let amr = vec![AmrEntry {
         method: method.to_owned(),
@@ -113,7 +155,16 @@ pub async fn start(
         &audit::Entry::by_user(user, Action::Login, Some(json!({ "provider": provider_of(user) })), &ip),
     )
     .await?;
-    let tokens = sessions.tokens_for(&started.user, session_id, "aal1", amr, refresh_token)?;
+    let tokens = sessions
+        .tokens_for(
+            &mut *conn,
+            &started.user,
+            (session_id, "aal1"),
+            amr,
+            refresh_token,
+            method,
+        )
+        .await?;
     // Counted when the session row is written: in the rare case that the caller's transaction
     // fails after this, one sign-in too many is counted.
     metrics::counter!("latchkey_sign_ins_total", "method" => sign_in_method(method)).increment(1);
@@ -157,17 +208,24 @@ pub async fn refresh(
         rules.rotation_enabled,
     );
     let next = next_token(&mut tx, sessions, &found, decision, &client.ip_string()).await?;
-    // Committed also for a refused token: a reuse outside the interval ends the session.
-    tx.commit().await?;
-    conn.release().await?;
-    let refresh_token = next.ok_or_else(|| {
-        Error::bad_request(
+    let Some(refresh_token) = next else {
+        // Committed also for a refused token: a reuse outside the interval ends the session.
+        tx.commit().await?;
+        conn.release().await?;
+        return Err(Error::bad_request(
             ErrorCode::RefreshTokenAlreadyUsed,
             "Invalid Refresh Token: Already Used",
-        )
-    })?;
-    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr).unwrap_or_default();
-    let tokens = sessions.tokens_for(&found.user, found.session_id, &found.session_aal, amr, refresh_token)?;
+        ));
+    };
+    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr.clone()).unwrap_or_default();
+    // Minted before the commit (GoTrue's order): a custom access token hook that refuses
+    // leaves the refresh token unrotated.
+    let session = (found.session_id, found.session_aal.as_str());
+    let tokens = sessions
+        .tokens_for(&mut tx, &found.user, session, amr, refresh_token, "token_refresh")
+        .await?;
+    tx.commit().await?;
+    conn.release().await?;
     metrics::counter!("latchkey_token_refreshes_total").increment(1);
     Ok((tokens, found.user, found.identities.0))
 }

@@ -3,13 +3,16 @@
 use sqlx::Connection;
 
 use crate::auth::accounts::{self, AccountRules};
+use crate::auth::attempt_hooks::{self, PasswordDecision};
 use crate::auth::password::{self, Hasher, PasswordUse, Verification, WeakPassword};
 use crate::auth::session::{self, Client, Sessions, Tokens};
 use crate::config::PasswordConfig;
 use crate::db::hot::HotPool;
 use crate::db::identities::IdentityRow;
+use crate::db::sessions;
 use crate::db::users::{self, UserRow};
 use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::Hook;
 
 /// What a password sign-in needs.
 pub struct Deps<'a> {
@@ -19,6 +22,8 @@ pub struct Deps<'a> {
     pub hasher: &'a Hasher,
     /// The password policy, to tell the client when a password no longer meets it.
     pub policy: &'a PasswordConfig,
+    /// `GOTRUE_HOOK_PASSWORD_VERIFICATION_ATTEMPT_*`: told of every attempt on an account.
+    pub attempt_hook: Option<&'a Hook>,
 }
 
 /// A new session, and GoTrue's `weak_password` note when the password no longer meets the
@@ -113,10 +118,31 @@ async fn check_password(deps: &Deps<'_>, email: &str, password: &str) -> Result<
     };
     let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
     let verification = deps.hasher.verify(password, stored).await.map_err(Error::internal)?;
+    if let (Some(user), Some(hook)) = (&user, deps.attempt_hook) {
+        let valid = matches!(verification, Verification::Valid { .. });
+        obey_attempt_hook(deps, hook, user, valid).await?;
+    }
     match (user, verification) {
         (Some(user), Verification::Valid { needs_rehash }) => Ok((user, needs_rehash)),
         _ => Err(invalid_credentials()),
     }
+}
+
+/// GoTrue's password verification attempt hook: told of an attempt on an existing account
+/// (right or wrong), it may refuse it, and first sign the user out everywhere. Unknown
+/// addresses are not reported: there is no user to tell about.
+async fn obey_attempt_hook(deps: &Deps<'_>, hook: &Hook, user: &UserRow, valid: bool) -> Result<()> {
+    let mut conn = deps.hot.acquire().await?;
+    let decision = attempt_hooks::password_attempt(hook, &mut conn, user.id, valid).await?;
+    if let PasswordDecision::Reject { message, sign_out } = decision {
+        if sign_out {
+            sessions::delete_all_for_user(&mut *conn, user.id).await?;
+        }
+        conn.release().await?;
+        return Err(Error::bad_request(ErrorCode::InvalidCredentials, message));
+    }
+    conn.release().await?;
+    Ok(())
 }
 
 fn invalid_credentials() -> Error {

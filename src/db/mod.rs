@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod custom_providers;
 pub mod flow_state;
 pub mod gotrue;
+pub mod hooks;
 pub mod hot;
 pub mod identities;
 pub mod mfa_challenges;

@@ -18,6 +18,8 @@ const LAYERS: &[&[&str]] = &[
     // refresh-token rules), SQL in db::gotrue.
     &["cleanup", "rls", "telemetry", "gotrue"],
     &["auth"],
+    // hooks: the transports of the auth hooks (SQL in db::hooks), called by auth.
+    &["hooks"],
     &["db", "mail", "sms", "providers", "ratelimit", "devdb"],
     &["config", "error"],
 ];

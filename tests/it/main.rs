@@ -25,6 +25,7 @@ mod google_keys;
 mod gotrue;
 mod hardening;
 mod helpers;
+mod hooks;
 mod hot_pool;
 mod id_token;
 mod jwt_secret;

@@ -3,10 +3,10 @@
 //! it reject the attempt (the user is then signed out everywhere and gets `403
 //! mfa_verification_rejected`).
 //!
-//! Latchkey has no hooks yet. This is a seam, on purpose without behaviour: the verify use
-//! case calls [`MfaVerificationHook::mfa_verification_attempt`] on every attempt, and the only
-//! implementation, [`NoHook`], lets every attempt continue, exactly as GoTrue does with the hook
-//! switched off. The hooks work plugs its `pg-functions://` and HTTPS callers in here.
+//! The verify use case calls [`MfaVerificationHook::mfa_verification_attempt`] on every
+//! attempt. [`NoHook`] lets every attempt continue, exactly as GoTrue does with the hook
+//! switched off; `auth::attempt_hooks::MfaAttemptHook` calls the configured `pg-functions://`
+//! or HTTPS hook.
 
 use uuid::Uuid;
 

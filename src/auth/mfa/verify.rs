@@ -201,7 +201,8 @@ async fn lift_session(
     let identities = identities::for_user(&mut *tx, user_id).await?;
     let tokens = deps
         .sessions
-        .tokens_for(&user, session_id, "aal2", amr, refresh_token)?;
+        .tokens_for(&mut *tx, &user, (session_id, "aal2"), amr, refresh_token, "mfa/totp")
+        .await?;
     Ok(Verified {
         tokens,
         user,

@@ -1,6 +1,6 @@
 //! The MFA verification attempt hook point: the verify use case tells the hook every attempt
-//! and obeys its decision. Latchkey has no hooks yet (the server runs `NoHook`); these tests
-//! plug test hooks into the use case directly.
+//! and obeys its decision. These tests plug test hooks into the use case directly; the real
+//! hook through `POST /factors/{id}/verify` is in `hooks::attempts`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
