@@ -84,7 +84,7 @@ async fn the_start_up_report_names_each_unsupported_variable_once() {
         &[
             ("GOTRUE_SMS_PROVIDER", "twilio"),
             ("GOTRUE_SMS_TWILIO_AUTH_TOKEN", "a-twilio-secret"),
-            ("GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED", "true"),
+            ("GOTRUE_SECURITY_CAPTCHA_ENABLED", "true"),
             ("GOTRUE_EXTERNAL_PHONE_ENABLED", "false"),
             ("GOTRUE_SMTP_HOTS", "mail.example.com"),
             ("GOTRUE_DB_DRIVER", "postgres"),
@@ -100,7 +100,7 @@ async fn the_start_up_report_names_each_unsupported_variable_once() {
     for (name, gotrue) in [
         ("GOTRUE_SMS_PROVIDER", true),
         ("GOTRUE_SMS_TWILIO_AUTH_TOKEN", true),
-        ("GOTRUE_HOOK_CUSTOM_ACCESS_TOKEN_ENABLED", true),
+        ("GOTRUE_SECURITY_CAPTCHA_ENABLED", true),
         ("GOTRUE_SMTP_HOTS", false),
     ] {
         let about: Vec<&&str> = warnings.iter().filter(|w| w.starts_with(&format!("{name} "))).collect();
