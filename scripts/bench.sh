@@ -5,7 +5,11 @@
 # cluster (unless DATABASE_URL is set: then that database is filled with bench data), and runs
 # target/release/latchkey-bench, which writes bench/results/{results.md,results.json,
 # throughput.svg}. Options are passed on, e.g. `--runs 1 --duration 2 --scenarios user`
-# (see `target/release/latchkey-bench --help`). Takes about 6 minutes with the defaults.
+# (see `target/release/latchkey-bench --help`). Takes about 8 minutes with the defaults.
+# `--users 1000000` seeds a million users with two sessions and ten refresh tokens each (in
+# SQL, about 10 minutes more); `--cleanup-backlog N` measures the cleanup task under refresh
+# load. With Debian's redis-server installed, the Redis rate limiter is compared with the
+# in-memory one.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -13,6 +17,7 @@ cd "$ROOT"
 
 PG_TMP=""
 PG_BINDIR=""
+REDIS_PID=""
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
@@ -23,6 +28,7 @@ as_pg() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$REDIS_PID" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi
     if [ -n "$PG_TMP" ] && [ -d "$PG_TMP" ]; then
         as_pg "$PG_BINDIR/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
         rm -rf "$PG_TMP"
@@ -71,8 +77,19 @@ if [ -z "${DATABASE_URL:-}" ]; then
     echo "throwaway PostgreSQL on port $port"
 fi
 
+# The rate limiter in Redis against the one in memory (--redis-url), with a throwaway
+# redis-server when Debian's package is installed (scripts/test.sh installs it).
+redis_args=()
+if [[ " $* " != *" --redis-url"* ]] && command -v redis-server >/dev/null 2>&1; then
+    redis_port=$((15000 + RANDOM % 17000))
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+    REDIS_PID=$!
+    redis_args=(--redis-url "redis://127.0.0.1:$redis_port")
+    echo "throwaway redis-server on port $redis_port"
+fi
+
 # 1000 keep-alive connections need more than the common default of 1024 descriptors.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "==> latchkey-bench $*"
-target/release/latchkey-bench --server-bin target/release/latchkey --pgbench "$PG_BINDIR/pgbench" "$@"
+target/release/latchkey-bench --server-bin target/release/latchkey --pgbench "$PG_BINDIR/pgbench" "${redis_args[@]}" "$@"

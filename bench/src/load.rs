@@ -25,6 +25,20 @@ pub enum Scenario {
     Signin,
     /// `POST /auth/v1/signup` with a new address each time (autoconfirm: returns a session).
     Signup,
+    /// Admin `listUsers`: `GET /auth/v1/admin/users`, the first page of 50 (newest first).
+    AdminFirst,
+    /// Admin `listUsers`, the page of 50 halfway down the list (page `users / 100`).
+    AdminDeep,
+    /// Admin `listUsers` with `filter=user<k>@` for a random seeded user k (one match).
+    AdminFilter,
+}
+
+/// Users per page in the admin scenarios (GoTrue's default `per_page`).
+pub const ADMIN_PER_PAGE: u32 = 50;
+
+/// The page halfway down the admin list of `users` seeded users.
+pub fn admin_deep_page(users: u32) -> u32 {
+    (users / ADMIN_PER_PAGE / 2).max(1)
 }
 
 impl Scenario {
@@ -34,6 +48,9 @@ impl Scenario {
             Scenario::Refresh => "refresh_token",
             Scenario::Signin => "password sign-in",
             Scenario::Signup => "sign-up",
+            Scenario::AdminFirst => "listUsers first page",
+            Scenario::AdminDeep => "listUsers deep page",
+            Scenario::AdminFilter => "listUsers email filter",
         }
     }
 
@@ -43,7 +60,15 @@ impl Scenario {
             Scenario::Refresh => "refresh",
             Scenario::Signin => "signin",
             Scenario::Signup => "signup",
+            Scenario::AdminFirst => "admin_first",
+            Scenario::AdminDeep => "admin_deep",
+            Scenario::AdminFilter => "admin_filter",
         }
+    }
+
+    /// The scenarios whose baseline is pgbench on the same SQL.
+    pub fn uses_pgbench(self) -> bool {
+        !matches!(self, Scenario::Signin | Scenario::Signup)
     }
 }
 
@@ -57,6 +82,8 @@ pub struct Ctx {
     pub password: String,
     /// Makes sign-up addresses unique across runs.
     pub tag: String,
+    /// A service_role token for the admin scenarios.
+    pub admin_token: String,
 }
 
 /// Numbers sign-up addresses: unique across clients, runs and concurrency levels.
@@ -139,6 +166,22 @@ impl Client {
                     .post_json("/auth/v1/signup", &json!({ "email": email, "password": ctx.password }))
                     .await?;
                 reply.tokens()?;
+            }
+            Scenario::AdminFirst | Scenario::AdminDeep | Scenario::AdminFilter => {
+                let path = match scenario {
+                    Scenario::AdminFirst => format!("/auth/v1/admin/users?page=1&per_page={ADMIN_PER_PAGE}"),
+                    Scenario::AdminDeep => format!(
+                        "/auth/v1/admin/users?page={}&per_page={ADMIN_PER_PAGE}",
+                        admin_deep_page(ctx.users)
+                    ),
+                    _ => {
+                        let k = ((self.idx as u64 * 7919 + self.sent * 104_729) % u64::from(ctx.users)) as u32 + 1;
+                        format!("/auth/v1/admin/users?page=1&per_page={ADMIN_PER_PAGE}&filter=user{k}%40")
+                    }
+                };
+                let reply = self.conn.get(&path, Some(&ctx.admin_token)).await?;
+                anyhow::ensure!(reply.status == 200, "HTTP {}", reply.status);
+                anyhow::ensure!(reply.body.starts_with(b"{\"users\":[{"), "no user in the page");
             }
         }
         Ok(())

@@ -3,9 +3,11 @@
 //! same SQL at the same concurrency, and raw argon2id hashing on every core. Run it through
 //! `scripts/bench.sh`, which builds in release and starts a throwaway Postgres.
 
+mod cleanup_rate;
 mod client;
 mod hashrate;
 mod idle;
+mod limiter;
 mod load;
 mod pgbench;
 mod report;
@@ -44,7 +46,11 @@ struct Args {
     /// A name for this run, recorded in the results.
     #[arg(long, default_value = "bench")]
     label: String,
-    #[arg(long, value_delimiter = ',', default_value = "user,refresh,signin,signup")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "user,refresh,signin,admin-first,admin-deep,admin-filter,signup"
+    )]
     scenarios: Vec<Scenario>,
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
     clients: Vec<usize>,
@@ -69,6 +75,20 @@ struct Args {
     argon2_t: u32,
     #[arg(long, default_value_t = 1)]
     argon2_p: u32,
+    /// A Redis server for the limiter comparison (memory vs Redis on the refresh grant, at
+    /// the same clients and runs); without it the comparison is skipped.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Revoked tokens aged past 24 h for the cleanup measurement (0 skips it); at most the
+    /// seeded history's 8 per user.
+    #[arg(long, default_value_t = 0)]
+    cleanup_backlog: u64,
+    /// Seconds of refresh load during the cleanup measurement.
+    #[arg(long, default_value_t = 40)]
+    cleanup_seconds: u64,
+    /// Refresh clients during the cleanup measurement.
+    #[arg(long, default_value_t = 16)]
+    cleanup_clients: usize,
     /// Extra server environment, `KEY=VALUE` (e.g. GOTRUE_DB_MAX_POOL_SIZE=8).
     #[arg(long = "server-env")]
     server_env: Vec<String>,
@@ -106,8 +126,15 @@ async fn main() -> anyhow::Result<()> {
         server::wait_healthy(server.addr).await?;
         let mut conn = seed::connect(&args.database_url).await?;
         let hash = seed::argon2_hash(argon2, PASSWORD)?;
+        let seeding = std::time::Instant::now();
         seed::users(&mut conn, args.users, &hash).await?;
-        eprintln!("seeded {} users", args.users);
+        eprintln!(
+            "seeded {} users, {} sessions, {} refresh tokens in {:.1?}",
+            args.users,
+            2 * u64::from(args.users),
+            10 * u64::from(args.users),
+            seeding.elapsed()
+        );
     }
 
     let pgbench = Pgbench {
@@ -134,6 +161,7 @@ async fn main() -> anyhow::Result<()> {
             users: args.users,
             password: PASSWORD.to_owned(),
             tag: format!("{tag}-{}", scenario.key()),
+            admin_token: server::admin_token()?,
         });
         let mut points = Vec::new();
         for &clients in &args.clients {
@@ -156,13 +184,15 @@ async fn main() -> anyhow::Result<()> {
                     baseline_errors: 0,
                 };
                 match scenario {
-                    Scenario::User | Scenario::Refresh => {
+                    _ if scenario.uses_pgbench() => {
                         let mut conn = seed::connect(&args.database_url).await?;
-                        let script = if scenario == Scenario::User {
-                            pgbench::user_script()
-                        } else {
-                            seed::refresh_chains(&mut conn, clients, args.users).await?;
-                            pgbench::refresh_script()
+                        let script = match scenario {
+                            Scenario::User => pgbench::user_script(),
+                            Scenario::Refresh => {
+                                seed::refresh_chains(&mut conn, clients, args.users).await?;
+                                pgbench::refresh_script()
+                            }
+                            _ => pgbench::admin_script(scenario),
                         };
                         drop(conn);
                         let pgbench = &pgbench;
@@ -175,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
                         result.baseline_p99_ms = Some(b.p99_ms);
                         result.baseline_errors = b.failed;
                     }
-                    Scenario::Signin | Scenario::Signup => {
+                    _ => {
                         // Same concurrency as the load, like pgbench's clients: N clients can
                         // keep at most N hashes running, and never more than one per core.
                         let threads = cores.min(clients);
@@ -209,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Refresh => ("pgbench", 0.8),
             Scenario::Signin => ("argon2id", 0.9),
             Scenario::Signup => ("argon2id", 0.9),
+            Scenario::AdminFirst | Scenario::AdminDeep | Scenario::AdminFilter => ("pgbench", 0.0),
         };
         scenarios.push(ScenarioResult {
             key: scenario.key(),
@@ -251,6 +282,54 @@ async fn main() -> anyhow::Result<()> {
         None
     };
 
+    let base_ctx = || -> anyhow::Result<Ctx> {
+        Ok(Ctx {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            server_pid: 0,
+            users: args.users,
+            password: PASSWORD.to_owned(),
+            tag: tag.clone(),
+            admin_token: server::admin_token()?,
+        })
+    };
+    let limiter = match &args.redis_url {
+        Some(redis_url) => {
+            let points = limiter::run(
+                &server_bin,
+                &args.database_url,
+                argon2,
+                &extra_env,
+                redis_url,
+                &args.clients,
+                args.runs,
+                duration,
+                base_ctx()?,
+            )
+            .await?;
+            Some(points)
+        }
+        None => None,
+    };
+    let cleanup = if args.cleanup_backlog > 0 {
+        cleanup_rate::age_backlog(&args.database_url, args.cleanup_backlog).await?;
+        let result = cleanup_rate::run(
+            start_server()?,
+            &args.database_url,
+            &base_ctx()?,
+            args.cleanup_backlog,
+            args.cleanup_clients,
+            Duration::from_secs(args.cleanup_seconds),
+        )
+        .await?;
+        eprintln!(
+            "cleanup: {:.0} refreshes/s, {:.0} aged tokens deleted/s, {} left",
+            result.refreshes_per_second, result.deleted_per_second, result.left_at_end
+        );
+        Some(result)
+    } else {
+        None
+    };
+
     let report = Report {
         label: args.label.clone(),
         started_at_unix: tag.parse::<u64>().unwrap_or(0) / 1000,
@@ -263,6 +342,9 @@ async fn main() -> anyhow::Result<()> {
         scenarios,
         idle,
         timing,
+        users: args.users,
+        limiter,
+        cleanup,
     };
     let markdown = report::markdown(&report);
     std::fs::write(args.out.join("results.json"), serde_json::to_string_pretty(&report)?)?;

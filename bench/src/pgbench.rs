@@ -9,12 +9,18 @@ use std::process::Command;
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 
-/// `db::users::user_columns!()`.
+use crate::load::{ADMIN_PER_PAGE, Scenario};
+
+/// `db::users::user_columns!()`, with `db::mfa_factors::factors_json!("_auth_users.id")`.
 const USER_COLUMNS: &str = "id, aud, role, email, encrypted_password, email_confirmed_at, invited_at, \
     confirmation_sent_at, recovery_sent_at, email_change, email_change_sent_at, \
     email_change_confirm_status, last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, \
     updated_at, phone, phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at, \
-    banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous";
+    banned_until, reauthentication_sent_at, is_sso_user, deleted_at, is_anonymous, \
+    coalesce((select json_agg(f order by f.created_at, f.id) from (select id, user_id, \
+    coalesce(friendly_name, '') as friendly_name, factor_type, status, created_at, updated_at, phone, \
+    last_challenged_at, web_authn_aaguid from _auth_mfa_factors where user_id = _auth_users.id) f), \
+    '[]'::json) as factors";
 
 /// `db::identities::identity_columns!()`.
 const IDENTITY_COLUMNS: &str =
@@ -72,6 +78,67 @@ pub fn refresh_script() -> String {
          \\set counter :counter + 1\n",
         identities_json("l.uid")
     )
+}
+
+/// Admin `listUsers` (`admin_users::list`): the page (`users::list`), the total
+/// (`users::count`) and the page's identities (`identities::for_users`), three statements as
+/// the server sends them. The page's ids are known from the seed (user k is the k-th newest
+/// from the end, see `seed::users`), so the identities statement names them by k. Limit and
+/// offset are parameters, as the server binds them: a literal `limit 50` makes the generic
+/// plan of the filtered page walk the whole `(created_at, id)` index looking for 50 matches
+/// (4 transactions/s at 1M users instead of 84 with the limit bound, as the server binds it).
+pub fn admin_script(scenario: Scenario) -> String {
+    let per_page = ADMIN_PER_PAGE;
+    let page_of_users = || {
+        format!(
+            "select {USER_COLUMNS} from (select id, created_at as listed_at from _auth_users \
+             order by created_at desc, id desc limit :per_page offset :offset) page \
+             join _auth_users using (id) order by page.listed_at desc, page.id desc;\n\
+             select coalesce(sum(users), 0)::bigint from _auth_users_count;\n"
+        )
+    };
+    let filter = "(email ilike :pattern escape '\\' or raw_user_meta_data ->> 'full_name' ilike :pattern escape '\\')";
+    // `lo ..= hi`: the seeded k of the page's users.
+    let (head, lo, hi) = match scenario {
+        Scenario::AdminFirst => (
+            format!("\\set offset 0\n{}", page_of_users()),
+            format!(":users - {}", per_page - 1),
+            ":users".to_owned(),
+        ),
+        Scenario::AdminDeep => (
+            format!(
+                "\\set offset ({} - 1) * {per_page}\n{}",
+                admin_deep_page_expression(),
+                page_of_users()
+            ),
+            format!(":users - :offset - {}", per_page - 1),
+            ":users - :offset".to_owned(),
+        ),
+        _ => {
+            let matches = filter.replace(":pattern", "'%user' || cast(:k as text) || '@%'");
+            (
+                format!(
+                    "\\set k random(1, :users)\n\\set offset 0\n\
+                     select {USER_COLUMNS} from _auth_users where {matches} \
+                     order by created_at desc, id desc limit :per_page offset :offset;\n\
+                     select count(*) from _auth_users where {matches};\n"
+                ),
+                ":k".to_owned(),
+                ":k".to_owned(),
+            )
+        }
+    };
+    let user = USER_K.replace(":k", "k");
+    format!(
+        "\\set per_page {per_page}\n{head}\\set lo greatest({lo}, 1)\n\\set hi {hi}\n\
+         select {IDENTITY_COLUMNS} from _auth_identities where user_id = any(array(\
+         select {user} from generate_series(cast(:lo as int), cast(:hi as int)) k)) order by created_at, id;\n"
+    )
+}
+
+/// `load::admin_deep_page` in pgbench's expression language.
+fn admin_deep_page_expression() -> String {
+    format!("greatest(:users / {}, 1)", 2 * ADMIN_PER_PAGE)
 }
 
 #[derive(Debug, Clone)]

@@ -61,6 +61,10 @@ pub struct Report {
     pub scenarios: Vec<ScenarioResult>,
     pub idle: Option<IdleResult>,
     pub timing: Option<TimingResult>,
+    /// Seeded users (with 2 sessions and 10 refresh tokens each).
+    pub users: u32,
+    pub limiter: Option<Vec<crate::limiter::LimiterPoint>>,
+    pub cleanup: Option<crate::cleanup_rate::CleanupRate>,
 }
 
 /// The 1-minute load average from `/proc/loadavg` (NaN where there is none).
@@ -133,10 +137,11 @@ pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Label `{}`; {} cores shared by server, load generator and Postgres (1-minute load average {:.1} at the \
+        "Label `{}`; {} seeded users (2 sessions and 10 refresh tokens each); {} cores shared by server, load generator and Postgres (1-minute load average {:.1} at the \
          start; the last column is the load after each scenario); medians of {} runs of {} s each; \
          argon2id m={} KiB, t={}, p={}.\n",
         report.label,
+        report.users,
         report.cores,
         report.load_average_start,
         report.runs,
@@ -153,14 +158,21 @@ pub fn markdown(report: &Report) -> String {
         for point in &scenario.points {
             let opt = |v: Option<f64>, digits: usize| v.map_or("–".to_owned(), |v| format!("{v:.digits$}"));
             let ratio = point.ratio();
+            // A target of 0 is none (the admin list: measured, not judged).
             let verdict = match ratio {
+                _ if scenario.target_ratio == 0.0 => "",
                 Some(r) if r >= scenario.target_ratio => "✓",
                 Some(_) => "✗",
                 None => "",
             };
+            let target = if scenario.target_ratio == 0.0 {
+                "–".to_owned()
+            } else {
+                format!("≥ {:.1}", scenario.target_ratio)
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {} | {} | {} | {} {} | ≥ {:.1} | {:.1} MiB | {:.1} |",
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.0} | {} | {} | {} | {} {} | {} | {:.1} MiB | {:.1} |",
                 scenario.name,
                 point.clients,
                 point.rps(),
@@ -174,7 +186,7 @@ pub fn markdown(report: &Report) -> String {
                 opt(point.baseline_p50(), 2),
                 opt(ratio, 2),
                 verdict,
-                scenario.target_ratio,
+                target,
                 scenario.peak_rss_mib,
                 scenario.load_average,
             );
@@ -190,6 +202,12 @@ pub fn markdown(report: &Report) -> String {
     }
     if let Some(timing) = &report.timing {
         out.push_str(&crate::timing::markdown(timing));
+    }
+    if let Some(limiter) = &report.limiter {
+        out.push_str(&crate::limiter::markdown(limiter));
+    }
+    if let Some(cleanup) = &report.cleanup {
+        out.push_str(&crate::cleanup_rate::markdown(cleanup));
     }
     out
 }

@@ -1,7 +1,8 @@
 //! Seeds the database the server migrated: users with a real argon2id hash of the bench
-//! password (so sign-in does the real work), their email identities, one session per user
-//! for the pgbench `GET /user` script, and fresh refresh-token chains for the pgbench refresh
-//! script. Ids are derived from integers so that pgbench's `random()` can name them.
+//! password (so sign-in does the real work), their email identities, two sessions per user
+//! (one named by the pgbench `GET /user` script), the history of a user base in use
+//! (`history`), and fresh refresh-token chains for the pgbench refresh script. Ids are derived
+//! from integers so that pgbench's `random()` can name them.
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, Version};
 use sqlx::postgres::PgConnectOptions;
@@ -11,6 +12,14 @@ use crate::server::Argon2Params;
 
 /// `k` → the uuid of seeded user k (`00000000-0000-4000-8000-00000000000k`).
 pub const USER_ID: &str = "('00000000-0000-4000-8000-' || lpad(cast(k as text), 12, '0'))::uuid";
+
+/// Seeded user k signed up k seconds after the first (`user{users}` is the newest), so that
+/// the admin list has one order, as on a real user base, and its pages can be named by k.
+const CREATED_AT: &str = "now() - make_interval(secs => $1 - k)";
+
+/// Session `s` (0 or 1) of seeded user k.
+const SESSION: &str = "('00000000-0000-4000-' || case s when 0 then '9000' else 'b000' end \
+                       || '-' || lpad(cast(k as text), 12, '0'))::uuid";
 
 pub async fn connect(database_url: &str) -> anyhow::Result<PgConnection> {
     let options: PgConnectOptions = database_url.parse()?;
@@ -28,12 +37,14 @@ pub fn argon2_hash(params: Argon2Params, password: &str) -> anyhow::Result<Strin
 pub async fn users(conn: &mut PgConnection, count: u32, password_hash: &str) -> anyhow::Result<()> {
     let user_id = USER_ID;
     let email = "'user' || k || '@bench.test'";
+    let created_at = CREATED_AT;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "insert into _auth_users (id, aud, role, email, encrypted_password, email_confirmed_at, \
-             raw_app_meta_data, raw_user_meta_data) \
+             raw_app_meta_data, raw_user_meta_data, created_at, updated_at) \
          select {user_id}, 'authenticated', 'authenticated', {email}, $2, now(), \
              '{{\"provider\": \"email\", \"providers\": [\"email\"]}}', \
-             jsonb_build_object('sub', {user_id}, 'email', {email}, 'email_verified', true, 'phone_verified', false) \
+             jsonb_build_object('sub', {user_id}, 'email', {email}, 'email_verified', true, 'phone_verified', false), \
+             {created_at}, {created_at} \
          from generate_series(1, $1) k on conflict do nothing"
     )))
     .bind(count as i32)
@@ -47,17 +58,38 @@ pub async fn users(conn: &mut PgConnection, count: u32, password_hash: &str) -> 
     )
     .execute(&mut *conn)
     .await?;
-    // Session k of user k, named by the pgbench GET /user script.
+    // Two sessions per user: `...-9000-<k>` is named by the pgbench GET /user script, and
+    // `...-b000-<k>` is the user's other device (see `history`).
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "insert into _auth_sessions (id, user_id, amr) \
-         select ('00000000-0000-4000-9000-' || lpad(cast(k as text), 12, '0'))::uuid, {user_id}, \
-             '[{{\"method\": \"password\", \"timestamp\": 1700000000}}]' \
-         from generate_series(1, $1) k on conflict do nothing"
+         select {SESSION}, {user_id}, '[{{\"method\": \"password\", \"timestamp\": 1700000000}}]' \
+         from generate_series(1, $1) k, generate_series(0, 1) s on conflict do nothing"
     )))
     .bind(count as i32)
     .execute(&mut *conn)
     .await?;
+    history(conn, count).await?;
     sqlx::raw_sql("vacuum analyze").execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// What a user base that has been signed into for a while holds besides its users and their
+/// two sessions: ten refresh tokens per user, five per session (four rotated away and
+/// revoked, one live), so a million users come with two million sessions and ten million
+/// tokens. Written by the database itself (`generate_series`), not over HTTP. They are recent,
+/// so the cleanup task leaves them alone during the run.
+async fn history(conn: &mut PgConnection, count: u32) -> anyhow::Result<()> {
+    let user_id = USER_ID;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent, revoked) \
+         select 'seed-' || k || '-' || s || '-' || n, {user_id}, {SESSION}, n, \
+             case when n > 0 then 'seed-' || k || '-' || s || '-' || (n - 1) end, n < 4 \
+         from generate_series(1, $1) k, generate_series(0, 1) s, generate_series(0, 4) n \
+         on conflict do nothing"
+    )))
+    .bind(count as i32)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

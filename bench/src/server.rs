@@ -11,6 +11,20 @@ use anyhow::{Context, bail};
 
 pub const JWT_SECRET: &str = "latchkey-bench-secret-with-at-least-32-characters";
 
+/// A service_role token signed with [`JWT_SECRET`], as Supabase's service key is, for the
+/// admin scenarios. It expires in a day: a bench run is shorter.
+pub fn admin_token() -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let claims = serde_json::json!({ "role": "service_role", "iat": now, "exp": now + 86_400 });
+    Ok(jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )?)
+}
+
 /// argon2id parameters, passed to the server and used for the raw hashing baseline.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Argon2Params {

@@ -1,5 +1,5 @@
 //! Piecemeal removal of stale rows, after GoTrue's `models.Cleanup`: each statement touches at
-//! most a small batch, so one call is always quick, and a background task rotates through them
+//! most a small batch, so one call is always quick, and a background task runs them in rounds
 //! (see `crate::cleanup`).
 //!
 //! Every batch is picked with `for update skip locked`: rows another transaction is using (a
@@ -25,8 +25,8 @@ pub const STATEMENTS: [Statement; 6] = [
         sql: "delete from _auth_refresh_tokens where id in ( \
              select id from _auth_refresh_tokens \
              where revoked and updated_at < now() - interval '24 hours' \
-             limit 100 for update skip locked)",
-        batch: 100,
+             limit 1000 for update skip locked)",
+        batch: 1000,
     },
     // Sessions past their `not_after` can no longer be refreshed: revoke their tokens, which
     // the statement above then deletes a day later.
@@ -34,8 +34,8 @@ pub const STATEMENTS: [Statement; 6] = [
         sql: "update _auth_refresh_tokens set revoked = true, updated_at = now() where id in ( \
              select t.id from _auth_refresh_tokens t join _auth_sessions s on s.id = t.session_id \
              where s.not_after < now() - interval '24 hours' and not t.revoked \
-             limit 100 for update of t skip locked)",
-        batch: 100,
+             limit 1000 for update of t skip locked)",
+        batch: 1000,
     },
     // The sessions themselves go after 72 hours, by when their tokens have mostly been deleted
     // piecemeal above; 10 at a time because each delete cascades to what is left of them.

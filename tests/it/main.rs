@@ -8,6 +8,7 @@ mod account_takeover;
 mod accounts;
 mod admin;
 mod admin_links;
+mod admin_list;
 mod binary;
 mod cleanup;
 mod current_password;
