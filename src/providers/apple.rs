@@ -111,12 +111,8 @@ impl OAuthProvider for Apple {
         Ok(())
     }
 
-    fn accepts_id_tokens(&self) -> bool {
-        true
-    }
-
-    fn is_id_token_issuer(&self, issuer: &str) -> bool {
-        self.native.accepts_issuer(issuer)
+    fn id_token_oidc(&self) -> Option<&Oidc> {
+        Some(&self.native)
     }
 
     fn skips_nonce_check(&self) -> bool {

@@ -66,12 +66,8 @@ impl OAuthProvider for Kakao {
         ))
     }
 
-    fn accepts_id_tokens(&self) -> bool {
-        true
-    }
-
-    fn is_id_token_issuer(&self, issuer: &str) -> bool {
-        self.oidc.accepts_issuer(issuer)
+    fn id_token_oidc(&self) -> Option<&Oidc> {
+        Some(&self.oidc)
     }
 
     fn skips_nonce_check(&self) -> bool {

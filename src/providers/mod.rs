@@ -190,9 +190,16 @@ pub trait OAuthProvider: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// The verifier of the provider's ID tokens when it takes them (`grant_type=id_token`):
+    /// [`OAuthProvider::accepts_id_tokens`] and [`OAuthProvider::is_id_token_issuer`] follow
+    /// from it. `None` for providers without ID tokens.
+    fn id_token_oidc(&self) -> Option<&oidc::Oidc> {
+        None
+    }
+
     /// Whether [`OAuthProvider::user_from_id_token`] is implemented (`grant_type=id_token`).
     fn accepts_id_tokens(&self) -> bool {
-        false
+        self.id_token_oidc().is_some()
     }
 
     /// Checks an ID token the client got from the provider (signature against its published
@@ -209,8 +216,8 @@ pub trait OAuthProvider: Send + Sync + std::fmt::Debug {
 
     /// Whether this provider's ID tokens name `issuer` (for the `id_token` grant's deprecated
     /// `issuer` parameter).
-    fn is_id_token_issuer(&self, _issuer: &str) -> bool {
-        false
+    fn is_id_token_issuer(&self, issuer: &str) -> bool {
+        self.id_token_oidc().is_some_and(|oidc| oidc.accepts_issuer(issuer))
     }
 
     /// Whether the nonce of ID tokens is not checked (`GOTRUE_EXTERNAL_<P>_SKIP_NONCE_CHECK`;

@@ -130,8 +130,8 @@ impl OAuthProvider for Custom {
         }
     }
 
-    fn accepts_id_tokens(&self) -> bool {
-        self.oidc.is_some()
+    fn id_token_oidc(&self) -> Option<&Oidc> {
+        self.oidc.as_ref()
     }
 
     fn skips_nonce_check(&self) -> bool {
