@@ -11,6 +11,7 @@ use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
 use crate::auth::attempt_hooks::MfaAttemptHook;
 use crate::auth::codes::Codes;
+use crate::auth::email_hook::EmailHook;
 use crate::auth::jwt::{JwtKeys, TokenIssuer};
 use crate::auth::mfa::{MfaVerificationHook, NoHook};
 use crate::auth::outbox::Outbox;
@@ -95,7 +96,9 @@ impl AppState {
         let accounts = AccountRules::from_config(&config)
             .with_before_user_created(config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?);
         let codes = Codes::new(db.clone(), &config);
-        let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?;
+        let email_hook = config.hooks.send_email.as_ref().map(Hook::new).transpose()?;
+        let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?
+            .with_email_hook(email_hook.map(|hook| EmailHook::new(hook, &external_url, &config.site_url)));
         let providers = Registry::new(&config.external, &external_url)?;
         let hooks = &config.hooks;
         let password_hook = hooks

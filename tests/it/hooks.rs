@@ -8,6 +8,7 @@ mod attempts;
 mod before_user_created;
 mod custom_claims;
 mod latency;
+mod send_email;
 
 use std::sync::{Arc, Mutex};
 
