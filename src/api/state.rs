@@ -93,8 +93,10 @@ impl AppState {
         log_client_address_rule(&config.rate_limit);
         let mailer = crate::mail::from_config(&config.mailer)?;
         let mailer = crate::telemetry::CountingMailer::wrap(mailer);
-        let accounts = AccountRules::from_config(&config)
-            .with_before_user_created(config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?);
+        let accounts = AccountRules::from_config(&config).with_user_hooks(
+            config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?,
+            config.hooks.after_user_created.as_ref().map(Hook::new).transpose()?,
+        );
         let codes = Codes::new(db.clone(), &config);
         let email_hook = config.hooks.send_email.as_ref().map(Hook::new).transpose()?;
         let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?

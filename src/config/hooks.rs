@@ -19,6 +19,7 @@ pub enum HookKind {
     MfaVerificationAttempt,
     BeforeUserCreated,
     SendEmail,
+    AfterUserCreated,
 }
 
 impl HookKind {
@@ -30,6 +31,7 @@ impl HookKind {
             HookKind::MfaVerificationAttempt => "MFA_VERIFICATION_ATTEMPT",
             HookKind::BeforeUserCreated => "BEFORE_USER_CREATED",
             HookKind::SendEmail => "SEND_EMAIL",
+            HookKind::AfterUserCreated => "AFTER_USER_CREATED",
         }
     }
 
@@ -41,13 +43,14 @@ impl HookKind {
             HookKind::MfaVerificationAttempt => "mfa-verification",
             HookKind::BeforeUserCreated => "before-user-created",
             HookKind::SendEmail => "send-email",
+            HookKind::AfterUserCreated => "after-user-created",
         }
     }
 }
 
 /// GoTrue's hooks that Latchkey does not call yet: switching one on stops start-up, because
 /// an operator who enables a policy hook expects it to be enforced.
-const NOT_YET_CALLED: &[&str] = &["SEND_SMS", "AFTER_USER_CREATED"];
+const NOT_YET_CALLED: &[&str] = &["SEND_SMS"];
 
 /// Where an enabled hook is called.
 #[derive(Clone)]
@@ -91,6 +94,8 @@ pub struct HooksConfig {
     pub before_user_created: Option<HookConfig>,
     /// Replaces SMTP for every mail when set (`auth::email_hook`).
     pub send_email: Option<HookConfig>,
+    /// Told about each new user once it is committed (`auth::user_hooks`).
+    pub after_user_created: Option<HookConfig>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
@@ -109,6 +114,7 @@ pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
         mfa_verification_attempt: hook(env, HookKind::MfaVerificationAttempt)?,
         before_user_created: hook(env, HookKind::BeforeUserCreated)?,
         send_email: hook(env, HookKind::SendEmail)?,
+        after_user_created: hook(env, HookKind::AfterUserCreated)?,
     })
 }
 
@@ -350,16 +356,23 @@ mod tests {
     }
 
     #[test]
-    fn the_send_email_hook_is_accepted() {
+    fn the_send_email_and_after_user_created_hooks_are_accepted() {
         let hooks = config(&[
             ("GOTRUE_HOOK_SEND_EMAIL_ENABLED", "true"),
             (
                 "GOTRUE_HOOK_SEND_EMAIL_URI",
                 "pg-functions://postgres/public/send_email",
             ),
+            ("GOTRUE_HOOK_AFTER_USER_CREATED_ENABLED", "true"),
+            (
+                "GOTRUE_HOOK_AFTER_USER_CREATED_URI",
+                "pg-functions://postgres/public/after",
+            ),
         ])
         .unwrap();
         assert_eq!(hooks.send_email.map(|hook| hook.kind), Some(HookKind::SendEmail));
+        let after = hooks.after_user_created.map(|hook| hook.kind);
+        assert_eq!(after, Some(HookKind::AfterUserCreated));
     }
 
     #[test]

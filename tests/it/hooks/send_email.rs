@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha224};
 
-use super::{Receiver, WEBHOOK_SECRET};
+use super::{Receiver, WEBHOOK_SECRET, ok_json};
 use crate::email::mail_app;
 use crate::helpers::{TestApp, assert_error, random_email};
 
@@ -64,13 +64,6 @@ fn assert_common(input: &Value, app: &TestApp, email: &str, action: &str) {
     assert_eq!(data["redirect_to"], "http://localhost:3000", "{action}");
     let token = data["token"].as_str().unwrap();
     assert!(token.len() == 6 && token.bytes().all(|b| b.is_ascii_digit()), "{token}");
-}
-
-async fn ok_json(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
 }
 
 #[tokio::test]
