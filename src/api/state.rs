@@ -91,7 +91,13 @@ impl AppState {
         let limiter = limiter(&config)?;
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);
-        let mailer = crate::mail::from_config(&config.mailer)?;
+        let mailer: Arc<dyn crate::mail::Mailer> = if config.hooks.send_email.is_some() {
+            // Nothing goes through SMTP: no warning about a missing SMTP host.
+            tracing::info!("GOTRUE_HOOK_SEND_EMAIL_ENABLED: every mail goes to the send-email hook, none through SMTP");
+            Arc::new(crate::mail::LogMailer)
+        } else {
+            crate::mail::from_config(&config.mailer)?
+        };
         let mailer = crate::telemetry::CountingMailer::wrap(mailer);
         let accounts = AccountRules::from_config(&config).with_user_hooks(
             config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?,
