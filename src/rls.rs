@@ -295,7 +295,9 @@ pub async fn begin_as(pool: &PgPool, claims: &RequestClaims) -> Result<Transacti
     Ok(tx)
 }
 
-/// Switches an open transaction to `claims`' role and publishes the claims, in one round trip.
+/// Switches an open transaction to `claims`' role and publishes the claims, in one round trip:
+/// `request.jwt.claims`, the legacy `request.jwt.claim.<name>` settings and, when the `Rls`
+/// was built with [`Rls::publish_claims_as_jwt_settings`], `jwt.<claim>`.
 ///
 /// Every setting is transaction-local (`is_local = true`, as PostgREST does), which is what
 /// keeps one request's identity from leaking into the next user of a pooled connection. That
