@@ -203,6 +203,33 @@ async fn a_refusing_hook_is_the_clients_error_and_writes_nothing() {
         .await
         .unwrap();
     assert_eq!(users, 0, "the sign-up rolled back");
+
+    // A recovery for an existing user: refused, and no code or stamp is left behind.
+    let made = json!({"email": "eve@blocked.example", "password": PASSWORD, "email_confirm": true});
+    let response = app
+        .request(reqwest::Method::POST, "/auth/v1/admin/users")
+        .bearer_auth(app.api_key("service_role"))
+        .json(&made)
+        .send()
+        .await
+        .unwrap();
+    ok_json(response).await;
+    let error = assert_error(
+        app.post_json("/recover", &json!({"email": "eve@blocked.example"}))
+            .await,
+        400,
+        "unexpected_failure",
+    )
+    .await;
+    assert_eq!(error["msg"], "Mail to this domain is not allowed");
+    let (codes, stamped): (i64, bool) = sqlx::query_as(
+        "select (select count(*) from auth._auth_one_time_tokens), \
+                (select recovery_sent_at is not null from auth._auth_users)",
+    )
+    .fetch_one(&mut app.db().await)
+    .await
+    .unwrap();
+    assert_eq!((codes, stamped), (0, false), "the recovery rolled back");
     assert!(sent(&app).await.is_empty() && sink.messages().is_empty());
 }
 
