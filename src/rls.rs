@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+mod claim_settings;
 mod remote;
 
 use std::sync::Arc;
@@ -66,6 +67,8 @@ pub enum RlsError {
 pub struct RequestClaims {
     role: String,
     claims: Map<String, Value>,
+    /// Whether [`apply`] also publishes `jwt.<claim>` ([`Rls::publish_claims_as_jwt_settings`]).
+    jwt_settings: bool,
 }
 
 impl RequestClaims {
@@ -102,6 +105,18 @@ impl RequestClaims {
     }
 }
 
+impl RequestClaims {
+    /// The `jwt.<claim>` settings, when the [`Rls`] that verified the token publishes them
+    /// (see [`Rls::publish_claims_as_jwt_settings`]); empty otherwise.
+    pub fn jwt_settings(&self) -> Vec<(String, String)> {
+        if self.jwt_settings {
+            claim_settings::jwt_settings(&self.claims)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 fn is_plain_setting_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some('a'..='z' | '_'))
@@ -114,6 +129,7 @@ fn is_plain_setting_name(name: &str) -> bool {
 pub struct Rls {
     keys: Keys,
     allowed_roles: Vec<String>,
+    jwt_settings: bool,
 }
 
 /// Where the verifying keys come from.
@@ -157,6 +173,7 @@ impl Rls {
         Ok(Rls {
             keys: Keys::Remote(Arc::new(RemoteKeys::new(url.into())?)),
             allowed_roles: allowed_roles.into_iter().map(Into::into).collect(),
+            jwt_settings: false,
         })
     }
 
@@ -164,7 +181,18 @@ impl Rls {
         Rls {
             keys: Keys::Ring(ring),
             allowed_roles: allowed_roles.into_iter().map(Into::into).collect(),
+            jwt_settings: false,
         }
+    }
+
+    /// With `true`, every transaction also publishes each top-level claim as the setting
+    /// `jwt.<claim>`, for policies written as `current_setting('jwt.tenant_id', true)`
+    /// (besides `request.jwt.claims`, which `auth.jwt()` reads). Off by default: claim names
+    /// become setting names, so only plain lower-case names are published (see
+    /// [`RequestClaims::jwt_settings`]).
+    pub fn publish_claims_as_jwt_settings(mut self, publish: bool) -> Rls {
+        self.jwt_settings = publish;
+        self
     }
 
     pub fn allowed_roles(&self) -> &[String] {
@@ -199,7 +227,11 @@ impl Rls {
             }
         };
         self.check_role(&role)?;
-        Ok(RequestClaims { role, claims })
+        Ok(RequestClaims {
+            role,
+            claims,
+            jwt_settings: self.jwt_settings,
+        })
     }
 
     /// The context of a request without a token: role `anon`, claims `{"role": "anon"}`
@@ -211,6 +243,7 @@ impl Rls {
         Ok(RequestClaims {
             role: ANON_ROLE.into(),
             claims,
+            jwt_settings: self.jwt_settings,
         })
     }
 
@@ -262,7 +295,9 @@ pub async fn begin_as(pool: &PgPool, claims: &RequestClaims) -> Result<Transacti
     Ok(tx)
 }
 
-/// Switches an open transaction to `claims`' role and publishes the claims, in one round trip.
+/// Switches an open transaction to `claims`' role and publishes the claims, in one round trip:
+/// `request.jwt.claims`, the legacy `request.jwt.claim.<name>` settings and, when the `Rls`
+/// was built with [`Rls::publish_claims_as_jwt_settings`], `jwt.<claim>`.
 ///
 /// Every setting is transaction-local (`is_local = true`, as PostgREST does), which is what
 /// keeps one request's identity from leaking into the next user of a pooled connection. That
@@ -273,7 +308,8 @@ pub async fn begin_as(pool: &PgPool, claims: &RequestClaims) -> Result<Transacti
 /// bound parameter: nothing from the token is ever spliced into SQL text.
 pub async fn apply(tx: &mut Transaction<'_, Postgres>, claims: &RequestClaims) -> Result<(), sqlx::Error> {
     let claims_json = Value::Object(claims.claims.clone()).to_string();
-    let (names, values): (Vec<String>, Vec<String>) = claims.legacy_settings().into_iter().unzip();
+    let settings = claims.legacy_settings().into_iter().chain(claims.jwt_settings());
+    let (names, values): (Vec<String>, Vec<String>) = settings.unzip();
     sqlx::query(
         "select set_config('role', $1, true), \
                 set_config('request.jwt.claims', $2, true), \

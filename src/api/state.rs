@@ -11,6 +11,7 @@ use crate::api::client_ip::ClientIps;
 use crate::auth::accounts::AccountRules;
 use crate::auth::attempt_hooks::MfaAttemptHook;
 use crate::auth::codes::Codes;
+use crate::auth::email_hook::EmailHook;
 use crate::auth::jwt::{JwtKeys, TokenIssuer};
 use crate::auth::mfa::{MfaVerificationHook, NoHook};
 use crate::auth::outbox::Outbox;
@@ -90,12 +91,22 @@ impl AppState {
         let limiter = limiter(&config)?;
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);
-        let mailer = crate::mail::from_config(&config.mailer)?;
+        let mailer: Arc<dyn crate::mail::Mailer> = if config.hooks.send_email.is_some() {
+            // Nothing goes through SMTP: no warning about a missing SMTP host.
+            tracing::info!("GOTRUE_HOOK_SEND_EMAIL_ENABLED: every mail goes to the send-email hook, none through SMTP");
+            Arc::new(crate::mail::LogMailer)
+        } else {
+            crate::mail::from_config(&config.mailer)?
+        };
         let mailer = crate::telemetry::CountingMailer::wrap(mailer);
-        let accounts = AccountRules::from_config(&config)
-            .with_before_user_created(config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?);
+        let accounts = AccountRules::from_config(&config).with_user_hooks(
+            config.hooks.before_user_created.as_ref().map(Hook::new).transpose()?,
+            config.hooks.after_user_created.as_ref().map(Hook::new).transpose()?,
+        );
         let codes = Codes::new(db.clone(), &config);
-        let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?;
+        let email_hook = config.hooks.send_email.as_ref().map(Hook::new).transpose()?;
+        let outbox = Outbox::new(mailer, limiter.clone(), &config, &external_url)?
+            .with_email_hook(email_hook.map(|hook| EmailHook::new(hook, &external_url, &config.site_url)));
         let providers = Registry::new(&config.external, &external_url)?;
         let hooks = &config.hooks;
         let password_hook = hooks

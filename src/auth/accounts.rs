@@ -29,6 +29,8 @@ pub struct AccountRules {
     pub anonymous_enabled: bool,
     /// `GOTRUE_HOOK_BEFORE_USER_CREATED_*`: may refuse any new user before it is written.
     pub before_user_created: Option<Hook>,
+    /// `GOTRUE_HOOK_AFTER_USER_CREATED_*`: told about each new user once it is committed.
+    pub after_user_created: Option<Hook>,
 }
 
 impl AccountRules {
@@ -41,12 +43,14 @@ impl AccountRules {
             email_enabled: config.external_email_enabled,
             anonymous_enabled: config.anonymous_users_enabled,
             before_user_created: None,
+            after_user_created: None,
         }
     }
 
-    /// Every new user goes through `hook` first.
-    pub fn with_before_user_created(mut self, hook: Option<Hook>) -> AccountRules {
-        self.before_user_created = hook;
+    /// The hooks every new user goes through: before it is written, and once committed.
+    pub fn with_user_hooks(mut self, before: Option<Hook>, after: Option<Hook>) -> AccountRules {
+        self.before_user_created = before;
+        self.after_user_created = after;
         self
     }
 }

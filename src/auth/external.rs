@@ -20,6 +20,7 @@ use crate::auth::outbox::Outbox;
 use crate::auth::pkce;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::auth::user_hooks;
 use crate::config::CustomOAuthConfig;
 use crate::db::Pool;
 use crate::db::flow_state::{self, FlowStateRow, NewFlowState};
@@ -265,8 +266,9 @@ async fn finish(
             .map_err(|err| upstream(Step::Profile, err))?;
     }
     let mut tx = flows.db.begin().await?;
-    let user = match resolve(&mut tx, flows, flow, &profile, redirect_to, &client.ip_string()).await? {
-        Resolved::SignedIn(user) => *user,
+    let (user, created) = match resolve(&mut tx, flows, flow, &profile, redirect_to, &client.ip_string()).await? {
+        Resolved::SignedIn(user) => (*user, false),
+        Resolved::Created(user) => (*user, true),
         Resolved::Refused(err) => {
             // What was done is kept (an account or identity, its confirmation mail); the
             // sign-in is refused.
@@ -279,6 +281,9 @@ async fn finish(
     }
     let signed_in = sign_in(&mut tx, flows, client, flow, &user, tokens).await?;
     tx.commit().await?;
+    if created {
+        user_hooks::after_user_created(flows.db, flows.accounts.after_user_created.as_ref(), user.id).await?;
+    }
     Ok(signed_in)
 }
 

@@ -22,6 +22,7 @@ use crate::auth::oauth_providers::{self, CUSTOM_PREFIX, Unavailable};
 use crate::auth::outbox::Outbox;
 use crate::auth::redirect::RedirectPolicy;
 use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::auth::user_hooks;
 use crate::config::CustomOAuthConfig;
 use crate::db::identities::IdentityRow;
 use crate::db::users::UserRow;
@@ -131,8 +132,9 @@ async fn finish(
         }
         None => oauth_link::resolve(&mut tx, outbox, rules, provider, profile, &redirect_to, &ip).await?,
     };
-    let user = match resolved {
-        Resolved::SignedIn(user) => *user,
+    let (user, created) = match resolved {
+        Resolved::SignedIn(user) => (*user, false),
+        Resolved::Created(user) => (*user, true),
         Resolved::Refused(err) => {
             // What was done is kept (the account, its confirmation mail), as GoTrue commits.
             tx.commit().await?;
@@ -144,6 +146,9 @@ async fn finish(
     }
     let (tokens, user, identities) = session::start(&mut tx, deps.sessions, &user, "oauth", client).await?;
     tx.commit().await?;
+    if created {
+        user_hooks::after_user_created(deps.db, rules.after_user_created.as_ref(), user.id).await?;
+    }
     Ok(SignedIn {
         tokens,
         user,

@@ -10,6 +10,7 @@ use crate::auth::email::{self, Action, Outgoing, Sent};
 use crate::auth::outbox::Outbox;
 use crate::auth::password::{self, Hasher};
 use crate::auth::proven_address;
+use crate::auth::user_hooks;
 use crate::config::PasswordConfig;
 use crate::db::Pool;
 use crate::db::audit::{self, Action as AuditAction};
@@ -39,7 +40,11 @@ pub async fn invite(
 ) -> Result<(UserRow, Vec<IdentityRow>)> {
     let email = accounts::normalize_email(raw_email)?;
     let mut tx = deps.db.begin().await?;
-    let (user, confirms) = invitee(&mut tx, deps.accounts, &email, data).await?;
+    let Invitee {
+        user,
+        confirms,
+        created,
+    } = invitee(&mut tx, deps.accounts, &email, data).await?;
     let out = Outgoing {
         redirect_to,
         pkce: None,
@@ -49,6 +54,9 @@ pub async fn invite(
     record_invitation(&mut tx, actor, &user, &email).await?;
     let identities = identities::for_user(&mut *tx, user.id).await?;
     tx.commit().await?;
+    if created {
+        user_hooks::after_user_created(deps.db, deps.accounts.after_user_created.as_ref(), user.id).await?;
+    }
     Ok((sent.user, identities))
 }
 
@@ -57,19 +65,25 @@ async fn record_invitation(conn: &mut PgConnection, actor: &AdminActor<'_>, user
     actor.record(conn, AuditAction::UserInvited, traits).await
 }
 
-/// The invited account: a new unconfirmed one, or the existing one while still unconfirmed;
-/// with what accepting the invitation confirms. An admin made a new account, so it is
-/// confirmed as it is; an existing one may hold what anyone put there, so accepting proves
-/// the address alone (`auth::proven_address`).
-async fn invitee(
-    conn: &mut PgConnection,
-    rules: &AccountRules,
-    email: &str,
-    data: Option<&Value>,
-) -> Result<(UserRow, Confirms)> {
+/// The invited account: a new unconfirmed one, or the existing one while still unconfirmed.
+struct Invitee {
+    user: UserRow,
+    /// What accepting the invitation confirms. An admin made a new account, so it is
+    /// confirmed as it is; an existing one may hold what anyone put there, so accepting
+    /// proves the address alone (`auth::proven_address`).
+    confirms: Confirms,
+    /// Made by this request (the after-user-created hook follows the commit).
+    created: bool,
+}
+
+async fn invitee(conn: &mut PgConnection, rules: &AccountRules, email: &str, data: Option<&Value>) -> Result<Invitee> {
     match users::find_by_email(&mut *conn, email).await? {
         Some(user) if user.email_confirmed_at.is_some() => Err(accounts::email_exists()),
-        Some(user) => Ok((user, Confirms::default())),
+        Some(user) => Ok(Invitee {
+            user,
+            confirms: Confirms::default(),
+            created: false,
+        }),
         None => {
             let account = NewEmailAccount {
                 email,
@@ -79,7 +93,11 @@ async fn invitee(
                 identity_in_metadata: false,
             };
             let user = accounts::create_email_user(&mut *conn, rules, account).await?.0;
-            Ok((user, Confirms::Account))
+            Ok(Invitee {
+                user,
+                confirms: Confirms::Account,
+                created: true,
+            })
         }
     }
 }
@@ -190,6 +208,9 @@ pub async fn generate_link(deps: &Deps<'_>, actor: &AdminActor<'_>, request: Lin
     .await?;
     let identities = identities::for_user(&mut *tx, sent.user.id).await?;
     tx.commit().await?;
+    if token.created {
+        user_hooks::after_user_created(deps.db, deps.accounts.after_user_created.as_ref(), sent.user.id).await?;
+    }
     Ok(GeneratedLink {
         sent,
         identities,
@@ -204,6 +225,8 @@ struct Token {
     token_type: TokenType,
     address: String,
     confirms: Confirms,
+    /// The user was made by this request.
+    created: bool,
 }
 
 /// A `magiclink` or `recovery` link for an existing user (both are recovery tokens, as in
@@ -227,6 +250,7 @@ async fn recovery_token(
         token_type: TokenType::Recovery,
         address: email.to_owned(),
         confirms: Confirms::default(),
+        created: false,
     })
 }
 
@@ -237,7 +261,11 @@ async fn invite_token(
     email: &str,
     data: Option<&Value>,
 ) -> Result<Token> {
-    let (user, confirms) = invitee(&mut *conn, rules, email, data).await?;
+    let Invitee {
+        user,
+        confirms,
+        created,
+    } = invitee(&mut *conn, rules, email, data).await?;
     record_invitation(&mut *conn, actor, &user, email).await?;
     Ok(Token {
         user,
@@ -245,6 +273,7 @@ async fn invite_token(
         token_type: TokenType::Confirmation,
         address: email.to_owned(),
         confirms,
+        created,
     })
 }
 
@@ -261,6 +290,7 @@ async fn signup_token(
     data: Option<&Value>,
 ) -> Result<Token> {
     let data = data.filter(|d| d.is_object());
+    let created = existing.is_none();
     let (user, confirms) = match existing {
         Some(user) if user.email_confirmed_at.is_some() => return Err(accounts::email_exists()),
         Some(user) => {
@@ -294,6 +324,7 @@ async fn signup_token(
         token_type: TokenType::Confirmation,
         address: email.to_owned(),
         confirms,
+        created,
     })
 }
 
@@ -331,6 +362,7 @@ async fn email_change_token(
         token_type,
         address,
         confirms: Confirms::default(),
+        created: false,
     })
 }
 

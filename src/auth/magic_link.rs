@@ -10,6 +10,7 @@ use crate::auth::email::{self, Action, Outgoing};
 use crate::auth::outbox::Outbox;
 use crate::auth::pkce;
 use crate::auth::session::Client;
+use crate::auth::user_hooks;
 use crate::db::Pool;
 use crate::db::audit::{self, Action as AuditAction};
 use crate::db::one_time_tokens::Confirms;
@@ -64,6 +65,7 @@ pub async fn send(deps: &Deps<'_>, client: &Client, request: &Request<'_>) -> Re
         check_frequency,
     };
     let mut tx = deps.db.begin().await?;
+    let mut created = None;
     let user = match users::find_by_email(&mut *tx, &email).await? {
         // Unlike the other email endpoints this one says that the address is unknown: the
         // caller asked not to create users (GoTrue does the same).
@@ -73,7 +75,13 @@ pub async fn send(deps: &Deps<'_>, client: &Client, request: &Request<'_>) -> Re
                 "Signups not allowed for otp",
             ));
         }
-        None => sign_up(&mut tx, deps, client, &email, data, &out(false)).await?,
+        None => {
+            let user = sign_up(&mut tx, deps, client, &email, data, &out(false)).await?;
+            created = Some(user.id);
+            // With autoconfirm the new user gets the magic link; otherwise the confirmation
+            // mail went out.
+            Some(user).filter(|_| deps.accounts.autoconfirm)
+        }
         Some(user) if user.email_confirmed_at.is_none() => {
             // Not confirmed yet: the confirmation mail is the sign-in link. It proves the
             // address alone, so whatever someone else set on the account goes when it is
@@ -90,11 +98,17 @@ pub async fn send(deps: &Deps<'_>, client: &Client, request: &Request<'_>) -> Re
         email::send(&mut tx, deps.outbox, user.id, Action::MagicLink, &out(true)).await?;
     }
     tx.commit().await?;
+    if let Some(user_id) = created {
+        // GoTrue signs the address up through `/signup`, and answers as it does.
+        user_hooks::after_user_created(deps.db, deps.accounts.after_user_created.as_ref(), user_id)
+            .await
+            .map_err(user_hooks::signup_hook_failed)?;
+    }
     Ok(())
 }
 
-/// A passwordless sign-up. With autoconfirm the new user is confirmed and returned (to get a
-/// magic link); otherwise the confirmation mail goes out and `None` is returned.
+/// A passwordless sign-up: the new user, confirmed with autoconfirm (to get a magic link);
+/// otherwise unconfirmed, and the confirmation mail has gone out.
 async fn sign_up(
     tx: &mut PgConnection,
     deps: &Deps<'_>,
@@ -102,7 +116,7 @@ async fn sign_up(
     email: &str,
     data: Option<&Value>,
     out: &Outgoing<'_>,
-) -> Result<Option<UserRow>> {
+) -> Result<UserRow> {
     let rules = deps.accounts;
     if rules.signup_disabled {
         return Err(Error::unprocessable(
@@ -127,7 +141,7 @@ async fn sign_up(
     );
     audit::insert(&mut *tx, signed_up).await?;
     if rules.autoconfirm {
-        return Ok(Some(user));
+        return Ok(user);
     }
     // The link confirms the account as this sign-up made it, metadata included.
     email::send_confirmation(
@@ -139,5 +153,5 @@ async fn sign_up(
         &Confirms::Account,
     )
     .await?;
-    Ok(None)
+    Ok(user)
 }

@@ -33,6 +33,8 @@ use crate::providers::ProviderUser;
 pub enum Resolved {
     /// Sign this user in.
     SignedIn(Box<UserRow>),
+    /// Sign this user in; the account is new (the after-user-created hook follows the commit).
+    Created(Box<UserRow>),
     /// Keep what was done (the new account or identity, the confirmation mail) but end the
     /// callback with this error: GoTrue's `storage.NewCommitWithError`.
     Refused(Error),
@@ -78,7 +80,7 @@ pub async fn resolve(
             join_account(conn, user, provider, profile, ip).await?,
         ))),
         // Unverified at the provider and taken here: a separate account without the address.
-        Some(_) => Ok(Resolved::SignedIn(Box::new(
+        Some(_) => Ok(Resolved::Created(Box::new(
             create(conn, rules, provider, profile, None).await?,
         ))),
         None => {
@@ -90,7 +92,7 @@ pub async fn resolve(
                 send_confirmation(conn, outbox, user.id, redirect_to, Confirms::default()).await?;
                 return Ok(needs_verification(provider));
             }
-            Ok(Resolved::SignedIn(Box::new(user)))
+            Ok(Resolved::Created(Box::new(user)))
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::auth::email_hook::EmailHook;
 use crate::config::{Config, ConfigError, LinkPath, MailerConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::mail::templates::{Rendered, TemplateData, Templates};
@@ -28,6 +29,8 @@ pub struct Outbox {
     max_frequency: Duration,
     /// No SMS gateway exists yet (`sms::Sender` has no variants), so this is always `None`.
     sms: Option<sms::Sender>,
+    /// `GOTRUE_HOOK_SEND_EMAIL_*`: when set, mails go to it instead of `mailer`.
+    email_hook: Option<EmailHook>,
 }
 
 /// What a client asked to do with a phone number. GoTrue's refusal without an SMS provider
@@ -81,7 +84,18 @@ impl Outbox {
             templates: Arc::new(Templates::new(&config.mailer)?),
             max_frequency: config.smtp_max_frequency,
             sms: None,
+            email_hook: None,
         })
+    }
+
+    /// Sends every mail through the send-email hook instead of the mailer.
+    pub fn with_email_hook(mut self, hook: Option<EmailHook>) -> Outbox {
+        self.email_hook = hook;
+        self
+    }
+
+    pub fn email_hook(&self) -> Option<&EmailHook> {
+        self.email_hook.as_ref()
     }
 
     /// The SMS sender for `asked`, or GoTrue's `400 phone_provider_disabled` with its message

@@ -12,6 +12,7 @@ use crate::auth::outbox::{Outbox, PhoneUse};
 use crate::auth::password::{self, Hasher};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::auth::user_hooks;
 use crate::config::PasswordConfig;
 use crate::db::Pool;
 use crate::db::audit::{self, Action};
@@ -116,6 +117,7 @@ async fn sign_in_anonymously(deps: &Deps<'_>, client: &Client, data: Option<&Val
     record(&mut tx, &user, Action::UserSignedUp, "anonymous", client).await?;
     let (tokens, user, identities) = session::start(&mut tx, deps.sessions, &user, "anonymous", client).await?;
     tx.commit().await?;
+    user_hooks::after_user_created(deps.db, deps.accounts.after_user_created.as_ref(), user.id).await?;
     Ok(SignedUp::Session {
         tokens,
         user,
@@ -169,6 +171,7 @@ async fn new_email_account(
     let mut conn = deps.hot.acquire().await?;
     let mut tx = conn.begin().await?;
     let (user, identities) = accounts::create_email_user(&mut tx, deps.accounts, account).await?;
+    let user_id = user.id;
     record(&mut tx, &user, Action::UserSignedUp, "email", client).await?;
     let signed_up = if confirmed {
         let (tokens, user, _) = session::start(&mut tx, deps.sessions, &user, "password", client).await?;
@@ -191,6 +194,9 @@ async fn new_email_account(
     };
     tx.commit().await?;
     conn.release().await?;
+    user_hooks::after_user_created(deps.db, deps.accounts.after_user_created.as_ref(), user_id)
+        .await
+        .map_err(user_hooks::signup_hook_failed)?;
     Ok(signed_up)
 }
 

@@ -3,11 +3,20 @@
 //! shown to the hook before its row is written, so that a refusal leaves nothing behind. An
 //! allow-list of email domains is the usual use. The hook refuses with GoTrue's error object
 //! (`{"error": {"http_code": 403, "message": "..."}}`) or `{"decision": "reject", "message"}`.
+//!
+//! The after-user-created hook (`GOTRUE_HOOK_AFTER_USER_CREATED_*`) is told about a new user
+//! once the transaction that made it has committed, as GoTrue's `triggerAfterUserCreated`:
+//! a Postgres function runs in a transaction of its own, and an error from the hook is the
+//! client's error while the user stays.
 
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use crate::db::users::NewUser;
+use uuid::Uuid;
+
+use crate::auth::hook_user;
+use crate::db::Pool;
+use crate::db::users::{self, NewUser};
 use crate::error::{Error, ErrorCode, Kind};
 use crate::hooks::Hook;
 
@@ -38,6 +47,28 @@ pub async fn before_user_created(
         ));
     }
     Ok(())
+}
+
+/// Runs `hook` (`AccountRules::after_user_created`), if one is set, on the committed user
+/// `user_id`, read afresh with its identities.
+pub async fn after_user_created(db: &Pool, hook: Option<&Hook>, user_id: Uuid) -> Result<(), Error> {
+    let Some(hook) = hook else {
+        return Ok(());
+    };
+    let mut tx = db.begin().await?;
+    let user = users::find_by_id(&mut *tx, user_id)
+        .await?
+        .ok_or_else(|| Error::internal("new user vanished before the after-user-created hook"))?;
+    let input = json!({ "user": hook_user::load(&mut tx, &user).await? });
+    hook.call(&mut tx, input).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// GoTrue's answer on `/signup` (and the OTP sign-up that goes through it) when the
+/// after-user-created hook fails: a 500, whatever the hook said; the user stays.
+pub fn signup_hook_failed(err: Error) -> Error {
+    Error::internal_with_message("Error invoking hook", err)
 }
 
 /// The user as GoTrue's user object shows it, before it exists: no identities yet, nothing

@@ -18,6 +18,8 @@ pub enum HookKind {
     PasswordVerificationAttempt,
     MfaVerificationAttempt,
     BeforeUserCreated,
+    SendEmail,
+    AfterUserCreated,
 }
 
 impl HookKind {
@@ -28,6 +30,8 @@ impl HookKind {
             HookKind::PasswordVerificationAttempt => "PASSWORD_VERIFICATION_ATTEMPT",
             HookKind::MfaVerificationAttempt => "MFA_VERIFICATION_ATTEMPT",
             HookKind::BeforeUserCreated => "BEFORE_USER_CREATED",
+            HookKind::SendEmail => "SEND_EMAIL",
+            HookKind::AfterUserCreated => "AFTER_USER_CREATED",
         }
     }
 
@@ -38,13 +42,15 @@ impl HookKind {
             HookKind::PasswordVerificationAttempt => "password-verification",
             HookKind::MfaVerificationAttempt => "mfa-verification",
             HookKind::BeforeUserCreated => "before-user-created",
+            HookKind::SendEmail => "send-email",
+            HookKind::AfterUserCreated => "after-user-created",
         }
     }
 }
 
 /// GoTrue's hooks that Latchkey does not call yet: switching one on stops start-up, because
 /// an operator who enables a policy hook expects it to be enforced.
-const NOT_YET_CALLED: &[&str] = &["SEND_EMAIL", "SEND_SMS", "AFTER_USER_CREATED"];
+const NOT_YET_CALLED: &[&str] = &["SEND_SMS"];
 
 /// Where an enabled hook is called.
 #[derive(Clone)]
@@ -86,6 +92,10 @@ pub struct HooksConfig {
     pub password_verification_attempt: Option<HookConfig>,
     pub mfa_verification_attempt: Option<HookConfig>,
     pub before_user_created: Option<HookConfig>,
+    /// Replaces SMTP for every mail when set (`auth::email_hook`).
+    pub send_email: Option<HookConfig>,
+    /// Told about each new user once it is committed (`auth::user_hooks`).
+    pub after_user_created: Option<HookConfig>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
@@ -103,6 +113,8 @@ pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
         password_verification_attempt: hook(env, HookKind::PasswordVerificationAttempt)?,
         mfa_verification_attempt: hook(env, HookKind::MfaVerificationAttempt)?,
         before_user_created: hook(env, HookKind::BeforeUserCreated)?,
+        send_email: hook(env, HookKind::SendEmail)?,
+        after_user_created: hook(env, HookKind::AfterUserCreated)?,
     })
 }
 
@@ -341,6 +353,26 @@ mod tests {
             let err = config(pairs).unwrap_err();
             assert_eq!(err.var, *var, "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_send_email_and_after_user_created_hooks_are_accepted() {
+        let hooks = config(&[
+            ("GOTRUE_HOOK_SEND_EMAIL_ENABLED", "true"),
+            (
+                "GOTRUE_HOOK_SEND_EMAIL_URI",
+                "pg-functions://postgres/public/send_email",
+            ),
+            ("GOTRUE_HOOK_AFTER_USER_CREATED_ENABLED", "true"),
+            (
+                "GOTRUE_HOOK_AFTER_USER_CREATED_URI",
+                "pg-functions://postgres/public/after",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(hooks.send_email.map(|hook| hook.kind), Some(HookKind::SendEmail));
+        let after = hooks.after_user_created.map(|hook| hook.kind);
+        assert_eq!(after, Some(HookKind::AfterUserCreated));
     }
 
     #[test]

@@ -4,10 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod after_user_created;
 mod attempts;
 mod before_user_created;
 mod custom_claims;
 mod latency;
+mod send_email;
 
 use std::sync::{Arc, Mutex};
 
@@ -57,4 +59,12 @@ impl Receiver {
         tokio::spawn(async move { axum::serve(listener, app).await });
         Receiver { url, inputs }
     }
+}
+
+/// The JSON body of a 200 answer (the body is shown when the status is another).
+pub async fn ok_json(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body
 }

@@ -1,12 +1,14 @@
 //! Row-level security: the crate's `Rls` API (here); the migration's roles, helpers and
 //! locked-down auth tables (`rls/migration.rs`); the notes example over HTTP (`rls/notes.rs`);
-//! plain SQL the way PostgREST runs it (`rls/sql.rs`).
+//! plain SQL the way PostgREST runs it (`rls/sql.rs`); the opt-in `jwt.<claim>` settings
+//! (`rls/claim_settings.rs`).
 //!
 //! The sign-up endpoint is not needed: user tokens are minted here with GoTrue's claim set and
 //! the test secret, exactly as Latchkey would sign them.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+mod claim_settings;
 mod jwks;
 mod migration;
 mod notes;
