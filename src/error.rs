@@ -57,6 +57,8 @@ error_codes! {
     InvalidCredentials => "invalid_credentials",
     OverRequestRateLimit => "over_request_rate_limit",
     OverEmailSendRateLimit => "over_email_send_rate_limit",
+    OverSmsSendRateLimit => "over_sms_send_rate_limit",
+    SmsSendFailed => "sms_send_failed",
     BadCodeVerifier => "bad_code_verifier",
     RequestTimeout => "request_timeout",
     RequestEntityTooLarge => "request_entity_too_large",

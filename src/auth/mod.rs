@@ -20,6 +20,7 @@ pub mod oauth_link;
 pub mod oauth_providers;
 pub mod outbox;
 pub mod password;
+pub mod phone;
 pub mod pkce;
 pub mod proven_address;
 pub mod recovery;

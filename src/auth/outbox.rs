@@ -1,7 +1,7 @@
 //! Where one-time codes and links go out: the mailer, the server's mail budget
-//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), the links and the templates; and the SMS sender, of
-//! which there is none yet ([`Outbox::sms`]). The flows in `auth::email` decide what to
-//! send; this sends it.
+//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), the links and the templates; and the SMS gateway with
+//! its settings, template and budget (`GOTRUE_RATE_LIMIT_SMS_SENT`, [`Outbox::sms`]). The
+//! flows in `auth::email` and `auth::phone` decide what to send; this sends it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::config::{Config, ConfigError, LinkPath, MailerConfig};
+use crate::config::{Config, ConfigError, LinkPath, MailerConfig, SmsConfig};
 use crate::error::{Error, ErrorCode, Result};
 use crate::mail::templates::{Rendered, TemplateData, Templates};
 use crate::mail::{self, Email, EmailKind, Mailer};
 use crate::ratelimit::Limiter;
+use crate::sms::{self, SmsTemplate};
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -25,14 +26,12 @@ pub struct Outbox {
     settings: MailerConfig,
     templates: Arc<Templates>,
     max_frequency: Duration,
-    /// The phone flows are not wired to `sms::Sender` yet, so this is always `None`.
-    sms: Option<PhoneFlowsPending>,
+    /// The SMS gateway; `None` when the phone provider is off or none is configured.
+    sms: Option<sms::Sender>,
+    sms_settings: Arc<SmsConfig>,
+    /// `GOTRUE_SMS_TEMPLATE`, parsed once.
+    sms_template: SmsTemplate,
 }
-
-/// Stands for the SMS sender until the phone flows use `sms::Sender`: it has no values, so
-/// the code after [`Outbox::sms`] is unreachable, as the compiler checks (`match *sender {}`).
-#[derive(Debug, Clone)]
-pub enum PhoneFlowsPending {}
 
 /// What a client asked to do with a phone number. GoTrue's refusal without an SMS provider
 /// depends on it.
@@ -84,17 +83,41 @@ impl Outbox {
             settings: config.mailer.clone(),
             templates: Arc::new(Templates::new(&config.mailer)?),
             max_frequency: config.smtp_max_frequency,
-            sms: None,
+            sms: sms::Sender::from_config(&config.sms)?,
+            sms_settings: Arc::new(config.sms.clone()),
+            sms_template: SmsTemplate::new(&config.sms.template)?,
         })
     }
 
     /// The SMS sender for `asked`, or GoTrue's `400 phone_provider_disabled` with its message
     /// for that use when none is configured. The one place that decides whether anything
-    /// about phones can go on; there is no sender yet, so callers end with `match *sender {}`.
-    pub fn sms(&self, asked: PhoneUse) -> Result<&PhoneFlowsPending> {
+    /// about phones can go on.
+    pub fn sms(&self, asked: PhoneUse) -> Result<&sms::Sender> {
         self.sms
             .as_ref()
             .ok_or_else(|| Error::bad_request(ErrorCode::PhoneProviderDisabled, asked.refusal()))
+    }
+
+    /// `GOTRUE_SMS_*`: autoconfirm, the codes' length, lifetime and frequency, the test
+    /// numbers.
+    pub fn sms_settings(&self) -> &SmsConfig {
+        &self.sms_settings
+    }
+
+    /// The text carrying `code` (`GOTRUE_SMS_TEMPLATE`); GoTrue's 500 when it cannot render.
+    pub fn sms_text(&self, code: &str) -> Result<String> {
+        self.sms_template
+            .render(code)
+            .map_err(|err| Error::internal(format!("error generating sms template: {err}")))
+    }
+
+    /// One unit of the server's text-message budget (`GOTRUE_RATE_LIMIT_SMS_SENT`), before a
+    /// message goes out; GoTrue's 429 when it is spent.
+    pub async fn take_sms_budget(&self) -> Result<()> {
+        self.budget
+            .take_sms()
+            .await
+            .map_err(|_| Error::too_many_requests(ErrorCode::OverSmsSendRateLimit, "SMS rate limit exceeded"))
     }
 
     /// Subjects, templates, and the codes' length and lifetime.

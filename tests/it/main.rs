@@ -46,6 +46,7 @@ mod otp_nonce;
 mod password_limits;
 mod password_policy;
 mod pgbouncer;
+mod phone;
 mod providers;
 mod ratelimit;
 mod ratelimit_redis;

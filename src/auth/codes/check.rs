@@ -108,6 +108,29 @@ pub async fn find_by_code(codes: &Codes, to: &Identifier, code: &str, purposes: 
     Ok(found.and_then(Matched::from_row))
 }
 
+/// The live code of one of `purposes` sent to `to`, for a gateway that made and checked the
+/// typed-in code itself (Twilio Verify): `accepted` is its answer. The stored code still makes
+/// the gateway's code single-use, current and expiring like any other; a refusal counts as a
+/// wrong guess. Committed whatever the outcome.
+pub async fn find_checked_by_gateway(
+    codes: &Codes,
+    to: &Identifier,
+    purposes: &[Purpose],
+    accepted: bool,
+) -> Result<Option<Matched>> {
+    let types = token_types(purposes);
+    let mut tx = codes.db.begin().await?;
+    one_time_tokens::lock_guessing(&mut *tx, to.as_str()).await?;
+    let rows = one_time_tokens::find_by_address(&mut *tx, to.as_str(), &types).await?;
+    let found = if accepted { rows.into_iter().next() } else { None };
+    if found.is_none() {
+        let died = one_time_tokens::count_failure_at_address(&mut *tx, to.as_str(), &types, codes.max_attempts).await?;
+        log_died(died);
+    }
+    tx.commit().await?;
+    Ok(found.and_then(Matched::from_row))
+}
+
 /// The user's code of `purpose` if `code`, sent to `to`, is it (the reauthentication nonce,
 /// checked for the signed-in user): like [`find_by_code`], guesses one at a time for the user,
 /// a wrong one counted against that code (which dies at the limit), committed whatever the
