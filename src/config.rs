@@ -254,6 +254,16 @@ impl Config {
         if self.max_request_duration.is_zero() {
             return fail("GOTRUE_API_MAX_REQUEST_DURATION", "must be positive");
         }
+        // GoTrue answers a 500 to every challenge then; better said once, at start-up.
+        let sends_sms = self.sms.provider.is_some() || self.hooks.send_sms.is_some();
+        for (var, on) in [
+            ("GOTRUE_MFA_PHONE_ENROLL_ENABLED", self.mfa.phone_enroll_enabled),
+            ("GOTRUE_MFA_PHONE_VERIFY_ENABLED", self.mfa.phone_verify_enabled),
+        ] {
+            if on && !sends_sms {
+                return fail(var, "phone factors need GOTRUE_SMS_PROVIDER or the send-SMS hook");
+            }
+        }
         Ok(())
     }
 }

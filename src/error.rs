@@ -89,6 +89,7 @@ error_codes! {
     MfaTotpVerifyDisabled => "mfa_totp_verify_not_enabled",
     MfaWebAuthnEnrollDisabled => "mfa_webauthn_enroll_not_enabled",
     MfaWebAuthnVerifyDisabled => "mfa_webauthn_verify_not_enabled",
+    MfaVerifiedFactorExists => "mfa_verified_factor_exists",
     ProviderDisabled => "provider_disabled",
     FeatureDisabled => "feature_disabled",
     CustomProviderNotFound => "custom_provider_not_found",

@@ -30,6 +30,7 @@ pub mod send_timing;
 pub mod session;
 pub mod sign_in;
 pub mod signup;
+pub mod sms_hook;
 pub mod unlink;
 pub mod user_hooks;
 pub mod user_update;

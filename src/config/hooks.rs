@@ -18,6 +18,7 @@ pub enum HookKind {
     PasswordVerificationAttempt,
     MfaVerificationAttempt,
     BeforeUserCreated,
+    SendSms,
 }
 
 impl HookKind {
@@ -28,6 +29,7 @@ impl HookKind {
             HookKind::PasswordVerificationAttempt => "PASSWORD_VERIFICATION_ATTEMPT",
             HookKind::MfaVerificationAttempt => "MFA_VERIFICATION_ATTEMPT",
             HookKind::BeforeUserCreated => "BEFORE_USER_CREATED",
+            HookKind::SendSms => "SEND_SMS",
         }
     }
 
@@ -38,13 +40,14 @@ impl HookKind {
             HookKind::PasswordVerificationAttempt => "password-verification",
             HookKind::MfaVerificationAttempt => "mfa-verification",
             HookKind::BeforeUserCreated => "before-user-created",
+            HookKind::SendSms => "send-sms",
         }
     }
 }
 
 /// GoTrue's hooks that Latchkey does not call yet: switching one on stops start-up, because
 /// an operator who enables a policy hook expects it to be enforced.
-const NOT_YET_CALLED: &[&str] = &["SEND_EMAIL", "SEND_SMS", "AFTER_USER_CREATED"];
+const NOT_YET_CALLED: &[&str] = &["SEND_EMAIL", "AFTER_USER_CREATED"];
 
 /// Where an enabled hook is called.
 #[derive(Clone)]
@@ -86,6 +89,8 @@ pub struct HooksConfig {
     pub password_verification_attempt: Option<HookConfig>,
     pub mfa_verification_attempt: Option<HookConfig>,
     pub before_user_created: Option<HookConfig>,
+    /// Sends every SMS code instead of the SMS provider.
+    pub send_sms: Option<HookConfig>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
@@ -103,6 +108,7 @@ pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
         password_verification_attempt: hook(env, HookKind::PasswordVerificationAttempt)?,
         mfa_verification_attempt: hook(env, HookKind::MfaVerificationAttempt)?,
         before_user_created: hook(env, HookKind::BeforeUserCreated)?,
+        send_sms: hook(env, HookKind::SendSms)?,
     })
 }
 
@@ -332,10 +338,7 @@ mod tests {
                 &[enabled, (uri, "https://hooks.example.com/x"), (secrets, "v1a,whpk_abc")],
                 secrets,
             ),
-            (
-                &[("GOTRUE_HOOK_SEND_SMS_ENABLED", "true")],
-                "GOTRUE_HOOK_SEND_SMS_ENABLED",
-            ),
+            (&[("GOTRUE_HOOK_SEND_SMS_ENABLED", "true")], "GOTRUE_HOOK_SEND_SMS_URI"),
         ];
         for (pairs, var) in cases {
             let err = config(pairs).unwrap_err();

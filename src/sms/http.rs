@@ -51,6 +51,10 @@ pub(super) fn endpoint(default_base: &str, base: Option<&Url>, path: &[&str]) ->
 pub(super) enum Auth<'a> {
     /// HTTP Basic (Twilio: account SID and auth token).
     Basic(&'a str, &'a SecretString),
+    /// `Authorization: <scheme> <secret>` (MessageBird: `AccessKey <key>`).
+    Scheme(&'static str, &'a SecretString),
+    /// Credentials travel in the form (Textlocal, Vonage).
+    InForm,
 }
 
 /// A provider's answer: its status and body.
@@ -94,6 +98,16 @@ pub(super) async fn post_form(
     let mut request = client.post(url.clone()).form(form);
     match auth {
         Auth::Basic(user, password) => request = request.basic_auth(user, Some(password.expose_secret())),
+        Auth::Scheme(scheme, secret) => {
+            let mut value = reqwest::header::HeaderValue::try_from(format!("{scheme} {}", secret.expose_secret()))
+                .map_err(|_| SmsError::Unreachable {
+                    provider,
+                    reason: "the access key is not a valid header value".into(),
+                })?;
+            value.set_sensitive(true);
+            request = request.header(reqwest::header::AUTHORIZATION, value);
+        }
+        Auth::InForm => {}
     }
     let mut response = request.send().await.map_err(unreachable)?;
     let status = response.status().as_u16();

@@ -7,8 +7,12 @@
 //! ([`mask_number`]), also inside a provider's error message.
 
 mod http;
+mod messagebird;
 mod template;
+mod textlocal;
 mod twilio;
+mod twilio_verify;
+mod vonage;
 
 use std::time::Duration;
 
@@ -63,6 +67,10 @@ pub struct Sender {
 #[derive(Debug, Clone)]
 enum Gateway {
     Twilio(twilio::Twilio),
+    TwilioVerify(twilio_verify::TwilioVerify),
+    Messagebird(messagebird::Messagebird),
+    Textlocal(textlocal::Textlocal),
+    Vonage(vonage::Vonage),
 }
 
 /// Why a message did not go out (or a code could not be checked); the caller answers GoTrue's
@@ -106,7 +114,12 @@ impl Sender {
         let base = config.provider_url.as_ref();
         let gateway = match provider {
             SmsProvider::Twilio { .. } => Gateway::Twilio(twilio::Twilio::new(provider, base)?),
-            other => anyhow::bail!("the SMS provider {other} is not built in yet"),
+            SmsProvider::TwilioVerify { .. } => {
+                Gateway::TwilioVerify(twilio_verify::TwilioVerify::new(provider, base)?)
+            }
+            SmsProvider::Messagebird { .. } => Gateway::Messagebird(messagebird::Messagebird::new(provider, base)?),
+            SmsProvider::Textlocal { .. } => Gateway::Textlocal(textlocal::Textlocal::new(provider, base)?),
+            SmsProvider::Vonage { .. } => Gateway::Vonage(vonage::Vonage::new(provider, base)?),
         };
         Ok(Some(Sender {
             gateway,
@@ -118,6 +131,10 @@ impl Sender {
     pub fn provider(&self) -> &'static str {
         match &self.gateway {
             Gateway::Twilio(_) => "twilio",
+            Gateway::TwilioVerify(_) => "twilio_verify",
+            Gateway::Messagebird(_) => "messagebird",
+            Gateway::Textlocal(_) => "textlocal",
+            Gateway::Vonage(_) => "vonage",
         }
     }
 
@@ -132,6 +149,10 @@ impl Sender {
         }
         let sent = match &self.gateway {
             Gateway::Twilio(twilio) => twilio.send(&self.client, message).await,
+            Gateway::TwilioVerify(verify) => verify.send(&self.client, message).await,
+            Gateway::Messagebird(messagebird) => messagebird.send(&self.client, message).await,
+            Gateway::Textlocal(textlocal) => textlocal.send(&self.client, message).await,
+            Gateway::Vonage(vonage) => vonage.send(&self.client, message).await,
         };
         let to = mask_number(message.to);
         match &sent {
@@ -146,20 +167,30 @@ impl Sender {
     pub fn supports(&self, channel: Channel) -> bool {
         match channel {
             Channel::Sms => true,
-            Channel::Whatsapp => matches!(self.gateway, Gateway::Twilio(_)),
+            Channel::Whatsapp => matches!(self.gateway, Gateway::Twilio(_) | Gateway::TwilioVerify(_)),
         }
     }
 
     /// Twilio Verify makes and checks the codes itself: nothing is stored and `/verify` asks
     /// [`Sender::check_code`].
     pub fn checks_codes_itself(&self) -> bool {
-        false
+        matches!(self.gateway, Gateway::TwilioVerify(_))
     }
 
-    /// Asks the provider whether `code` is the one it sent to `to` (Twilio Verify only; the
-    /// others never check codes, so they say no).
-    pub async fn check_code(&self, _to: &str, _code: &str) -> Result<bool, SmsError> {
-        Ok(false)
+    /// Asks the provider whether `code` is the one it sent to `to` (Twilio Verify; the other
+    /// gateways never see a code they did not get from us, so they say no). `Ok(false)` for a
+    /// wrong, expired or already used code; an error when the provider could not answer.
+    pub async fn check_code(&self, to: &str, code: &str) -> Result<bool, SmsError> {
+        let Gateway::TwilioVerify(verify) = &self.gateway else {
+            return Ok(false);
+        };
+        let checked = verify.check(&self.client, to, code).await;
+        let to = mask_number(to);
+        match &checked {
+            Ok(approved) => tracing::info!(provider = self.provider(), to, approved, "sms code checked"),
+            Err(err) => tracing::warn!(provider = self.provider(), to, error = %err, "sms code not checked"),
+        }
+        checked
     }
 }
 
