@@ -142,12 +142,32 @@ pub async fn find_users_code(
     to: &Identifier,
     code: &str,
 ) -> Result<Option<Matched>> {
+    find_users_code_judged(codes, user_id, purpose, |row| matches(&row.token_hash, to, code)).await
+}
+
+/// [`find_users_code`] for a code a gateway made and checked itself (Twilio Verify):
+/// `accepted` is its answer; the stored code keeps the nonce single-use and expiring.
+pub async fn find_users_code_checked_by_gateway(
+    codes: &Codes,
+    user_id: Uuid,
+    purpose: Purpose,
+    accepted: bool,
+) -> Result<Option<Matched>> {
+    find_users_code_judged(codes, user_id, purpose, |_| accepted).await
+}
+
+async fn find_users_code_judged(
+    codes: &Codes,
+    user_id: Uuid,
+    purpose: Purpose,
+    is_it: impl FnOnce(&OneTimeTokenRow) -> bool,
+) -> Result<Option<Matched>> {
     let mut tx = codes.db.begin().await?;
     one_time_tokens::lock_guessing(&mut *tx, &user_id.to_string()).await?;
     let Some(row) = one_time_tokens::find_for_user(&mut *tx, user_id, purpose.token_type()).await? else {
         return Ok(None);
     };
-    let matched = matches(&row.token_hash, to, code);
+    let matched = is_it(&row);
     if !matched {
         let died = one_time_tokens::count_failure_for_user(&mut *tx, user_id, purpose.token_type(), codes.max_attempts)
             .await?;

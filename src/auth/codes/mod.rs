@@ -25,7 +25,8 @@ use crate::db::users::UserRow;
 use crate::error::Result;
 
 pub use check::{
-    Matched, find_by_code, find_by_hash, find_checked_by_gateway, find_users_code, is_usable, lock_for_use,
+    Matched, find_by_code, find_by_hash, find_checked_by_gateway, find_users_code, find_users_code_checked_by_gateway,
+    is_usable, lock_for_use,
 };
 pub use hash::{PKCE_PREFIX, generate, matches, token_hash, with_flow_prefix};
 pub use issue::{Issued, NewCode, issue, issue_code};

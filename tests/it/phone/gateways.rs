@@ -80,3 +80,39 @@ async fn twilio_verify_makes_and_checks_the_codes() {
         .unwrap();
     assert_eq!(stored, 0);
 }
+
+#[tokio::test]
+async fn twilio_verify_checks_a_phone_users_reauthentication_nonce() {
+    let (app, fake) = phone_app_with(
+        "twilio_verify",
+        &[("GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION", "true")],
+    )
+    .await;
+    let phone = random_number();
+    let session = super::confirmed_phone_user(&app, &fake, &phone, "a-long-password").await;
+    let token = session["access_token"].as_str().unwrap();
+    let mut db = app.db().await;
+    sqlx::query("update _auth_sessions set created_at = now() - interval '25 hours'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(app.get_auth("/auth/v1/reauthenticate", token).await.status(), 200);
+    let nonce = fake.last_code(&phone);
+    let wrong = if nonce == "000000" { "000001" } else { "000000" };
+    let refused = app
+        .put_json_auth(
+            "/auth/v1/user",
+            token,
+            &json!({"password": "a-new-password", "nonce": wrong}),
+        )
+        .await;
+    assert_error(refused, 422, "reauthentication_not_valid").await;
+    let changed = app
+        .put_json_auth(
+            "/auth/v1/user",
+            token,
+            &json!({"password": "a-new-password", "nonce": nonce}),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+}
