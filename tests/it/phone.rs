@@ -116,3 +116,14 @@ pub async fn confirmed_phone_user(app: &TestApp, fake: &Phones, phone: &str, pas
     assert_eq!(signed_up.status(), 200);
     expect_session(verify(app, "sms", phone, &fake.last_code(phone)).await).await
 }
+
+/// A wrong nonce is refused and the texted one (`nonce`) changes the password; the session
+/// must be older than a day, so that a password change needs the nonce.
+pub async fn change_password_with_nonce(app: &TestApp, token: &str, nonce: &str) {
+    let wrong = if nonce == "000000" { "000001" } else { "000000" };
+    for (given, status) in [(wrong, 422), (nonce, 200)] {
+        let body = json!({"password": "a-new-password", "nonce": given});
+        let response = app.put_json_auth("/auth/v1/user", token, &body).await;
+        assert_eq!(response.status(), status, "nonce {given}");
+    }
+}

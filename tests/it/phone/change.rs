@@ -125,23 +125,7 @@ async fn a_phone_only_user_reauthenticates_by_text() {
     let response = app.get_auth("/auth/v1/reauthenticate", token).await;
     assert_eq!(response.status(), 200);
     assert!(response.json::<serde_json::Value>().await.unwrap()["message_id"].is_string());
-    let nonce = fake.last_code(&phone);
-    let wrong = app
-        .put_json_auth(
-            "/auth/v1/user",
-            token,
-            &json!({"password": "a-new-password", "nonce": "000000x"}),
-        )
-        .await;
-    assert_error(wrong, 422, "reauthentication_not_valid").await;
-    let changed = app
-        .put_json_auth(
-            "/auth/v1/user",
-            token,
-            &json!({"password": "a-new-password", "nonce": nonce}),
-        )
-        .await;
-    assert_eq!(changed.status(), 200);
+    super::change_password_with_nonce(&app, token, &fake.last_code(&phone)).await;
     let new = json!({"phone": phone, "password": "a-new-password"});
     expect_session(app.post_json("/auth/v1/token?grant_type=password", &new).await).await;
 }

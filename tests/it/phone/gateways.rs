@@ -97,22 +97,5 @@ async fn twilio_verify_checks_a_phone_users_reauthentication_nonce() {
         .await
         .unwrap();
     assert_eq!(app.get_auth("/auth/v1/reauthenticate", token).await.status(), 200);
-    let nonce = fake.last_code(&phone);
-    let wrong = if nonce == "000000" { "000001" } else { "000000" };
-    let refused = app
-        .put_json_auth(
-            "/auth/v1/user",
-            token,
-            &json!({"password": "a-new-password", "nonce": wrong}),
-        )
-        .await;
-    assert_error(refused, 422, "reauthentication_not_valid").await;
-    let changed = app
-        .put_json_auth(
-            "/auth/v1/user",
-            token,
-            &json!({"password": "a-new-password", "nonce": nonce}),
-        )
-        .await;
-    assert_eq!(changed.status(), 200);
+    super::change_password_with_nonce(&app, token, &fake.last_code(&phone)).await;
 }
