@@ -90,8 +90,6 @@ error_codes! {
     MfaWebAuthnEnrollDisabled => "mfa_webauthn_enroll_not_enabled",
     MfaWebAuthnVerifyDisabled => "mfa_webauthn_verify_not_enabled",
     MfaVerifiedFactorExists => "mfa_verified_factor_exists",
-    OverSmsSendRateLimit => "over_sms_send_rate_limit",
-    SmsSendFailed => "sms_send_failed",
     ProviderDisabled => "provider_disabled",
     FeatureDisabled => "feature_disabled",
     CustomProviderNotFound => "custom_provider_not_found",
