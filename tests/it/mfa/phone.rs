@@ -337,3 +337,38 @@ async fn the_code_and_the_number_stay_out_of_the_logs() {
         assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
     }
 }
+
+/// With the send-SMS hook on (and no SMS provider), a challenge's code goes to the hook, in
+/// the challenge's transaction, as GoTrue's `{user, sms: {otp, sms_type: "mfa", phone}}`.
+#[tokio::test]
+async fn the_send_sms_hook_sends_phone_factor_codes() {
+    let app = TestApp::spawn_with(&[
+        ("GOTRUE_MFA_PHONE_ENROLL_ENABLED", "true"),
+        ("GOTRUE_MFA_PHONE_VERIFY_ENABLED", "true"),
+        ("GOTRUE_HOOK_SEND_SMS_ENABLED", "true"),
+        ("GOTRUE_HOOK_SEND_SMS_URI", "pg-functions://postgres/public/send_sms"),
+    ])
+    .await;
+    sqlx::raw_sql(
+        "create table public.texts (input jsonb not null); \
+         create function public.send_sms(event jsonb) returns jsonb language sql as \
+         $$ insert into public.texts values (event) returning '{}'::jsonb $$;",
+    )
+    .execute(&mut app.db().await)
+    .await
+    .unwrap();
+    let (session, factor) = enrolled_phone(&app).await;
+    let token = access(&session);
+    // Any of GoTrue's channels: the hook decides how to send.
+    let challenge = challenged(&app, token, &factor, "whatsapp").await;
+    let input: Value = sqlx::query_scalar("select input from public.texts")
+        .fetch_one(&mut app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(input["sms"]["sms_type"], "mfa");
+    assert_eq!(input["sms"]["phone"], NUMBER);
+    assert_eq!(input["metadata"]["name"], "send-sms");
+    let code = input["sms"]["otp"].as_str().unwrap();
+    let aal2 = expect_session(verify(&app, token, &factor, &challenge, code).await).await;
+    assert_eq!(assurance(&aal2).0, "aal2");
+}
