@@ -98,3 +98,38 @@ async fn a_provider_that_hangs_is_cut_off_with_sms_send_failed() {
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     assert_eq!(stored_for(&app, NUMBER).await, (0, 0));
 }
+
+/// The binary's Prometheus page counts texts sent and failed, by provider.
+#[tokio::test]
+async fn texts_sent_and_failed_are_counted_by_provider() {
+    let fake = FakeSms::start().await;
+    let database = crate::helpers::fresh_database().await;
+    let mut vars = fake.vars("vonage");
+    vars.extend(
+        [
+            ("GOTRUE_EXTERNAL_PHONE_ENABLED", "true"),
+            ("GOTRUE_METRICS_ENABLED", "true"),
+            ("GOTRUE_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", "0"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = crate::binary::Server::start(database.url(), &borrowed);
+    let line = server.wait_for_line(|line| line.contains("Prometheus metrics")).await;
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let metrics_url = format!("http://{}/metrics", announced["address"].as_str().unwrap());
+    let client = reqwest::Client::new();
+    let otp = |number: &str| client.post(server.url("/otp")).json(&json!({ "phone": number })).send();
+    assert_eq!(otp("+15555550123").await.unwrap().status(), 200);
+    fake.set_mode(Mode::Refuse);
+    assert_eq!(otp("+15555550124").await.unwrap().status(), 422);
+
+    let page = client.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+    for series in [
+        r#"latchkey_sms_sent_total{provider="vonage"} 1"#,
+        r#"latchkey_sms_failed_total{provider="vonage"} 1"#,
+    ] {
+        assert!(page.lines().any(|line| line == series), "no {series} in\n{page}");
+    }
+}
