@@ -372,3 +372,30 @@ async fn the_send_sms_hook_sends_phone_factor_codes() {
     let aal2 = expect_session(verify(&app, token, &factor, &challenge, code).await).await;
     assert_eq!(assurance(&aal2).0, "aal2");
 }
+
+/// A texted code is six digits: guesses at one phone factor share the factor's verify budget
+/// (`LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS`), so the right code after the budget is spent is
+/// refused too.
+#[tokio::test]
+async fn guesses_at_a_phone_code_are_budgeted_per_factor() {
+    let fake = FakeSms::start().await;
+    let app = phone_app(&fake, "twilio", &[("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "3/1h")]).await;
+    let (session, factor) = enrolled_phone(&app).await;
+    let token = access(&session);
+    let challenge = challenged(&app, token, &factor, "sms").await;
+    let code = fake.code_for(NUMBER).unwrap();
+    let wrong = (0u32..)
+        .map(|n| format!("{n:06}"))
+        .filter(|guess| *guess != code)
+        .take(3);
+    for guess in wrong {
+        assert_error(
+            verify(&app, token, &factor, &challenge, &guess).await,
+            422,
+            "mfa_verification_failed",
+        )
+        .await;
+    }
+    let budget_spent = verify(&app, token, &factor, &challenge, &code).await;
+    assert_error(budget_spent, 429, "over_request_rate_limit").await;
+}
