@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::config::{Config, ConfigError, LinkPath, MailerConfig, SmsConfig};
 use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::Hook;
 use crate::mail::templates::{Rendered, TemplateData, Templates};
 use crate::mail::{self, Email, EmailKind, Mailer};
 use crate::ratelimit::Limiter;
@@ -26,11 +27,38 @@ pub struct Outbox {
     settings: MailerConfig,
     templates: Arc<Templates>,
     max_frequency: Duration,
-    /// The SMS gateway; `None` when the phone provider is off or none is configured.
-    sms: Option<sms::Sender>,
+    /// How codes are texted; `None` when the phone provider is off, or neither a gateway nor
+    /// the send-SMS hook is configured.
+    texter: Option<Texter>,
     sms_settings: Arc<SmsConfig>,
     /// `GOTRUE_SMS_TEMPLATE`, parsed once.
     sms_template: SmsTemplate,
+}
+
+/// How a code is texted: through the send-SMS hook when it is on (GoTrue then never asks the
+/// gateway), else through the configured gateway.
+#[derive(Debug, Clone)]
+pub enum Texter {
+    Hook(Hook),
+    Gateway(sms::Sender),
+}
+
+impl Texter {
+    /// Twilio Verify makes and checks the codes itself (never with the hook, as in GoTrue).
+    pub fn gateway_checks_codes(&self) -> Option<&sms::Sender> {
+        match self {
+            Texter::Gateway(sender) if sender.checks_codes_itself() => Some(sender),
+            _ => None,
+        }
+    }
+
+    /// Whether `channel` can be used (GoTrue's `IsValidMessageChannel`: any with the hook).
+    pub fn supports(&self, channel: sms::Channel) -> bool {
+        match self {
+            Texter::Hook(_) => true,
+            Texter::Gateway(sender) => sender.supports(channel),
+        }
+    }
 }
 
 /// What a client asked to do with a phone number. GoTrue's refusal without an SMS provider
@@ -83,7 +111,7 @@ impl Outbox {
             settings: config.mailer.clone(),
             templates: Arc::new(Templates::new(&config.mailer)?),
             max_frequency: config.smtp_max_frequency,
-            sms: sms::Sender::from_config(&config.sms)?,
+            texter: texter(config)?,
             sms_settings: Arc::new(config.sms.clone()),
             sms_template: SmsTemplate::new(&config.sms.template)?,
         })
@@ -92,8 +120,8 @@ impl Outbox {
     /// The SMS sender for `asked`, or GoTrue's `400 phone_provider_disabled` with its message
     /// for that use when none is configured. The one place that decides whether anything
     /// about phones can go on.
-    pub fn sms(&self, asked: PhoneUse) -> Result<&sms::Sender> {
-        self.sms
+    pub fn sms(&self, asked: PhoneUse) -> Result<&Texter> {
+        self.texter
             .as_ref()
             .ok_or_else(|| Error::bad_request(ErrorCode::PhoneProviderDisabled, asked.refusal()))
     }
@@ -182,6 +210,18 @@ impl Outbox {
         }
         Ok(())
     }
+}
+
+/// How phone sign-in texts codes: nothing while `GOTRUE_EXTERNAL_PHONE_ENABLED` is off; the
+/// send-SMS hook when it is on; else the `GOTRUE_SMS_PROVIDER` gateway, if any.
+fn texter(config: &Config) -> anyhow::Result<Option<Texter>> {
+    if !config.sms.enabled {
+        return Ok(None);
+    }
+    if let Some(hook) = &config.hooks.send_sms {
+        return Ok(Some(Texter::Hook(Hook::new(hook)?)));
+    }
+    Ok(sms::Sender::from_config(&config.sms)?.map(Texter::Gateway))
 }
 
 /// Where links of `path` point. With `GOTRUE_MAILER_URLPATHS_*` set, GoTrue's rule: the value

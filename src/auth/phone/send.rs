@@ -9,7 +9,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::auth::codes::{self, Identifier, NewCode, Purpose};
-use crate::auth::outbox::{Outbox, PhoneUse};
+use crate::auth::outbox::{Outbox, PhoneUse, Texter};
+use crate::auth::sms_hook::{self, SmsForHook};
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, SentAt, UserRow};
 use crate::error::{Error, ErrorCode, Result};
@@ -72,7 +73,7 @@ pub async fn send_code(
     channel: Channel,
     confirms: &Confirms,
 ) -> Result<SentText> {
-    let sender = outbox.sms(PhoneUse::SendCode)?;
+    let texter = outbox.sms(PhoneUse::SendCode)?;
     let settings = outbox.sms_settings();
     let user = users::lock(&mut *conn, user_id)
         .await?
@@ -85,7 +86,7 @@ pub async fn send_code(
             format!("For security purposes, you can only request this after {wait} seconds."),
         ));
     }
-    if !sender.supports(channel) {
+    if !texter.supports(channel) {
         return Err(Error::validation(super::INVALID_CHANNEL));
     }
     let test_code = settings.test_otp_for(to, now);
@@ -106,28 +107,42 @@ pub async fn send_code(
     let Some(code) = test_code else {
         // Twilio Verify makes its own code and checks it (`auth::phone::verify`); the stored
         // one, long and never sent anywhere, only keeps it single-use and expiring.
-        let issued = match sender.checks_codes_itself() {
-            true => codes::issue_code(&mut *conn, &new, codes::generate(UNUSABLE_CODE_DIGITS)).await?,
-            false => codes::issue(&mut *conn, &new).await?,
+        let issued = match texter.gateway_checks_codes() {
+            Some(_) => codes::issue_code(&mut *conn, &new, codes::generate(UNUSABLE_CODE_DIGITS)).await?,
+            None => codes::issue(&mut *conn, &new).await?,
         };
         // GoTrue counts texts against the server's budget unless numbers are autoconfirmed.
         if !settings.autoconfirm {
             outbox.take_sms_budget().await?;
         }
-        let body = outbox.sms_text(&issued.code)?;
-        let message = Message {
-            to,
-            body: &body,
-            code: &issued.code,
-            channel,
+        let message_id = match texter {
+            Texter::Hook(hook) => {
+                // A Postgres hook runs in this transaction: its writes and the code go together.
+                let sms = SmsForHook {
+                    otp: &issued.code,
+                    phone: to,
+                    mfa: false,
+                };
+                sms_hook::send_sms(conn, hook, &user, sms).await?;
+                String::new()
+            }
+            Texter::Gateway(sender) => {
+                let body = outbox.sms_text(&issued.code)?;
+                let message = Message {
+                    to,
+                    body: &body,
+                    code: &issued.code,
+                    channel,
+                };
+                // The sender logs the outcome, the number masked, never the text.
+                sender.send(&message).await.map_err(|err| {
+                    Error::unprocessable(
+                        ErrorCode::SmsSendFailed,
+                        format!("Error sending {} OTP to provider: {err}", text.otp_type()),
+                    )
+                })?
+            }
         };
-        // The sender logs the outcome, the number masked, never the text.
-        let message_id = sender.send(&message).await.map_err(|err| {
-            Error::unprocessable(
-                ErrorCode::SmsSendFailed,
-                format!("Error sending {} OTP to provider: {err}", text.otp_type()),
-            )
-        })?;
         return Ok(SentText { user, message_id });
     };
     // A test number: its fixed code, stored hashed like any other; nothing is sent.

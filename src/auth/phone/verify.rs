@@ -67,7 +67,8 @@ pub async fn find(codes: &Codes, outbox: &Outbox, vtype: PhoneVerifyType, phone:
     let gateway = outbox
         .sms(PhoneUse::VerifyCode)
         .ok()
-        .filter(|sender| sender.checks_codes_itself() && !test_number);
+        .and_then(|texter| texter.gateway_checks_codes())
+        .filter(|_| !test_number);
     let found = match gateway {
         Some(sender) => {
             let accepted = match sender.check_code(phone, code).await {

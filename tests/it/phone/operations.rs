@@ -2,8 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{ACCOUNT_SID, FakeTwilio, TEST_NUMBER, phone_app, random_number};
+use super::{Phones, TEST_NUMBER, phone_app, random_number};
 use crate::binary::Server;
+use crate::fake_sms::FakeSms;
 use crate::helpers::{TestApp, assert_error, fresh_database};
 
 #[tokio::test]
@@ -45,20 +46,12 @@ async fn the_servers_sms_budget_is_shared_by_every_number() {
 
 #[tokio::test]
 async fn codes_and_texts_never_reach_the_log_and_numbers_are_masked() {
-    let (fake, url) = FakeTwilio::start().await;
+    let fake = Phones(FakeSms::start().await);
     let database = fresh_database().await;
-    let server = Server::start(
-        database.url(),
-        &[
-            ("GOTRUE_EXTERNAL_PHONE_ENABLED", "true"),
-            ("GOTRUE_SMS_PROVIDER", "twilio"),
-            ("GOTRUE_SMS_TWILIO_ACCOUNT_SID", ACCOUNT_SID),
-            ("GOTRUE_SMS_TWILIO_AUTH_TOKEN", "twilio-auth-token-for-tests"),
-            ("GOTRUE_SMS_TWILIO_MESSAGE_SERVICE_SID", "MGtest"),
-            ("LATCHKEY_SMS_PROVIDER_URL", url.as_str()),
-            ("GOTRUE_LOG_LEVEL", "debug"),
-        ],
-    );
+    let provider_vars = fake.0.vars("twilio");
+    let mut vars: Vec<(&str, &str)> = provider_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    vars.extend([("GOTRUE_EXTERNAL_PHONE_ENABLED", "true"), ("GOTRUE_LOG_LEVEL", "debug")]);
+    let server = Server::start(database.url(), &vars);
     let client = reqwest::Client::new();
     let phone = random_number();
     let sent = client
@@ -91,7 +84,7 @@ async fn codes_and_texts_never_reach_the_log_and_numbers_are_masked() {
         log.contains(&latchkey::sms::mask_number(&phone)),
         "masked number:\n{log}"
     );
-    for secret in ["Your code is", "twilio-auth-token-for-tests"] {
+    for secret in ["Your code is", crate::fake_sms::TWILIO_AUTH_TOKEN] {
         assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
     }
     // The number and the code as whole runs of digits (a timestamp may hold the same digits).

@@ -30,6 +30,11 @@ async fn a_phone_sign_up_waits_for_the_texted_code_then_signs_in() {
     assert!(texts[0].authorized, "Basic auth with the account SID and token");
     let code = fake.last_code(&phone);
     assert_eq!(code.len(), 6);
+    assert_eq!(
+        texts[0].body,
+        format!("Your code is {code}"),
+        "GOTRUE_SMS_TEMPLATE's default"
+    );
     assert!(code.bytes().all(|b| b.is_ascii_digit()));
 
     // Unconfirmed: the password does not sign in yet.
