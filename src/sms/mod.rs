@@ -14,8 +14,6 @@ mod twilio;
 mod twilio_verify;
 mod vonage;
 
-use std::time::Duration;
-
 use crate::config::{SmsConfig, SmsProvider};
 
 pub use template::SmsTemplate;
@@ -154,6 +152,8 @@ impl Sender {
             Gateway::Textlocal(textlocal) => textlocal.send(&self.client, message).await,
             Gateway::Vonage(vonage) => vonage.send(&self.client, message).await,
         };
+        let counter = if sent.is_ok() { SENT_METRIC } else { FAILED_METRIC };
+        metrics::counter!(counter, "provider" => provider).increment(1);
         let to = mask_number(message.to);
         match &sent {
             Ok(id) => tracing::info!(provider, to, channel = message.channel.as_str(), message_id = %id, "sms sent"),
@@ -207,8 +207,10 @@ pub fn mask_number(to: &str) -> String {
     masked
 }
 
-/// The default request timeout when none is configured (GoTrue's `defaultTimeout`).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Prometheus counters of texts handed to the provider and of those it refused or did not
+/// answer, by `provider` (described with the other metrics in `telemetry`).
+pub const SENT_METRIC: &str = "latchkey_sms_sent_total";
+pub const FAILED_METRIC: &str = "latchkey_sms_failed_total";
 
 #[cfg(test)]
 mod tests {

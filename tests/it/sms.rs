@@ -3,6 +3,7 @@
 //! `latchkey::sms` directly with a configuration read from the same variables the server reads.
 
 mod attacks;
+mod end_to_end;
 mod hook;
 mod messagebird;
 mod textlocal;

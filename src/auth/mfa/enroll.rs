@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::phone::PHONE;
 use super::{Caller, Deps, TOTP, check_name_length, name_conflict, totp};
-use crate::auth::phone;
+use crate::auth::phone as numbers;
 use crate::auth::session::Client;
 use crate::db::audit::{self, Action};
 use crate::db::mfa_factors::{self, FactorRow, NewFactor};
@@ -108,7 +108,7 @@ fn totp_keys(deps: &Deps<'_>, caller: &Caller<'_>, issuer: Option<&str>) -> Resu
 fn phone_number(raw: Option<&str>) -> Result<String> {
     match raw.map(str::trim) {
         None | Some("") => Err(Error::validation("Phone number required to enroll Phone factor")),
-        Some(raw) => phone::normalize(raw),
+        Some(raw) => numbers::normalize(raw),
     }
 }
 

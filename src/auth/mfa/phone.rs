@@ -6,6 +6,7 @@
 use sqlx::PgConnection;
 
 use crate::auth::codes::{self, Identifier};
+use crate::auth::phone::{self as numbers, INVALID_CHANNEL};
 use crate::auth::sms_hook::{self, SmsForHook};
 use crate::config::Config;
 use crate::db::users::UserRow;
@@ -17,10 +18,6 @@ use crate::sms::{self, Channel, Message, SmsTemplate};
 pub const PHONE: &str = "phone";
 /// The `amr` method a phone factor's verification records.
 pub const PHONE_METHOD: &str = "mfa/phone";
-
-/// GoTrue's `InvalidChannelError`.
-const INVALID_CHANNEL: &str = "Invalid channel, supported values are 'sms' or 'whatsapp'. 'whatsapp' is only \
-                               supported if Twilio or Twilio Verify is used as the provider.";
 
 /// How phone factors' codes go out.
 #[derive(Debug)]
@@ -46,7 +43,7 @@ impl PhoneCodes {
     /// The channel a challenge asked for (`sms` when none), if it can be used: with the hook
     /// any of GoTrue's two, else what the provider supports (GoTrue's `IsValidMessageChannel`).
     pub fn channel(&self, asked: Option<&str>) -> Result<Channel> {
-        let channel = Channel::parse(asked.unwrap_or("sms")).ok_or_else(|| Error::validation(INVALID_CHANNEL))?;
+        let channel = numbers::channel(asked)?;
         let usable = self.hook.is_some() || self.gateway.as_ref().is_some_and(|g| g.supports(channel));
         if !usable {
             return Err(Error::validation(INVALID_CHANNEL));

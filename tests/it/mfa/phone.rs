@@ -4,9 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{PASSWORD, access, assurance, challenge, enroll, get_user, verify};
-use crate::binary::Server;
 use crate::fake_sms::{FakeSms, Mode};
-use crate::helpers::{TestApp, assert_error, expect_session, fresh_database, random_email};
+use crate::helpers::{TestApp, assert_error, expect_session, random_email};
 
 /// The number the factors text, as typed and as stored.
 const TYPED: &str = "+1 555 555 0123";
@@ -271,69 +270,64 @@ async fn phone_factors_can_be_switched_off() {
     assert!(fake.received().is_empty(), "nothing texted");
 }
 
-/// Through the real binary, whose log lines are JSON on stderr: the code of a phone factor's
-/// challenge never appears in them, and the number only masked.
+/// With the send-SMS hook on (and no SMS provider), a challenge's code goes to the hook, in
+/// the challenge's transaction, as GoTrue's `{user, sms: {otp, sms_type: "mfa", phone}}`.
 #[tokio::test]
-async fn the_code_and_the_number_stay_out_of_the_logs() {
-    let fake = FakeSms::start().await;
-    let database = fresh_database().await;
-    let mut vars = fake.vars("twilio");
-    vars.extend([
-        ("GOTRUE_MFA_PHONE_ENROLL_ENABLED".into(), "true".into()),
-        ("GOTRUE_MFA_PHONE_VERIFY_ENABLED".into(), "true".into()),
-        ("GOTRUE_MAILER_AUTOCONFIRM".into(), "true".into()),
-        ("GOTRUE_LOG_LEVEL".into(), "debug".into()),
-        // Ten digits: no timestamp or duration in a log line can hold it by chance.
-        ("GOTRUE_MFA_PHONE_OTP_LENGTH".into(), "10".into()),
-    ]);
-    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let server = Server::start(database.url(), &borrowed);
-    let client = reqwest::Client::new();
-    let post = |path: &str, token: Option<&str>, body: Value| {
-        let mut request = client.post(server.url(path)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token.to_owned());
-        }
-        request.send()
-    };
-    let session: Value = post(
-        "/signup",
-        None,
-        json!({ "email": random_email(), "password": PASSWORD }),
+async fn the_send_sms_hook_sends_phone_factor_codes() {
+    let app = TestApp::spawn_with(&[
+        ("GOTRUE_MFA_PHONE_ENROLL_ENABLED", "true"),
+        ("GOTRUE_MFA_PHONE_VERIFY_ENABLED", "true"),
+        ("GOTRUE_HOOK_SEND_SMS_ENABLED", "true"),
+        ("GOTRUE_HOOK_SEND_SMS_URI", "pg-functions://postgres/public/send_sms"),
+    ])
+    .await;
+    sqlx::raw_sql(
+        "create table public.texts (input jsonb not null); \
+         create function public.send_sms(event jsonb) returns jsonb language sql as \
+         $$ insert into public.texts values (event) returning '{}'::jsonb $$;",
     )
-    .await
-    .unwrap()
-    .json()
+    .execute(&mut app.db().await)
     .await
     .unwrap();
+    let (session, factor) = enrolled_phone(&app).await;
     let token = access(&session);
-    let factor: Value = post(
-        "/factors",
-        Some(token),
-        json!({ "factor_type": "phone", "phone": TYPED }),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let factor = factor["id"].as_str().unwrap();
-    let challenge: Value = post(&format!("/factors/{factor}/challenge"), Some(token), json!({}))
-        .await
-        .unwrap()
-        .json()
+    // Any of GoTrue's channels: the hook decides how to send.
+    let challenge = challenged(&app, token, &factor, "whatsapp").await;
+    let input: Value = sqlx::query_scalar("select input from public.texts")
+        .fetch_one(&mut app.db().await)
         .await
         .unwrap();
+    assert_eq!(input["sms"]["sms_type"], "mfa");
+    assert_eq!(input["sms"]["phone"], NUMBER);
+    assert_eq!(input["metadata"]["name"], "send-sms");
+    let code = input["sms"]["otp"].as_str().unwrap();
+    let aal2 = expect_session(verify(&app, token, &factor, &challenge, code).await).await;
+    assert_eq!(assurance(&aal2).0, "aal2");
+}
+
+/// A texted code is six digits: guesses at one phone factor share the factor's verify budget
+/// (`LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS`), so the right code after the budget is spent is
+/// refused too.
+#[tokio::test]
+async fn guesses_at_a_phone_code_are_budgeted_per_factor() {
+    let fake = FakeSms::start().await;
+    let app = phone_app(&fake, "twilio", &[("LATCHKEY_RATE_LIMIT_VERIFY_PER_ADDRESS", "3/1h")]).await;
+    let (session, factor) = enrolled_phone(&app).await;
+    let token = access(&session);
+    let challenge = challenged(&app, token, &factor, "sms").await;
     let code = fake.code_for(NUMBER).unwrap();
-    let body = json!({ "challenge_id": challenge["id"], "code": code });
-    let verified = post(&format!("/factors/{factor}/verify"), Some(token), body)
-        .await
-        .unwrap();
-    assert_eq!(verified.status(), 200);
-    server.wait_for_line(|line| line.contains("sms sent")).await;
-    let logs = server.stderr().join("\n");
-    assert!(logs.contains("+********123"), "{logs}");
-    for secret in [NUMBER, code.as_str(), "Your code is"] {
-        assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
+    let wrong = (0u32..)
+        .map(|n| format!("{n:06}"))
+        .filter(|guess| *guess != code)
+        .take(3);
+    for guess in wrong {
+        assert_error(
+            verify(&app, token, &factor, &challenge, &guess).await,
+            422,
+            "mfa_verification_failed",
+        )
+        .await;
     }
+    let budget_spent = verify(&app, token, &factor, &challenge, &code).await;
+    assert_error(budget_spent, 429, "over_request_rate_limit").await;
 }

@@ -5,9 +5,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use latchkey::sms::{Channel, SmsError};
+use serde_json::{Value, json};
 
 use super::{NUMBER, message, sender};
 use crate::fake_sms::{FakeSms, Mode, TWILIO_ACCOUNT_SID};
+use crate::helpers::random_email;
+use crate::mfa::{PASSWORD, access};
 
 #[tokio::test]
 async fn a_provider_that_hangs_is_cut_off_by_the_timeout() {
@@ -129,5 +132,72 @@ async fn logs_carry_neither_the_code_nor_the_whole_number() {
     assert!(logs.contains("+********123"), "the masked number: {logs}");
     for secret in [NUMBER, "918273", code.as_str(), "Your code is"] {
         assert!(!logs.contains(secret), "{secret} in {logs}");
+    }
+}
+
+/// Through the real binary, whose log lines are JSON on stderr: the code of a phone factor's
+/// challenge (texted by Twilio) never appears in them, and the number only masked.
+#[tokio::test]
+async fn the_code_and_the_number_stay_out_of_the_logs() {
+    let fake = FakeSms::start().await;
+    let database = crate::helpers::fresh_database().await;
+    let mut vars = fake.vars("twilio");
+    vars.extend([
+        ("GOTRUE_MFA_PHONE_ENROLL_ENABLED".into(), "true".into()),
+        ("GOTRUE_MFA_PHONE_VERIFY_ENABLED".into(), "true".into()),
+        ("GOTRUE_MAILER_AUTOCONFIRM".into(), "true".into()),
+        ("GOTRUE_LOG_LEVEL".into(), "debug".into()),
+        // Ten digits: no timestamp or duration in a log line can hold it by chance.
+        ("GOTRUE_MFA_PHONE_OTP_LENGTH".into(), "10".into()),
+    ]);
+    let borrowed: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let server = crate::binary::Server::start(database.url(), &borrowed);
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = client.post(server.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token.to_owned());
+        }
+        request.send()
+    };
+    let session: Value = post(
+        "/signup",
+        None,
+        json!({ "email": random_email(), "password": PASSWORD }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = access(&session);
+    let factor: Value = post(
+        "/factors",
+        Some(token),
+        json!({ "factor_type": "phone", "phone": "+1 555 555 0123" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let factor = factor["id"].as_str().unwrap();
+    let challenge: Value = post(&format!("/factors/{factor}/challenge"), Some(token), json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = fake.code_for(NUMBER).unwrap();
+    let body = json!({ "challenge_id": challenge["id"], "code": code });
+    let verified = post(&format!("/factors/{factor}/verify"), Some(token), body)
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    server.wait_for_line(|line| line.contains("sms sent")).await;
+    let logs = server.stderr().join("\n");
+    assert!(logs.contains("+********123"), "{logs}");
+    for secret in [NUMBER, code.as_str(), "Your code is"] {
+        assert!(!logs.contains(secret), "{secret} in the logs: {logs}");
     }
 }
