@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::auth_user::AuthUser;
-use crate::api::extract::Json;
+use crate::api::extract::{Json, OptionalJson};
 use crate::api::state::AppState;
 use crate::api::types::SessionResponse;
 use crate::auth::mfa::{self, Caller, Deps, enroll, unenroll, verify};
@@ -28,13 +28,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"factor_type": "totp", "friendly_name": "My phone", "issuer": "Acme"}))]
 pub struct EnrollParams {
-    /// `totp` (`phone` and `webauthn` are not available).
+    /// `totp` or `phone` (`webauthn` is not available).
     pub factor_type: Option<String>,
     /// Unique among the user's factors (an absent name counts as `""`).
     pub friendly_name: Option<String>,
     /// Shown by authenticator apps; the site URL's host when absent.
     pub issuer: Option<String>,
-    /// For phone factors, which Latchkey does not have.
+    /// A phone factor's number (E.164, `+` optional).
     pub phone: Option<String>,
 }
 
@@ -56,19 +56,24 @@ pub struct EnrollResponse {
     #[schema(example = "totp")]
     pub factor_type: String,
     pub friendly_name: String,
-    pub totp: TotpObject,
+    /// TOTP factors only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpObject>,
+    /// Phone factors only: the number as it was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
-/// Enrol a new TOTP factor (unverified until a first code is verified).
+/// Enrol a new TOTP or phone factor (unverified until a first code is verified).
 #[utoipa::path(
     post, path = "/factors", tag = "mfa",
     request_body = EnrollParams,
     responses(
         (status = 200, description = "The factor, its secret, URI and QR code", body = EnrollResponse),
-        (status = 400, description = "validation_failed: unknown factor_type, a name or issuer over 255 characters", body = crate::api::ErrorBody),
+        (status = 400, description = "validation_failed: unknown factor_type, a name or issuer over 255 characters, a phone factor without a valid number", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, anonymous user (no_authorization), insufficient_aal (a verified factor exists and the session is aal1)", body = crate::api::ErrorBody),
-        (status = 422, description = "mfa_factor_name_conflict, too_many_enrolled_mfa_factors, mfa_totp_enroll_not_enabled, mfa_phone_enroll_not_enabled, mfa_webauthn_enroll_not_enabled", body = crate::api::ErrorBody),
+        (status = 422, description = "mfa_factor_name_conflict, too_many_enrolled_mfa_factors, mfa_verified_factor_exists (a verified phone factor for the number), mfa_totp_enroll_not_enabled, mfa_phone_enroll_not_enabled, mfa_webauthn_enroll_not_enabled", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -82,17 +87,24 @@ pub async fn enroll_factor(
         factor_type: params.factor_type.as_deref().unwrap_or_default(),
         friendly_name: params.friendly_name.as_deref().unwrap_or_default(),
         issuer: params.issuer.as_deref(),
+        phone: params.phone.as_deref(),
     };
     let enrolled = enroll::enroll(&deps(&state), &caller(&auth), &client, &request).await?;
+    let phone = enrolled
+        .factor
+        .phone
+        .is_some()
+        .then(|| params.phone.unwrap_or_default());
     Ok(axum::Json(EnrollResponse {
         id: enrolled.factor.id,
         factor_type: enrolled.factor.factor_type,
         friendly_name: enrolled.factor.friendly_name,
-        totp: TotpObject {
-            qr_code: enrolled.qr_code,
-            secret: enrolled.secret,
-            uri: enrolled.uri,
-        },
+        totp: enrolled.totp.map(|keys| TotpObject {
+            qr_code: keys.qr_code,
+            secret: keys.secret,
+            uri: keys.uri,
+        }),
+        phone,
     }))
 }
 
@@ -107,16 +119,28 @@ pub struct ChallengeResponse {
     pub expires_at: i64,
 }
 
-/// Start a verification of a factor (from the address that will verify it).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"channel": "sms"}))]
+pub struct ChallengeParams {
+    /// Phone factors: `sms` (the default) or `whatsapp` (Twilio, Twilio Verify, or the
+    /// send-SMS hook).
+    pub channel: Option<String>,
+}
+
+/// Start a verification of a factor (from the address that will verify it). A phone
+/// factor's code is texted now.
 #[utoipa::path(
     post, path = "/factors/{factor_id}/challenge", tag = "mfa",
     params(("factor_id" = String, Path, description = "The factor's id")),
+    request_body(content = ChallengeParams, description = "May be empty"),
     responses(
         (status = 200, description = "The challenge", body = ChallengeResponse),
+        (status = 400, description = "validation_failed: a channel other than sms or whatsapp, or one the SMS provider cannot use", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, anonymous user", body = crate::api::ErrorBody),
         (status = 404, description = "mfa_factor_not_found; validation_failed (factor_id is not a UUID)", body = crate::api::ErrorBody),
-        (status = 422, description = "mfa_totp_verify_not_enabled", body = crate::api::ErrorBody),
+        (status = 422, description = "mfa_totp_verify_not_enabled, mfa_phone_verify_not_enabled, sms_send_failed (the SMS provider refused or could not be reached)", body = crate::api::ErrorBody),
+        (status = 429, description = "over_sms_send_rate_limit: a phone factor challenged again within GOTRUE_MFA_PHONE_MAX_FREQUENCY", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -125,8 +149,10 @@ pub async fn challenge_factor(
     auth: AuthUser,
     client: Client,
     Path(factor_id): Path<String>,
+    OptionalJson(params): OptionalJson<ChallengeParams>,
 ) -> Result<axum::Json<ChallengeResponse>> {
-    let challenged = verify::challenge(&deps(&state), &caller(&auth), &client, &factor_id).await?;
+    let channel = params.channel.as_deref();
+    let challenged = verify::challenge(&deps(&state), &caller(&auth), &client, &factor_id, channel).await?;
     Ok(axum::Json(ChallengeResponse {
         id: challenged.id,
         factor_type: challenged.factor_type,
@@ -138,7 +164,7 @@ pub async fn challenge_factor(
 #[schema(example = json!({"challenge_id": "0b6d2b5e-7f5a-4d5e-9f2a-1c2d3e4f5a6b", "code": "123456"}))]
 pub struct VerifyParams {
     pub challenge_id: Option<Uuid>,
-    /// The 6-digit code the authenticator app shows.
+    /// The 6-digit code the authenticator app shows, or the code texted to a phone factor.
     pub code: Option<String>,
 }
 
@@ -154,7 +180,7 @@ pub struct VerifyParams {
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, anonymous user, session_not_found", body = crate::api::ErrorBody),
         (status = 404, description = "mfa_factor_not_found; validation_failed (factor_id is not a UUID)", body = crate::api::ErrorBody),
-        (status = 422, description = "mfa_verification_failed (wrong or already used code), mfa_challenge_expired, mfa_ip_address_mismatch (other address, or challenge already verified), mfa_factor_not_found (unknown challenge), mfa_totp_verify_not_enabled", body = crate::api::ErrorBody),
+        (status = 422, description = "mfa_verification_failed (wrong or already used code), mfa_challenge_expired, mfa_ip_address_mismatch (other address, or challenge already verified), mfa_factor_not_found (unknown challenge), mfa_totp_verify_not_enabled, mfa_phone_verify_not_enabled", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -226,5 +252,6 @@ fn deps(state: &AppState) -> Deps<'_> {
         config: &state.config.mfa,
         site_url: &state.config.site_url,
         hook: state.mfa_hook.as_ref(),
+        phone: &state.mfa_phone,
     }
 }

@@ -128,8 +128,8 @@ pub async fn get_settings(State(state): State<AppState>) -> Json<SettingsRespons
         external: external_providers(&state),
         disable_signup: config.disable_signup,
         mailer_autoconfirm: config.mailer_autoconfirm,
-        phone_autoconfirm: false,
-        sms_provider: "",
+        phone_autoconfirm: config.sms.autoconfirm,
+        sms_provider: config.sms.provider.as_ref().map_or("", |p| p.name()),
         saml_enabled: false,
         saml_private_key_next_configured: false,
         passkeys_enabled: false,
@@ -165,7 +165,9 @@ fn external_providers(state: &AppState) -> ExternalProviders {
         twitter: false,
         x: on("x"),
         email: config.external_email_enabled,
-        phone: false,
+        // GoTrue reports the phone provider's switch; Latchkey says `true` only when a text
+        // can actually go out (a gateway is configured), as every phone route needs one.
+        phone: state.outbox.sms(crate::auth::outbox::PhoneUse::SendCode).is_ok(),
         zoom: on("zoom"),
     }
 }

@@ -1,6 +1,7 @@
-//! `POST /otp` and `POST /magiclink`: passwordless sign-in by email. A known, confirmed
-//! address gets a magic link (with a code); an unknown one is signed up (unless
-//! `create_user: false`) and gets the confirmation mail, which signs in just the same.
+//! `POST /otp` and `POST /magiclink`: passwordless sign-in by email or phone. A known,
+//! confirmed address gets a magic link (with a code), a known number a code by text message;
+//! an unknown one is signed up (unless `create_user: false`) and gets the confirmation mail or
+//! code, which signs in just the same.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -13,7 +14,8 @@ use crate::api::extract::Json;
 use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
 use crate::auth::magic_link;
-use crate::auth::outbox::PhoneUse;
+use crate::auth::phone;
+use crate::auth::phone::signup::{self as phone_signup, OtpRequest};
 use crate::auth::session::Client;
 use crate::error::{Error, Result};
 
@@ -45,16 +47,17 @@ pub struct OtpParams {
     pub code_challenge_method: Option<String>,
 }
 
-/// Send a magic link and one-time code by email (signing the address up when new).
+/// Send a magic link and one-time code by email, or a code by SMS / WhatsApp (signing the
+/// address or number up when new).
 #[utoipa::path(
     post, path = "/otp", tag = "auth",
     params(("redirect_to" = Option<String>, Query, description = "Where the link leads; the site or an allow-listed URL")),
     request_body = OtpParams,
     responses(
-        (status = 200, description = "Mail sent: {}", body = Object),
-        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 422, description = "otp_disabled (create_user false and unknown address), signups or magic links disabled", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit", body = crate::api::ErrorBody),
+        (status = 200, description = "Sent: {} (mail, or a new number's code), or {\"message_id\": ...} (a text to a known number)", body = Object),
+        (status = 400, description = "Invalid input, phone_provider_disabled", body = crate::api::ErrorBody),
+        (status = 422, description = "otp_disabled (create_user false and unknown address), signups or magic links disabled, sms_send_failed", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit, over_sms_send_rate_limit", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -72,12 +75,43 @@ pub async fn post_otp(
                 "Only an email address or phone number should be provided",
             ));
         }
-        (None, Some(_)) => match *state.outbox.sms(PhoneUse::SendCode)? {},
+        (None, Some(phone)) => return send_sms_otp(&state, &client, phone, &params).await,
         (None, None) => return Err(Error::validation("An email address or phone number is required")),
+        (Some(_), None) if params.channel.as_deref().is_some_and(|c| !c.trim().is_empty()) => {
+            return Err(Error::validation("Channel should only be specified with Phone OTP"));
+        }
         (Some(email), None) => email,
     };
     let create_user = params.create_user.unwrap_or(true);
     magic_link(&state, &client, &redirect_to, email, &params, create_user).await
+}
+
+/// A code by text message; `{"message_id": ...}` when one went to a known number.
+async fn send_sms_otp(
+    state: &AppState,
+    client: &Client,
+    raw_phone: &str,
+    params: &OtpParams,
+) -> Result<axum::Json<Value>> {
+    let create_user = params.create_user.unwrap_or(true);
+    if !create_user {
+        // GoTrue judges the number before anything else when it must not sign up.
+        phone::normalize(raw_phone)?;
+    }
+    let deps = phone_signup::Deps {
+        db: &state.db,
+        accounts: &state.accounts,
+        outbox: &state.outbox,
+        sessions: &state.sessions,
+    };
+    let request = OtpRequest {
+        phone: raw_phone,
+        channel: params.channel.as_deref(),
+        create_user,
+        data: params.data.as_ref().filter(|d| d.is_object()),
+    };
+    let message_id = phone_signup::send_otp(&deps, client, &request).await?;
+    Ok(axum::Json(phone::resend::answer(&message_id)))
 }
 
 /// Send a magic link by email (legacy form of `/otp`).

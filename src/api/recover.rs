@@ -40,8 +40,9 @@ pub struct RecoverParams {
     request_body = RecoverParams,
     responses(
         (status = 200, description = "{}", body = Object),
-        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit: the server's email budget is spent (for every address)", body = crate::api::ErrorBody),
+        (status = 400, description = "Invalid input, phone_provider_disabled", body = crate::api::ErrorBody),
+        (status = 422, description = "sms_send_failed", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit: the server's email budget is spent (for every address); over_sms_send_rate_limit", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -64,7 +65,7 @@ pub async fn post_recover(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[schema(example = json!({"type": "signup", "email": "someone@example.com"}))]
 pub struct ResendParams {
-    /// `signup` or `email_change` (`sms`, `phone_change` need the phone provider).
+    /// `signup`, `email_change`, `sms` or `phone_change`.
     #[serde(rename = "type", default)]
     pub resend_type: Option<String>,
     #[serde(default)]
@@ -77,21 +78,24 @@ pub struct ResendParams {
     pub code_challenge_method: Option<String>,
 }
 
-/// Send the signup confirmation or the email-change mails again. `{}` also when there is
-/// nothing to send (unknown address, already confirmed, no change pending).
+/// Send the signup confirmation or the email-change mails again, or a texted code (`sms`,
+/// `phone_change`). `{}` also when there is nothing to send (unknown address, already
+/// confirmed, no change pending); `{"message_id": ...}` when a text went out.
 #[utoipa::path(
     post, path = "/resend", tag = "auth",
     params(("redirect_to" = Option<String>, Query, description = "Where the link leads; the site or an allow-listed URL")),
     request_body = ResendParams,
     responses(
         (status = 200, description = "{}", body = Object),
-        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit: the server's email budget is spent (for every address)", body = crate::api::ErrorBody),
+        (status = 400, description = "Invalid input, phone_provider_disabled", body = crate::api::ErrorBody),
+        (status = 422, description = "sms_send_failed", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit: the server's email budget is spent (for every address); over_sms_send_rate_limit", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
 pub async fn post_resend(
     State(state): State<AppState>,
+    client: Client,
     RedirectTo(redirect_to): RedirectTo,
     Json(params): Json<ResendParams>,
 ) -> Result<axum::Json<Value>> {
@@ -104,8 +108,8 @@ pub async fn post_resend(
             &redirect_to,
         )
     };
-    recovery::resend(&deps(&state), given(&params.resend_type), &request).await?;
-    Ok(axum::Json(json!({})))
+    let message_id = recovery::resend(&deps(&state), &client, given(&params.resend_type), &request).await?;
+    Ok(axum::Json(crate::auth::phone::resend::answer(&message_id)))
 }
 
 fn deps(state: &AppState) -> recovery::Deps<'_> {

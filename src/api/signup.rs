@@ -1,5 +1,5 @@
-//! `POST /signup`: email/password sign-up, and anonymous sign-in when neither email nor
-//! phone is given.
+//! `POST /signup`: email or phone sign-up with a password, and anonymous sign-in when neither
+//! email nor phone is given.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -60,19 +60,20 @@ impl SignupParams {
     }
 }
 
-/// Sign up with email and password, or sign in anonymously (no email, no phone).
+/// Sign up with email or phone and a password, or sign in anonymously (no email, no phone).
 ///
-/// With `GOTRUE_MAILER_AUTOCONFIRM` (or anonymously) the answer is a session; otherwise the
-/// bare user, with the confirmation pending.
+/// With `GOTRUE_MAILER_AUTOCONFIRM` / `GOTRUE_SMS_AUTOCONFIRM` (or anonymously) the answer is
+/// a session; otherwise the bare user, with the confirmation (a mail, or a code by text
+/// message) pending.
 #[utoipa::path(
     post, path = "/signup", tag = "auth",
     params(("redirect_to" = Option<String>, Query, description = "Where the confirmation link leads; the site or an allow-listed URL")),
     request_body = SignupParams,
     responses(
         (status = 200, description = "A session (autoconfirm or anonymous) or the new user", body = crate::api::docs::SignupResponse),
-        (status = 400, description = "Invalid input", body = crate::api::ErrorBody),
-        (status = 422, description = "Signups disabled, user exists, weak password", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit (confirmation re-sent too soon)", body = crate::api::ErrorBody),
+        (status = 400, description = "Invalid input, phone_provider_disabled", body = crate::api::ErrorBody),
+        (status = 422, description = "Signups disabled, user exists, weak password, sms_send_failed", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit / over_sms_send_rate_limit (confirmation re-sent too soon)", body = crate::api::ErrorBody),
     ),
     security((), ("apikey" = []))
 )]
@@ -90,6 +91,7 @@ pub async fn post_signup(
         data: params.data.as_ref(),
         code_challenge: params.code_challenge.as_deref(),
         code_challenge_method: params.code_challenge_method.as_deref(),
+        channel: params.channel.as_deref(),
         redirect_to: &redirect_to,
     };
     Ok(match signup::sign_up(&deps(&state), &client, &request).await? {

@@ -13,6 +13,7 @@ use crate::auth::attempt_hooks::MfaAttemptHook;
 use crate::auth::codes::Codes;
 use crate::auth::email_hook::EmailHook;
 use crate::auth::jwt::{JwtKeys, TokenIssuer};
+use crate::auth::mfa::phone::PhoneCodes;
 use crate::auth::mfa::{MfaVerificationHook, NoHook};
 use crate::auth::outbox::Outbox;
 use crate::auth::password::Hasher;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub readiness: crate::api::readiness::Readiness,
     /// `GOTRUE_HOOK_MFA_VERIFICATION_ATTEMPT_*`, or `NoHook` (`auth::mfa::hook`).
     pub mfa_hook: Arc<dyn MfaVerificationHook>,
+    /// How phone factors' codes go out (`GOTRUE_MFA_PHONE_*`, the SMS provider or hook).
+    pub mfa_phone: PhoneCodes,
     /// `GOTRUE_HOOK_PASSWORD_VERIFICATION_ATTEMPT_*`.
     pub password_hook: Option<Hook>,
 }
@@ -118,6 +121,7 @@ impl AppState {
             Some(hook) => Arc::new(MfaAttemptHook::new(Hook::new(hook)?, db.clone())),
             None => Arc::new(NoHook),
         };
+        let mfa_phone = PhoneCodes::new(&config)?;
         Ok(AppState(Arc::new(Shared {
             db,
             hot,
@@ -135,6 +139,7 @@ impl AppState {
             send_timing: SendTiming::default(),
             readiness: Default::default(),
             mfa_hook,
+            mfa_phone,
             password_hook,
         })))
     }

@@ -147,6 +147,7 @@ async fn password_grant(state: &AppState, client: &Client, params: TokenParams) 
         hasher: &state.hasher,
         policy: &state.config.password,
         attempt_hook: state.password_hook.as_ref(),
+        phone_enabled: state.outbox.sms(crate::auth::outbox::PhoneUse::SignUp).is_ok(),
     };
     let email = given(params.email.as_deref());
     let phone = given(params.phone.as_deref());

@@ -62,8 +62,13 @@ pub struct UpdateUserParams {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub app_metadata: Option<Value>,
+    /// A new number: it becomes the user's once the code texted to it is verified
+    /// (`POST /verify` with `type: phone_change`).
     #[serde(default)]
     pub phone: Option<String>,
+    /// `sms` (default) or `whatsapp`: how the new number's code travels.
+    #[serde(default)]
+    pub channel: Option<String>,
     /// PKCE for the email-change links.
     #[serde(default)]
     pub code_challenge: Option<String>,
@@ -71,7 +76,7 @@ pub struct UpdateUserParams {
     pub code_challenge_method: Option<String>,
 }
 
-/// Update the signed-in user: metadata, password, or start an email change.
+/// Update the signed-in user: metadata, password, or start an email or phone change.
 #[utoipa::path(
     put, path = "/user", tag = "user",
     params(("redirect_to" = Option<String>, Query, description = "Where the email-change links lead; the site or an allow-listed URL")),
@@ -81,8 +86,8 @@ pub struct UpdateUserParams {
         (status = 400, description = "Invalid input, reauthentication_needed, current_password_required, current_password_invalid", body = crate::api::ErrorBody),
         (status = 401, description = "No bearer token", body = crate::api::ErrorBody),
         (status = 403, description = "Invalid token, or app_metadata without admin rights", body = crate::api::ErrorBody),
-        (status = 422, description = "Same or weak password, email taken, reauthentication_not_valid (also once LATCHKEY_OTP_MAX_ATTEMPTS wrong nonces killed the nonce)", body = crate::api::ErrorBody),
-        (status = 429, description = "over_email_send_rate_limit (email change requested too soon)", body = crate::api::ErrorBody),
+        (status = 422, description = "Same or weak password, email or phone taken, reauthentication_not_valid (also once LATCHKEY_OTP_MAX_ATTEMPTS wrong nonces killed the nonce), sms_send_failed", body = crate::api::ErrorBody),
+        (status = 429, description = "over_email_send_rate_limit / over_sms_send_rate_limit (change requested too soon)", body = crate::api::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -101,6 +106,7 @@ pub async fn put_user(
         data: params.data.as_ref(),
         app_metadata: params.app_metadata.as_ref(),
         phone: params.phone.as_deref(),
+        channel: params.channel.as_deref(),
         code_challenge: params.code_challenge.as_deref(),
         code_challenge_method: params.code_challenge_method.as_deref(),
         redirect_to: &redirect_to,

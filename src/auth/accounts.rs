@@ -238,6 +238,32 @@ pub fn count_sign_up(method: &'static str) {
     metrics::counter!("latchkey_sign_ups_total", "method" => method).increment(1);
 }
 
+/// GoTrue's `sanitizeUser`: a random id, no role, no identities, fresh timestamps.
+pub fn obfuscated_user(rules: &AccountRules, existing: &UserRow, data: Option<&Value>) -> UserRow {
+    let now = chrono::Utc::now();
+    let mut fake = existing.clone();
+    fake.id = Uuid::new_v4();
+    fake.role = String::new();
+    fake.aud = rules.aud.clone();
+    fake.email_change = None;
+    fake.created_at = now;
+    fake.updated_at = now;
+    fake.confirmation_sent_at = Some(now);
+    fake.last_sign_in_at = None;
+    fake.confirmed_at = None;
+    fake.email_change_sent_at = None;
+    fake.email_confirmed_at = None;
+    fake.phone_confirmed_at = None;
+    fake.phone = None;
+    fake.banned_until = None;
+    fake.raw_user_meta_data = data.cloned().unwrap_or_else(|| json!({}));
+    fake.raw_app_meta_data = json!({ "provider": "email", "providers": ["email"] });
+    // GoTrue leaves the real user's factors in its fake answer, which tells anyone who signs up
+    // with an address whether its account uses MFA; a new user has none.
+    fake.factors = Default::default();
+    fake
+}
+
 /// GoTrue's answer when another user has the address.
 pub fn email_exists() -> Error {
     Error::unprocessable(
@@ -276,11 +302,6 @@ pub fn optional_email(raw: Option<&str>) -> Result<Option<String>, Error> {
         .transpose()
 }
 
-/// An optional phone number: blank means none, anything else must be valid.
-pub fn optional_phone(raw: Option<&str>) -> Result<Option<String>, Error> {
-    raw.filter(|p| !p.trim().is_empty()).map(normalize_phone).transpose()
-}
-
 /// Copies the keys of `patch` (an object) into `target` (an object); `null` removes a key.
 pub fn merge_object(target: &mut Value, patch: &Value) {
     if let (Value::Object(target), Value::Object(patch)) = (target, patch) {
@@ -291,21 +312,6 @@ pub fn merge_object(target: &mut Value, patch: &Value) {
                 target.insert(key.clone(), value.clone());
             }
         }
-    }
-}
-
-/// GoTrue's phone check: one leading `+` and every space dropped, then 2 to 15 digits not
-/// starting with `0` (E.164), stored as such. Dashes, brackets and dots are refused, as GoTrue
-/// refuses them; Latchkey also trims surrounding whitespace, as every field it reads.
-pub fn normalize_phone(raw: &str) -> Result<String, Error> {
-    let trimmed = raw.trim();
-    let digits: String = trimmed.strip_prefix('+').unwrap_or(trimmed).replace(' ', "");
-    let valid =
-        (2..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
-    if valid {
-        Ok(digits)
-    } else {
-        Err(Error::validation("Invalid phone number format (E.164 required)"))
     }
 }
 

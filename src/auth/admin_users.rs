@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::auth::accounts::{self, AccountRules, AdminAccount};
 use crate::auth::password::{self, Hasher};
+use crate::auth::phone;
 use crate::config::{PasswordConfig, parse_duration};
 use crate::db::audit::{self, Action};
 use crate::db::identities::{self, IdentityRow};
@@ -87,7 +88,7 @@ enum NewPassword<'a> {
 impl<'a> Checked<'a> {
     fn new(policy: &PasswordConfig, fields: &UserFields<'a>, creating: bool) -> Result<Checked<'a>> {
         let email = accounts::optional_email(fields.email)?;
-        let phone = accounts::optional_phone(fields.phone)?;
+        let phone = phone::optional(fields.phone)?;
         if creating && email.is_none() && phone.is_none() {
             return Err(Error::validation(
                 "Cannot create a user without either an email or phone",

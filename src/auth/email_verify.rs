@@ -252,12 +252,25 @@ fn nonce_not_valid() -> Error {
 /// `GET /reauthenticate`, before the update's transaction and like a typed-in code in [`find`]:
 /// guesses one at a time, a wrong one counted against the nonce (which dies at the limit),
 /// committed whatever the outcome.
-pub async fn check_nonce(codes: &Codes, user: &UserRow, nonce: &str) -> Result<CheckedNonce> {
+///
+/// `gateway`: the SMS gateway when it makes and checks codes itself (Twilio Verify); a nonce
+/// texted to a phone-only user is then checked by asking it, as GoTrue does.
+pub async fn check_nonce(
+    codes: &Codes,
+    user: &UserRow,
+    nonce: &str,
+    gateway: Option<&crate::sms::Sender>,
+) -> Result<CheckedNonce> {
     let to = Identifier::of_user(user);
-    codes::find_users_code(codes, user.id, Purpose::Reauthentication, &to, nonce.trim())
-        .await?
-        .map(CheckedNonce)
-        .ok_or_else(nonce_not_valid)
+    let purpose = Purpose::Reauthentication;
+    let found = match (&to, gateway) {
+        (Identifier::Phone(phone), Some(gateway)) => {
+            let accepted = gateway.check_code(phone, nonce.trim()).await.unwrap_or(false);
+            codes::find_users_code_checked_by_gateway(codes, user.id, purpose, accepted).await?
+        }
+        _ => codes::find_users_code(codes, user.id, purpose, &to, nonce.trim()).await?,
+    };
+    found.map(CheckedNonce).ok_or_else(nonce_not_valid)
 }
 
 /// Uses a nonce checked by [`check_nonce`] inside the update's transaction: it must still be

@@ -1,7 +1,7 @@
 //! Where one-time codes and links go out: the mailer, the server's mail budget
-//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), the links and the templates; and the SMS sender, of
-//! which there is none yet ([`Outbox::sms`]). The flows in `auth::email` decide what to
-//! send; this sends it.
+//! (`GOTRUE_RATE_LIMIT_EMAIL_SENT`), the links and the templates; and the SMS gateway with
+//! its settings, template and budget (`GOTRUE_RATE_LIMIT_SMS_SENT`, [`Outbox::sms`]). The
+//! flows in `auth::email` and `auth::phone` decide what to send; this sends it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,12 +10,13 @@ use std::time::Duration;
 use url::Url;
 
 use crate::auth::email_hook::EmailHook;
-use crate::config::{Config, ConfigError, LinkPath, MailerConfig};
+use crate::config::{Config, ConfigError, LinkPath, MailerConfig, SmsConfig};
 use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::Hook;
 use crate::mail::templates::{Rendered, TemplateData, Templates};
 use crate::mail::{self, Email, EmailKind, Mailer};
 use crate::ratelimit::Limiter;
-use crate::sms;
+use crate::sms::{self, SmsTemplate};
 
 #[derive(Debug, Clone)]
 pub struct Outbox {
@@ -27,10 +28,40 @@ pub struct Outbox {
     settings: MailerConfig,
     templates: Arc<Templates>,
     max_frequency: Duration,
-    /// No SMS gateway exists yet (`sms::Sender` has no variants), so this is always `None`.
-    sms: Option<sms::Sender>,
+    /// How codes are texted; `None` when the phone provider is off, or neither a gateway nor
+    /// the send-SMS hook is configured.
+    texter: Option<Texter>,
+    sms_settings: Arc<SmsConfig>,
+    /// `GOTRUE_SMS_TEMPLATE`, parsed once.
+    sms_template: SmsTemplate,
     /// `GOTRUE_HOOK_SEND_EMAIL_*`: when set, mails go to it instead of `mailer`.
     email_hook: Option<EmailHook>,
+}
+
+/// How a code is texted: through the send-SMS hook when it is on (GoTrue then never asks the
+/// gateway), else through the configured gateway.
+#[derive(Debug, Clone)]
+pub enum Texter {
+    Hook(Hook),
+    Gateway(sms::Sender),
+}
+
+impl Texter {
+    /// Twilio Verify makes and checks the codes itself (never with the hook, as in GoTrue).
+    pub fn gateway_checks_codes(&self) -> Option<&sms::Sender> {
+        match self {
+            Texter::Gateway(sender) if sender.checks_codes_itself() => Some(sender),
+            _ => None,
+        }
+    }
+
+    /// Whether `channel` can be used (GoTrue's `IsValidMessageChannel`: any with the hook).
+    pub fn supports(&self, channel: sms::Channel) -> bool {
+        match self {
+            Texter::Hook(_) => true,
+            Texter::Gateway(sender) => sender.supports(channel),
+        }
+    }
 }
 
 /// What a client asked to do with a phone number. GoTrue's refusal without an SMS provider
@@ -83,7 +114,9 @@ impl Outbox {
             settings: config.mailer.clone(),
             templates: Arc::new(Templates::new(&config.mailer)?),
             max_frequency: config.smtp_max_frequency,
-            sms: None,
+            texter: texter(config)?,
+            sms_settings: Arc::new(config.sms.clone()),
+            sms_template: SmsTemplate::new(&config.sms.template)?,
             email_hook: None,
         })
     }
@@ -100,11 +133,33 @@ impl Outbox {
 
     /// The SMS sender for `asked`, or GoTrue's `400 phone_provider_disabled` with its message
     /// for that use when none is configured. The one place that decides whether anything
-    /// about phones can go on; there is no sender yet, so callers end with `match *sender {}`.
-    pub fn sms(&self, asked: PhoneUse) -> Result<&sms::Sender> {
-        self.sms
+    /// about phones can go on.
+    pub fn sms(&self, asked: PhoneUse) -> Result<&Texter> {
+        self.texter
             .as_ref()
             .ok_or_else(|| Error::bad_request(ErrorCode::PhoneProviderDisabled, asked.refusal()))
+    }
+
+    /// `GOTRUE_SMS_*`: autoconfirm, the codes' length, lifetime and frequency, the test
+    /// numbers.
+    pub fn sms_settings(&self) -> &SmsConfig {
+        &self.sms_settings
+    }
+
+    /// The text carrying `code` (`GOTRUE_SMS_TEMPLATE`); GoTrue's 500 when it cannot render.
+    pub fn sms_text(&self, code: &str) -> Result<String> {
+        self.sms_template
+            .render(code)
+            .map_err(|err| Error::internal(format!("error generating sms template: {err}")))
+    }
+
+    /// One unit of the server's text-message budget (`GOTRUE_RATE_LIMIT_SMS_SENT`), before a
+    /// message goes out; GoTrue's 429 when it is spent.
+    pub async fn take_sms_budget(&self) -> Result<()> {
+        self.budget
+            .take_sms()
+            .await
+            .map_err(|_| Error::too_many_requests(ErrorCode::OverSmsSendRateLimit, "SMS rate limit exceeded"))
     }
 
     /// Subjects, templates, and the codes' length and lifetime.
@@ -169,6 +224,18 @@ impl Outbox {
         }
         Ok(())
     }
+}
+
+/// How phone sign-in texts codes: nothing while `GOTRUE_EXTERNAL_PHONE_ENABLED` is off; the
+/// send-SMS hook when it is on; else the `GOTRUE_SMS_PROVIDER` gateway, if any.
+fn texter(config: &Config) -> anyhow::Result<Option<Texter>> {
+    if !config.sms.enabled {
+        return Ok(None);
+    }
+    if let Some(hook) = &config.hooks.send_sms {
+        return Ok(Some(Texter::Hook(Hook::new(hook)?)));
+    }
+    Ok(sms::Sender::from_config(&config.sms)?.map(Texter::Gateway))
 }
 
 /// Where links of `path` point. With `GOTRUE_MAILER_URLPATHS_*` set, GoTrue's rule: the value

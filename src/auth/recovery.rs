@@ -15,7 +15,8 @@ use tokio::time::Instant;
 
 use crate::auth::accounts::{self, AccountRules};
 use crate::auth::email::{self, Action, Outgoing};
-use crate::auth::outbox::{Outbox, PhoneUse};
+use crate::auth::outbox::Outbox;
+use crate::auth::phone::resend::{self as phone_resend, Holder, Resend};
 use crate::auth::pkce::{self, Challenge};
 use crate::auth::proven_address;
 use crate::auth::send_timing::{Route, SendTiming};
@@ -60,14 +61,21 @@ pub async fn recover(deps: &Deps<'_>, client: &Client, request: &Request<'_>) ->
     answer(deps, Route::Recover, started, outcome).await
 }
 
-/// `POST /resend` with `type` (`signup`, `email_change`; `sms` and `phone_change` need an SMS
-/// sender). The input is judged in GoTrue's order, so each mistake gets its message.
-pub async fn resend(deps: &Deps<'_>, resend_type: Option<&str>, request: &Request<'_>) -> Result<()> {
+/// `POST /resend` with `type` (`signup`, `email_change`; `sms` and `phone_change` text the
+/// code again, `auth::phone::resend`). The input is judged in GoTrue's order, so each mistake
+/// gets its message. Returns the message id of a text sent (else empty).
+pub async fn resend(
+    deps: &Deps<'_>,
+    client: &Client,
+    resend_type: Option<&str>,
+    request: &Request<'_>,
+) -> Result<String> {
     let started = Instant::now();
     let action = match resend_type {
-        Some("signup") => Some(Action::Confirmation),
-        Some("email_change") => Some(Action::EmailChange),
-        Some("sms" | "phone_change") => None,
+        Some("signup") => Ok(Action::Confirmation),
+        Some("email_change") => Ok(Action::EmailChange),
+        Some("sms") => Err(Resend::Sms),
+        Some("phone_change") => Err(Resend::PhoneChange),
         _ => {
             return Err(Error::validation(
                 "Missing one of these types: signup, email_change, sms, phone_change",
@@ -83,7 +91,19 @@ pub async fn resend(deps: &Deps<'_>, resend_type: Option<&str>, request: &Reques
             ));
         }
         (_, None, None) => return Err(Error::validation("Missing email address or phone number")),
-        (_, None, Some(_)) => match *deps.outbox.sms(PhoneUse::Resend)? {},
+        (_, None, Some(phone)) => {
+            let kind = match action {
+                Err(kind) => kind,
+                // GoTrue looks the number up for `signup` and `email_change` too, then finds no
+                // address to mail: nothing is sent.
+                Ok(_) => {
+                    deps.outbox.sms(crate::auth::outbox::PhoneUse::Resend)?;
+                    crate::auth::phone::normalize(phone)?;
+                    return Ok(String::new());
+                }
+            };
+            return phone_resend::resend(deps.db, deps.outbox, client, kind, Holder::Phone(phone)).await;
+        }
         (_, Some(_), None) => {}
     }
     if !deps.accounts.email_enabled {
@@ -93,12 +113,14 @@ pub async fn resend(deps: &Deps<'_>, resend_type: Option<&str>, request: &Reques
         ));
     }
     let (email, challenge) = read(request, "Type provided requires an email address")?;
-    // `sms` or `phone_change` for an email address would send a text message: no sender.
-    let Some(action) = action else {
-        match *deps.outbox.sms(PhoneUse::Resend)? {}
+    let action = match action {
+        Ok(action) => action,
+        // `phone_change` for an address: the user's pending number gets its code again.
+        Err(kind) => return phone_resend::resend(deps.db, deps.outbox, client, kind, Holder::Email(&email)).await,
     };
     let outcome = send_again(deps, &email, action, &outgoing(request, &challenge)).await;
-    answer(deps, Route::Resend, started, outcome).await
+    answer(deps, Route::Resend, started, outcome).await?;
+    Ok(String::new())
 }
 
 /// The normalised address and the link's PKCE challenge; `missing` is GoTrue's message for a

@@ -1,10 +1,11 @@
-//! `POST /token?grant_type=password`: sign-in with an email and a password.
+//! `POST /token?grant_type=password`: sign-in with an email or phone number and a password.
 
 use sqlx::Connection;
 
 use crate::auth::accounts::{self, AccountRules};
 use crate::auth::attempt_hooks::{self, PasswordDecision};
 use crate::auth::password::{self, Hasher, PasswordUse, Verification, WeakPassword};
+use crate::auth::phone;
 use crate::auth::session::{self, Client, Sessions, Tokens};
 use crate::config::PasswordConfig;
 use crate::db::hot::HotPool;
@@ -24,6 +25,8 @@ pub struct Deps<'a> {
     pub policy: &'a PasswordConfig,
     /// `GOTRUE_HOOK_PASSWORD_VERIFICATION_ATTEMPT_*`: told of every attempt on an account.
     pub attempt_hook: Option<&'a Hook>,
+    /// The phone provider is on (`GOTRUE_EXTERNAL_PHONE_ENABLED` with an SMS gateway).
+    pub phone_enabled: bool,
 }
 
 /// A new session, and GoTrue's `weak_password` note when the password no longer meets the
@@ -35,7 +38,14 @@ pub struct SignedIn {
     pub weak_password: Option<WeakPassword>,
 }
 
-/// Signs in with `email` (or `phone`, which has no password sign-in here) and `password`.
+/// Who signs in.
+#[derive(Debug, Clone, Copy)]
+enum Login<'a> {
+    Email(&'a str),
+    Phone(&'a str),
+}
+
+/// Signs in with `email` or `phone` and `password`.
 pub async fn with_password(
     deps: &Deps<'_>,
     client: &Client,
@@ -47,34 +57,43 @@ pub async fn with_password(
     // to the limit a stored bcrypt hash reads only the first 72 bytes (`password::limits`).
     password::check_length(password, PasswordUse::Presented)?;
     // GoTrue's checks and statuses, in its order (the provider refusals are 422 here).
-    let email = match (email, phone) {
+    let login = match (email, phone) {
         (Some(_), Some(_)) => {
             return Err(Error::validation(
                 "Only an email address or phone number should be provided on login.",
             ));
         }
-        (Some(email), None) => email,
-        // The phone provider is never on: phone sign-in is not implemented.
-        (None, Some(_)) => {
+        (Some(email), None) => Login::Email(email),
+        (None, Some(phone)) => Login::Phone(phone),
+        (None, None) => return Err(Error::validation("missing email or phone")),
+    };
+    match login {
+        Login::Email(_) if !deps.accounts.email_enabled => {
+            return Err(Error::unprocessable(
+                ErrorCode::EmailProviderDisabled,
+                "Email logins are disabled",
+            ));
+        }
+        Login::Phone(_) if !deps.phone_enabled => {
             return Err(Error::unprocessable(
                 ErrorCode::PhoneProviderDisabled,
                 "Phone logins are disabled",
             ));
         }
-        (None, None) => return Err(Error::validation("missing email or phone")),
-    };
-    if !deps.accounts.email_enabled {
-        return Err(Error::unprocessable(
-            ErrorCode::EmailProviderDisabled,
-            "Email logins are disabled",
-        ));
+        _ => {}
     }
-    let (user, needs_rehash) = check_password(deps, email, password).await?;
+    let (user, needs_rehash) = check_password(deps, login, password).await?;
     if user.is_banned(chrono::Utc::now()) {
         return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
     }
-    if user.email_confirmed_at.is_none() {
-        return Err(Error::bad_request(ErrorCode::EmailNotConfirmed, "Email not confirmed"));
+    match login {
+        Login::Email(_) if user.email_confirmed_at.is_none() => {
+            return Err(Error::bad_request(ErrorCode::EmailNotConfirmed, "Email not confirmed"));
+        }
+        Login::Phone(_) if user.phone_confirmed_at.is_none() => {
+            return Err(Error::bad_request(ErrorCode::PhoneNotConfirmed, "Phone not confirmed"));
+        }
+        _ => {}
     }
     let weak_password = password::check_policy(deps.policy, password).err();
     let new_hash = match needs_rehash {
@@ -104,17 +123,28 @@ pub async fn with_password(
 }
 
 /// The user whose password `password` is, and whether its hash is due an upgrade. An unknown
-/// or malformed address costs the same hashing work as a wrong password (the dummy hash), so
-/// the answer's time says nothing about which addresses exist.
-async fn check_password(deps: &Deps<'_>, email: &str, password: &str) -> Result<(UserRow, bool)> {
-    let user = match accounts::normalize_email(email) {
-        Ok(email) => {
-            let mut conn = deps.hot.acquire().await?;
-            let user = users::find_by_email(&mut *conn, &email).await?;
-            conn.release().await?;
-            user
-        }
-        Err(_) => None,
+/// or malformed address or number costs the same hashing work as a wrong password (the dummy
+/// hash), so the answer's time says nothing about which addresses exist.
+async fn check_password(deps: &Deps<'_>, login: Login<'_>, password: &str) -> Result<(UserRow, bool)> {
+    let user = match login {
+        Login::Email(email) => match accounts::normalize_email(email) {
+            Ok(email) => {
+                let mut conn = deps.hot.acquire().await?;
+                let user = users::find_by_email(&mut *conn, &email).await?;
+                conn.release().await?;
+                user
+            }
+            Err(_) => None,
+        },
+        Login::Phone(phone) => match phone::normalize(phone) {
+            Ok(phone) => {
+                let mut conn = deps.hot.acquire().await?;
+                let user = users::find_by_phone(&mut *conn, &phone).await?;
+                conn.release().await?;
+                user
+            }
+            Err(_) => None,
+        },
     };
     let stored = user.as_ref().and_then(|u| u.encrypted_password.as_deref());
     let verification = deps.hasher.verify(password, stored).await.map_err(Error::internal)?;

@@ -1,15 +1,15 @@
-//! `POST /signup`: email/password sign-up, a repeated sign-up of a registered address, and
-//! anonymous sign-in when neither email nor phone is given.
+//! `POST /signup`: email/password sign-up, a repeated sign-up of a registered address,
+//! phone/password sign-up (`auth::phone::signup`), and anonymous sign-in when neither email
+//! nor phone is given.
 
-use chrono::Utc;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use uuid::Uuid;
 
 use crate::auth::accounts::{self, AccountRules, NewEmailAccount};
 use crate::auth::email::{self, Action as MailAction, Outgoing};
-use crate::auth::outbox::{Outbox, PhoneUse};
+use crate::auth::outbox::Outbox;
 use crate::auth::password::{self, Hasher};
+use crate::auth::phone::signup::{self as phone_signup, PhoneSignUp, PhoneSignedUp};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client, Sessions, Tokens};
 use crate::auth::user_hooks;
@@ -47,6 +47,8 @@ pub struct SignUp<'a> {
     pub data: Option<&'a Value>,
     pub code_challenge: Option<&'a str>,
     pub code_challenge_method: Option<&'a str>,
+    /// `sms` or `whatsapp`, for the code of a phone sign-up.
+    pub channel: Option<&'a str>,
     /// The validated target of the confirmation link.
     pub redirect_to: &'a str,
 }
@@ -93,7 +95,9 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &SignUp<'_>) -> 
             "Only an email address or phone number should be provided on signup.",
         )),
         // A phone number: neither (anonymous) was handled above.
-        (None, _) => match *deps.outbox.sms(PhoneUse::SignUp)? {},
+        (None, Some(phone)) => sign_up_with_phone(deps, client, phone, password, data, request.channel).await,
+        // Handled above, before the password check; kept whole for the compiler.
+        (None, None) => sign_in_anonymously(deps, client, data).await,
         (Some(email), None) => {
             let mail = Outgoing {
                 redirect_to: request.redirect_to,
@@ -103,6 +107,44 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &SignUp<'_>) -> 
             sign_up_with_email(deps, client, email, password, data, mail).await
         }
     }
+}
+
+async fn sign_up_with_phone(
+    deps: &Deps<'_>,
+    client: &Client,
+    phone: &str,
+    password: &str,
+    data: Option<&Value>,
+    channel: Option<&str>,
+) -> Result<SignedUp> {
+    // Refused before the (slow) hashing when phones are off or the number is bad.
+    deps.outbox.sms(crate::auth::outbox::PhoneUse::SignUp)?;
+    crate::auth::phone::normalize(phone)?;
+    let password_hash = deps.hasher.hash(password).await.map_err(Error::internal)?;
+    let phone_deps = phone_signup::Deps {
+        db: deps.db,
+        accounts: deps.accounts,
+        outbox: deps.outbox,
+        sessions: deps.sessions,
+    };
+    let request = PhoneSignUp {
+        phone,
+        password_hash: &password_hash,
+        data,
+        channel,
+    };
+    Ok(match phone_signup::sign_up(&phone_deps, client, &request).await? {
+        PhoneSignedUp::Session {
+            tokens,
+            user,
+            identities,
+        } => SignedUp::Session {
+            tokens,
+            user,
+            identities,
+        },
+        PhoneSignedUp::Pending { user, identities } => SignedUp::Pending { user, identities },
+    })
 }
 
 async fn sign_in_anonymously(deps: &Deps<'_>, client: &Client, data: Option<&Value>) -> Result<SignedUp> {
@@ -231,7 +273,7 @@ async fn repeated_sign_up(
     if !unconfirmed {
         tx.commit().await?;
         return Ok(SignedUp::Pending {
-            user: obfuscated_user(deps.accounts, &existing, data),
+            user: accounts::obfuscated_user(deps.accounts, &existing, data),
             identities: Vec::new(),
         });
     }
@@ -254,32 +296,6 @@ async fn repeated_sign_up(
         user: sent.user,
         identities,
     })
-}
-
-/// GoTrue's `sanitizeUser`: a random id, no role, no identities, fresh timestamps.
-fn obfuscated_user(rules: &AccountRules, existing: &UserRow, data: Option<&Value>) -> UserRow {
-    let now = Utc::now();
-    let mut fake = existing.clone();
-    fake.id = Uuid::new_v4();
-    fake.role = String::new();
-    fake.aud = rules.aud.clone();
-    fake.email_change = None;
-    fake.created_at = now;
-    fake.updated_at = now;
-    fake.confirmation_sent_at = Some(now);
-    fake.last_sign_in_at = None;
-    fake.confirmed_at = None;
-    fake.email_change_sent_at = None;
-    fake.email_confirmed_at = None;
-    fake.phone_confirmed_at = None;
-    fake.phone = None;
-    fake.banned_until = None;
-    fake.raw_user_meta_data = metadata(data);
-    fake.raw_app_meta_data = json!({ "provider": "email", "providers": ["email"] });
-    // GoTrue leaves the real user's factors in its fake answer, which tells anyone who signs up
-    // with an address whether its account uses MFA; a new user has none.
-    fake.factors = Default::default();
-    fake
 }
 
 /// `data` as `user_metadata`: the object given, or `{}`.

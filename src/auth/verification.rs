@@ -6,7 +6,8 @@ use crate::db::Pool;
 
 use crate::auth::accounts;
 use crate::auth::email_verify::{self, Codes, Outcome, Presented, VerifyType};
-use crate::auth::outbox::{Outbox, PhoneUse};
+use crate::auth::outbox::Outbox;
+use crate::auth::phone::{self, verify::PhoneVerifyType};
 use crate::auth::pkce;
 use crate::auth::session::{self, Client, Sessions, Tokens};
 use crate::db::identities::{self, IdentityRow};
@@ -18,7 +19,7 @@ pub struct Deps<'a> {
     pub db: &'a Pool,
     pub codes: &'a Codes,
     pub sessions: &'a Sessions,
-    /// Only to see that no SMS sender is configured, so no phone code exists.
+    /// Whether an SMS gateway is configured, and which (Twilio Verify checks its codes).
     pub outbox: &'a Outbox,
 }
 
@@ -99,8 +100,8 @@ pub async fn verify(deps: &Deps<'_>, client: &Client, request: &Request<'_>) -> 
                 }
             }
             (None, Some(raw)) => {
-                accounts::normalize_phone(raw)?;
-                return Err(no_phone_code(deps.outbox));
+                let phone = phone::normalize(raw)?;
+                return verify_phone_code(deps, client, verify_type, &phone, code).await;
             }
             _ => {
                 return Err(Error::validation(
@@ -117,7 +118,8 @@ pub async fn verify(deps: &Deps<'_>, client: &Client, request: &Request<'_>) -> 
         _ => return Err(Error::validation("Verify requires either a token or a token hash")),
     };
     let verify_type = match verify_type {
-        "sms" | "phone_change" => return Err(no_phone_code(deps.outbox)),
+        // A phone code comes with its number; a texted code has no link to carry a hash.
+        "sms" | "phone_change" => return Err(no_phone_code()),
         other => VerifyType::parse(other).ok_or_else(|| Error::validation("Unsupported verification type"))?,
     };
     // Before the transaction: a wrong code is counted even though this request fails.
@@ -139,13 +141,32 @@ pub async fn verify(deps: &Deps<'_>, client: &Client, request: &Request<'_>) -> 
     Ok(verified)
 }
 
-/// The answer to a phone code (or an `sms`/`phone_change` verification): GoTrue's `/verify`
-/// does not ask whether the phone provider is on, it looks for the code, and without an SMS
-/// sender none was ever sent, so none matches: `403 otp_expired`, as for any wrong code.
-fn no_phone_code(outbox: &Outbox) -> Error {
-    // Once a sender exists, this match stops compiling: the phone codes are checked here.
-    if let Ok(sender) = outbox.sms(PhoneUse::VerifyCode) {
-        match *sender {}
-    }
+/// A code texted to `phone` (normalised): `sms` signs in (confirming the number), and
+/// `phone_change` makes the pending number the user's, then signs in. Any other type with a
+/// number finds no code, as in GoTrue.
+async fn verify_phone_code(
+    deps: &Deps<'_>,
+    client: &Client,
+    verify_type: &str,
+    phone: &str,
+    code: &str,
+) -> Result<Verified> {
+    let vtype = PhoneVerifyType::parse(verify_type).ok_or_else(no_phone_code)?;
+    // Before the transaction: a wrong code is counted even though this request fails.
+    let found = phone::verify::find(deps.codes, deps.outbox, vtype, phone, code).await?;
+    let mut tx = deps.db.begin().await?;
+    let user = phone::verify::verify(&mut tx, deps.codes, found, &client.ip_string()).await?;
+    let (tokens, user, _) = session::start(&mut tx, deps.sessions, &user, "otp", client).await?;
+    let identities = identities::for_user(&mut *tx, user.id).await?;
+    tx.commit().await?;
+    Ok(Verified::Session {
+        tokens,
+        user: Box::new(user),
+        identities,
+    })
+}
+
+/// GoTrue's answer when no texted code can match: `403 otp_expired`, as for any wrong code.
+fn no_phone_code() -> Error {
     Error::forbidden(ErrorCode::OtpExpired, "Token has expired or is invalid")
 }

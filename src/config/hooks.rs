@@ -20,6 +20,7 @@ pub enum HookKind {
     BeforeUserCreated,
     SendEmail,
     AfterUserCreated,
+    SendSms,
 }
 
 impl HookKind {
@@ -32,6 +33,7 @@ impl HookKind {
             HookKind::BeforeUserCreated => "BEFORE_USER_CREATED",
             HookKind::SendEmail => "SEND_EMAIL",
             HookKind::AfterUserCreated => "AFTER_USER_CREATED",
+            HookKind::SendSms => "SEND_SMS",
         }
     }
 
@@ -44,13 +46,10 @@ impl HookKind {
             HookKind::BeforeUserCreated => "before-user-created",
             HookKind::SendEmail => "send-email",
             HookKind::AfterUserCreated => "after-user-created",
+            HookKind::SendSms => "send-sms",
         }
     }
 }
-
-/// GoTrue's hooks that Latchkey does not call yet: switching one on stops start-up, because
-/// an operator who enables a policy hook expects it to be enforced.
-const NOT_YET_CALLED: &[&str] = &["SEND_SMS"];
 
 /// Where an enabled hook is called.
 #[derive(Clone)]
@@ -96,18 +95,11 @@ pub struct HooksConfig {
     pub send_email: Option<HookConfig>,
     /// Told about each new user once it is committed (`auth::user_hooks`).
     pub after_user_created: Option<HookConfig>,
+    /// Sends every SMS code instead of the SMS provider.
+    pub send_sms: Option<HookConfig>,
 }
 
 pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
-    for name in NOT_YET_CALLED {
-        let var = format!("GOTRUE_HOOK_{name}_ENABLED");
-        if env.bool_or(&[&var], false)? {
-            return Err(ConfigError {
-                var,
-                message: "Latchkey does not call this hook yet; leave it unset or false".into(),
-            });
-        }
-    }
     Ok(HooksConfig {
         custom_access_token: hook(env, HookKind::CustomAccessToken)?,
         password_verification_attempt: hook(env, HookKind::PasswordVerificationAttempt)?,
@@ -115,6 +107,7 @@ pub(super) fn from_env(env: &Env) -> Result<HooksConfig, ConfigError> {
         before_user_created: hook(env, HookKind::BeforeUserCreated)?,
         send_email: hook(env, HookKind::SendEmail)?,
         after_user_created: hook(env, HookKind::AfterUserCreated)?,
+        send_sms: hook(env, HookKind::SendSms)?,
     })
 }
 
@@ -344,10 +337,7 @@ mod tests {
                 &[enabled, (uri, "https://hooks.example.com/x"), (secrets, "v1a,whpk_abc")],
                 secrets,
             ),
-            (
-                &[("GOTRUE_HOOK_SEND_SMS_ENABLED", "true")],
-                "GOTRUE_HOOK_SEND_SMS_ENABLED",
-            ),
+            (&[("GOTRUE_HOOK_SEND_SMS_ENABLED", "true")], "GOTRUE_HOOK_SEND_SMS_URI"),
         ];
         for (pairs, var) in cases {
             let err = config(pairs).unwrap_err();

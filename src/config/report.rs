@@ -90,7 +90,7 @@ mod tests {
         let unread = unread_variables(
             &vars(&[
                 ("GOTRUE_SITE_URL", "http://x"),
-                ("GOTRUE_SMS_PROVIDER", "twilio"),
+                ("GOTRUE_SECURITY_CAPTCHA_PROVIDER", "turnstile"),
                 ("GOTRUE_SMTP_HOTS", "mail"),
                 ("GOTRUE_EXTERNAL_PHONE_ENABLED", "false"),
                 ("GOTRUE_HOOK_SEND_SMS_ENABLED", "true"),
@@ -105,12 +105,12 @@ mod tests {
             names,
             [
                 ("GOTRUE_HOOK_SEND_SMS_ENABLED", true),
-                ("GOTRUE_SMS_PROVIDER", true),
+                ("GOTRUE_SECURITY_CAPTCHA_PROVIDER", true),
                 ("GOTRUE_SMTP_HOTS", false),
             ]
         );
-        assert!(unread[1].warning().contains("GOTRUE_SMS_PROVIDER"));
-        assert!(!unread[1].warning().contains("twilio"), "never the value");
+        assert!(unread[1].warning().contains("GOTRUE_SECURITY_CAPTCHA_PROVIDER"));
+        assert!(!unread[1].warning().contains("turnstile"), "never the value");
         assert!(unread[2].warning().contains("misspelt"));
     }
 

@@ -128,6 +128,21 @@ pub async fn set_email(db: impl PgExecutor<'_>, user_id: Uuid, email: &str, veri
         > 0)
 }
 
+/// Points the user's `phone` identity at `phone`, verified; returns whether there was one.
+pub async fn set_phone(db: impl PgExecutor<'_>, user_id: Uuid, phone: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "update _auth_identities set identity_data = identity_data || jsonb_build_object('phone', $2::text, \
+             'phone_verified', true), updated_at = now() \
+         where user_id = $1 and provider = 'phone'",
+    )
+    .bind(user_id)
+    .bind(phone)
+    .execute(db)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
 /// The identity a provider's subject belongs to, locked for the update that follows.
 pub async fn find_for_update(
     db: impl PgExecutor<'_>,

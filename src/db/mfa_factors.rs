@@ -62,14 +62,16 @@ pub struct NewFactor<'a> {
     pub user_id: Uuid,
     pub friendly_name: &'a str,
     pub factor_type: &'a str,
-    /// As stored: base32, or GoTrue's encrypted-string JSON.
-    pub secret: &'a str,
+    /// A TOTP factor's secret as stored: base32, or GoTrue's encrypted-string JSON.
+    pub secret: Option<&'a str>,
+    /// A phone factor's number (E.164 digits without `+`).
+    pub phone: Option<&'a str>,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, factor: &NewFactor<'_>) -> sqlx::Result<FactorRow> {
     sqlx::query_as(concat!(
-        "insert into _auth_mfa_factors (id, user_id, friendly_name, factor_type, status, secret) \
-         values ($1, $2, $3, $4, 'unverified', $5) returning ",
+        "insert into _auth_mfa_factors (id, user_id, friendly_name, factor_type, status, secret, phone) \
+         values ($1, $2, $3, $4, 'unverified', $5, $6) returning ",
         factor_columns!()
     ))
     .bind(factor.id)
@@ -77,6 +79,7 @@ pub async fn insert(db: impl PgExecutor<'_>, factor: &NewFactor<'_>) -> sqlx::Re
     .bind(factor.friendly_name)
     .bind(factor.factor_type)
     .bind(factor.secret)
+    .bind(factor.phone)
     .fetch_one(db)
     .await
 }
@@ -153,10 +156,12 @@ pub async fn delete_expired(db: impl PgExecutor<'_>, user_id: Uuid, expiry: std:
     .rows_affected())
 }
 
-/// The factor is verified, and `step` is the last time step whose code it accepted.
-pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid, step: i64) -> sqlx::Result<()> {
+/// The factor is verified, and `step` (TOTP factors) is the last time step whose code it
+/// accepted.
+pub async fn mark_verified(db: impl PgExecutor<'_>, id: Uuid, step: Option<i64>) -> sqlx::Result<()> {
     sqlx::query(
-        "update _auth_mfa_factors set status = 'verified', last_totp_time_step = $2, \
+        "update _auth_mfa_factors set status = 'verified', \
+         last_totp_time_step = coalesce($2, last_totp_time_step), \
          updated_at = case when status = 'verified' then updated_at else now() end where id = $1",
     )
     .bind(id)
@@ -177,6 +182,20 @@ pub async fn delete_unverified(db: impl PgExecutor<'_>, user_id: Uuid, factor_ty
             .await?
             .rows_affected(),
     )
+}
+
+/// GoTrue's phone enrolment: the user's unverified phone factors for `phone` go before a new
+/// one is made.
+pub async fn delete_unverified_phone(db: impl PgExecutor<'_>, user_id: Uuid, phone: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "delete from _auth_mfa_factors where user_id = $1 and factor_type = 'phone' \
+         and status = 'unverified' and phone = $2",
+    )
+    .bind(user_id)
+    .bind(phone)
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 /// Deletes the factor; returns it as it was, or `None` if `user_id` owns no such factor.

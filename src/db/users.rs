@@ -4,6 +4,7 @@
 
 mod admin;
 mod email;
+mod phone;
 mod profile;
 
 use chrono::{DateTime, Utc};
@@ -17,6 +18,7 @@ pub use email::{
     SentAt, apply_email_change, claim, clear_anonymous, confirm_email, replace_email, set_email_change,
     set_email_change_confirm_status, stamp_sent,
 };
+pub use phone::{apply_phone_change, claim_by_phone, confirm_phone, find_by_phone, set_phone_change};
 pub use profile::{clear_phone, merge_app_metadata, merge_user_metadata, set_password};
 
 use crate::db::identities::{IdentityRow, identities_json};

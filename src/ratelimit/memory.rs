@@ -45,6 +45,8 @@ struct Inner {
     email_sent: Option<DefaultDirectRateLimiter>,
     /// GoTrue does not count mail against the limit when autoconfirm is on.
     email_unlimited: bool,
+    /// `None` when `GOTRUE_RATE_LIMIT_SMS_SENT=0`: no text message at all.
+    sms_sent: Option<DefaultDirectRateLimiter>,
     checks: AtomicU64,
     prune_at: AtomicUsize,
     /// Wakes the pruning task early (map too large) or for good (limiters dropped).
@@ -74,6 +76,7 @@ impl MemoryLimiter {
             verify_per_account: GroupLimiter::new(Group::VerifyPerAccount, config),
             email_sent: quota(config.email_sent).map(|(q, ..)| RateLimiter::direct(q)),
             email_unlimited: mailer_autoconfirm,
+            sms_sent: quota(config.sms_sent).map(|(q, ..)| RateLimiter::direct(q)),
             checks: AtomicU64::new(0),
             prune_at: AtomicUsize::new(prune_at),
             wake: Arc::new(Notify::new()),
@@ -122,6 +125,14 @@ impl MemoryLimiter {
         if self.0.email_unlimited {
             return Ok(());
         }
+        limiter
+            .check()
+            .map_err(|not_until| Some(not_until.wait_time_from(limiter.clock().now())))
+    }
+
+    /// Before each text message: GoTrue's global `GOTRUE_RATE_LIMIT_SMS_SENT`.
+    pub fn check_sms_sent(&self) -> Result<(), Option<Duration>> {
+        let limiter = self.0.sms_sent.as_ref().ok_or(None)?;
         limiter
             .check()
             .map_err(|not_until| Some(not_until.wait_time_from(limiter.clock().now())))
@@ -247,6 +258,10 @@ impl Limiter for MemoryLimiter {
 
     async fn take_email(&self) -> Result<(), Option<Duration>> {
         self.check_email_sent()
+    }
+
+    async fn take_sms(&self) -> Result<(), Option<Duration>> {
+        self.check_sms_sent()
     }
 
     fn keys_held(&self) -> usize {

@@ -32,6 +32,10 @@ pub trait Limiter: std::fmt::Debug + Send + Sync {
     /// carries how long until another mail may go out (`None`: never, the limit is 0).
     async fn take_email(&self) -> Result<(), Option<Duration>>;
 
+    /// Takes one text message from GoTrue's global `GOTRUE_RATE_LIMIT_SMS_SENT` budget (the
+    /// caller skips it under `GOTRUE_SMS_AUTOCONFIRM`, as GoTrue does). `Err` as for mail.
+    async fn take_sms(&self) -> Result<(), Option<Duration>>;
+
     /// How many keys the store holds (its memory), for tests and operators.
     fn keys_held(&self) -> usize;
 }

@@ -67,6 +67,8 @@ pub struct RedisLimiter {
     email_sent: Option<Bucket>,
     /// GoTrue does not count mail against the limit when autoconfirm is on.
     email_unlimited: bool,
+    /// `None` when `GOTRUE_RATE_LIMIT_SMS_SENT=0`: no text message at all.
+    sms_sent: Option<Bucket>,
     on_failure: RedisFailure,
     /// This process's own limits, used in `open` mode while Redis does not answer.
     fallback: MemoryLimiter,
@@ -112,6 +114,7 @@ impl RedisLimiter {
             per_account: Bucket::new(config.verify_per_address).map(|b| (Group::VerifyPerAccount, b)),
             email_sent: Bucket::new(config.email_sent),
             email_unlimited: mailer_autoconfirm,
+            sms_sent: Bucket::new(config.sms_sent),
             on_failure: redis.on_failure,
             fallback: MemoryLimiter::new(config, mailer_autoconfirm),
             health: Health::new(redis.on_failure),
@@ -203,7 +206,32 @@ impl Limiter for RedisLimiter {
         if self.email_unlimited {
             return Ok(());
         }
-        let keys = [format!("{KEY_PREFIX}email_sent")];
+        self.take_global("email_sent", bucket, |memory| memory.check_email_sent())
+            .await
+    }
+
+    async fn take_sms(&self) -> Result<(), Option<Duration>> {
+        let bucket = self.sms_sent.ok_or(None)?;
+        self.take_global("sms_sent", bucket, |memory| memory.check_sms_sent())
+            .await
+    }
+
+    /// The state this process holds: the in-memory fallback's keys (Redis expires its own).
+    fn keys_held(&self) -> usize {
+        self.fallback.len()
+    }
+}
+
+impl RedisLimiter {
+    /// One unit of a server-wide budget (`name`), shared by every replica; `fallback` is
+    /// this process's own budget while Redis does not answer in `open` mode.
+    async fn take_global(
+        &self,
+        name: &str,
+        bucket: Bucket,
+        fallback: impl FnOnce(&MemoryLimiter) -> Result<(), Option<Duration>>,
+    ) -> Result<(), Option<Duration>> {
+        let keys = [format!("{KEY_PREFIX}{name}")];
         match self.take(&keys, &[bucket]).await {
             Some(answers) => match answers.first() {
                 Some(answer) if answer.allowed => Ok(()),
@@ -211,15 +239,10 @@ impl Limiter for RedisLimiter {
                 None => Err(Some(REST_AFTER_FAILURE)),
             },
             None => match self.on_failure {
-                RedisFailure::Open => self.fallback.check_email_sent(),
+                RedisFailure::Open => fallback(&self.fallback),
                 RedisFailure::Closed => Err(Some(REST_AFTER_FAILURE)),
             },
         }
-    }
-
-    /// The state this process holds: the in-memory fallback's keys (Redis expires its own).
-    fn keys_held(&self) -> usize {
-        self.fallback.len()
     }
 }
 

@@ -29,8 +29,8 @@ pub const REFRESHES: &str = "latchkey_token_refreshes_total";
 pub const RATE_LIMITED: &str = "latchkey_rate_limit_refusals_total";
 pub const EMAILS_SENT: &str = "latchkey_emails_sent_total";
 pub const EMAILS_FAILED: &str = "latchkey_emails_failed_total";
-pub const SMS_SENT: &str = "latchkey_sms_sent_total";
-pub const SMS_FAILED: &str = "latchkey_sms_failed_total";
+pub const SMS_SENT: &str = crate::sms::SENT_METRIC;
+pub const SMS_FAILED: &str = crate::sms::FAILED_METRIC;
 pub const DB_CONNECTIONS: &str = "latchkey_db_connections";
 pub const DB_WAITING: &str = "latchkey_db_acquires_waiting";
 pub const HASHES_QUEUED: &str = "latchkey_password_hashes_queued";
@@ -83,8 +83,11 @@ fn describe() {
     describe_counter!(RATE_LIMITED, "Requests refused with 429, by rate-limit group");
     describe_counter!(EMAILS_SENT, "Emails handed to the mail server, by kind");
     describe_counter!(EMAILS_FAILED, "Emails that could not be sent, by kind");
-    describe_counter!(SMS_SENT, "SMS sent (Latchkey sends none yet)");
-    describe_counter!(SMS_FAILED, "SMS that could not be sent (Latchkey sends none yet)");
+    describe_counter!(SMS_SENT, "Texts handed to the SMS provider, by provider");
+    describe_counter!(
+        SMS_FAILED,
+        "Texts the SMS provider refused or did not answer in time, by provider"
+    );
     describe_gauge!(
         DB_CONNECTIONS,
         "Database connections, by pool (main, hot) and state (in_use, idle)"

@@ -12,6 +12,7 @@ mod assurance;
 mod enrolment;
 mod hook;
 mod limits;
+mod phone;
 mod races;
 mod rls;
 mod verification;

@@ -82,8 +82,8 @@ async fn the_start_up_report_names_each_unsupported_variable_once() {
     let server = Server::start(
         database.url(),
         &[
-            ("GOTRUE_SMS_PROVIDER", "twilio"),
-            ("GOTRUE_SMS_TWILIO_AUTH_TOKEN", "a-twilio-secret"),
+            ("GOTRUE_SECURITY_CAPTCHA_PROVIDER", "turnstile"),
+            ("GOTRUE_SECURITY_CAPTCHA_SECRET", "a-captcha-secret"),
             ("GOTRUE_SECURITY_CAPTCHA_ENABLED", "true"),
             ("GOTRUE_EXTERNAL_PHONE_ENABLED", "false"),
             ("GOTRUE_SMTP_HOTS", "mail.example.com"),
@@ -98,8 +98,8 @@ async fn the_start_up_report_names_each_unsupported_variable_once() {
         .filter_map(|line| line["msg"].as_str())
         .collect();
     for (name, gotrue) in [
-        ("GOTRUE_SMS_PROVIDER", true),
-        ("GOTRUE_SMS_TWILIO_AUTH_TOKEN", true),
+        ("GOTRUE_SECURITY_CAPTCHA_PROVIDER", true),
+        ("GOTRUE_SECURITY_CAPTCHA_SECRET", true),
         ("GOTRUE_SECURITY_CAPTCHA_ENABLED", true),
         ("GOTRUE_SMTP_HOTS", false),
     ] {
@@ -111,7 +111,7 @@ async fn the_start_up_report_names_each_unsupported_variable_once() {
         assert!(!warnings.iter().any(|w| w.contains(quiet)), "{quiet}: {warnings:#?}");
     }
     let everything = server.stderr().join("\n");
-    assert!(!everything.contains("a-twilio-secret") && !everything.contains("twilio\""));
+    assert!(!everything.contains("a-captcha-secret") && !everything.contains("turnstile\""));
 }
 
 #[tokio::test]

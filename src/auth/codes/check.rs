@@ -108,6 +108,29 @@ pub async fn find_by_code(codes: &Codes, to: &Identifier, code: &str, purposes: 
     Ok(found.and_then(Matched::from_row))
 }
 
+/// The live code of one of `purposes` sent to `to`, for a gateway that made and checked the
+/// typed-in code itself (Twilio Verify): `accepted` is its answer. The stored code still makes
+/// the gateway's code single-use, current and expiring like any other; a refusal counts as a
+/// wrong guess. Committed whatever the outcome.
+pub async fn find_checked_by_gateway(
+    codes: &Codes,
+    to: &Identifier,
+    purposes: &[Purpose],
+    accepted: bool,
+) -> Result<Option<Matched>> {
+    let types = token_types(purposes);
+    let mut tx = codes.db.begin().await?;
+    one_time_tokens::lock_guessing(&mut *tx, to.as_str()).await?;
+    let rows = one_time_tokens::find_by_address(&mut *tx, to.as_str(), &types).await?;
+    let found = if accepted { rows.into_iter().next() } else { None };
+    if found.is_none() {
+        let died = one_time_tokens::count_failure_at_address(&mut *tx, to.as_str(), &types, codes.max_attempts).await?;
+        log_died(died);
+    }
+    tx.commit().await?;
+    Ok(found.and_then(Matched::from_row))
+}
+
 /// The user's code of `purpose` if `code`, sent to `to`, is it (the reauthentication nonce,
 /// checked for the signed-in user): like [`find_by_code`], guesses one at a time for the user,
 /// a wrong one counted against that code (which dies at the limit), committed whatever the
@@ -119,12 +142,32 @@ pub async fn find_users_code(
     to: &Identifier,
     code: &str,
 ) -> Result<Option<Matched>> {
+    find_users_code_judged(codes, user_id, purpose, |row| matches(&row.token_hash, to, code)).await
+}
+
+/// [`find_users_code`] for a code a gateway made and checked itself (Twilio Verify):
+/// `accepted` is its answer; the stored code keeps the nonce single-use and expiring.
+pub async fn find_users_code_checked_by_gateway(
+    codes: &Codes,
+    user_id: Uuid,
+    purpose: Purpose,
+    accepted: bool,
+) -> Result<Option<Matched>> {
+    find_users_code_judged(codes, user_id, purpose, |_| accepted).await
+}
+
+async fn find_users_code_judged(
+    codes: &Codes,
+    user_id: Uuid,
+    purpose: Purpose,
+    is_it: impl FnOnce(&OneTimeTokenRow) -> bool,
+) -> Result<Option<Matched>> {
     let mut tx = codes.db.begin().await?;
     one_time_tokens::lock_guessing(&mut *tx, &user_id.to_string()).await?;
     let Some(row) = one_time_tokens::find_for_user(&mut *tx, user_id, purpose.token_type()).await? else {
         return Ok(None);
     };
-    let matched = matches(&row.token_hash, to, code);
+    let matched = is_it(&row);
     if !matched {
         let died = one_time_tokens::count_failure_for_user(&mut *tx, user_id, purpose.token_type(), codes.max_attempts)
             .await?;

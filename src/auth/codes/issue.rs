@@ -42,7 +42,12 @@ impl std::fmt::Debug for Issued {
 /// the code ([`super::lock_for_use`]). A confirmation code always records what it confirms,
 /// so that it never inherits what the one it replaces confirmed.
 pub async fn issue(conn: &mut PgConnection, new: &NewCode<'_>) -> Result<Issued> {
-    let code = generate(new.length);
+    issue_code(conn, new, generate(new.length)).await
+}
+
+/// [`issue`] with a code chosen by the caller: a test number's fixed code
+/// (`GOTRUE_SMS_TEST_OTP`), stored hashed like any other.
+pub async fn issue_code(conn: &mut PgConnection, new: &NewCode<'_>, code: String) -> Result<Issued> {
     let hash = with_flow_prefix(&token_hash(new.to, &code), new.pkce);
     let to = new.to.as_str();
     match new.purpose {

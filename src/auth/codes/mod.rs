@@ -18,15 +18,18 @@ use std::time::Duration;
 use crate::db::Pool;
 use chrono::{DateTime, Utc};
 
-use crate::auth::accounts;
+use crate::auth::{accounts, phone};
 use crate::config::Config;
 use crate::db::one_time_tokens::TokenType;
 use crate::db::users::UserRow;
 use crate::error::Result;
 
-pub use check::{Matched, find_by_code, find_by_hash, find_users_code, is_usable, lock_for_use};
+pub use check::{
+    Matched, find_by_code, find_by_hash, find_checked_by_gateway, find_users_code, find_users_code_checked_by_gateway,
+    is_usable, lock_for_use,
+};
 pub use hash::{PKCE_PREFIX, generate, matches, token_hash, with_flow_prefix};
-pub use issue::{Issued, NewCode, issue};
+pub use issue::{Issued, NewCode, issue, issue_code};
 
 /// Where a code goes, as stored in its `relates_to` and covered by its hash: an email address
 /// (trimmed, lower-case) or a phone number (E.164 digits without the `+`, as GoTrue keeps it).
@@ -44,7 +47,7 @@ impl Identifier {
 
     /// A phone number as a client typed it, normalised; GoTrue's validation error otherwise.
     pub fn phone(raw: &str) -> Result<Identifier> {
-        accounts::normalize_phone(raw).map(Identifier::Phone)
+        phone::normalize(raw).map(Identifier::Phone)
     }
 
     /// What a stored code's `relates_to` holds: an address has an `@`, a phone number never.
@@ -167,17 +170,14 @@ impl Purpose {
     }
 }
 
-/// GoTrue's default `GOTRUE_SMS_OTP_EXP`. Read from the environment with the other SMS
-/// settings once a sender exists (until then no code is sent to a phone).
-const SMS_LIFETIME: Duration = Duration::from_secs(60);
-
 /// What checking one-time codes needs: a pool for the short transactions that count wrong
-/// codes, and the rules (`GOTRUE_MAILER_OTP_EXP`, `LATCHKEY_OTP_MAX_ATTEMPTS`, and whether an
+/// codes, and the rules (`GOTRUE_MAILER_OTP_EXP`, `GOTRUE_SMS_OTP_EXP`, `LATCHKEY_OTP_MAX_ATTEMPTS`, and whether an
 /// email change needs both addresses' confirmation).
 #[derive(Debug, Clone)]
 pub struct Codes {
     db: Pool,
     email_lifetime: Duration,
+    sms_lifetime: Duration,
     max_attempts: i32,
     secure_email_change: bool,
     autoconfirm: bool,
@@ -188,6 +188,7 @@ impl Codes {
         Codes {
             db,
             email_lifetime: config.mailer.otp_exp,
+            sms_lifetime: config.sms.otp_exp,
             max_attempts: config.mailer.otp_max_attempts,
             secure_email_change: config.mailer.secure_email_change_enabled,
             autoconfirm: config.mailer_autoconfirm,
@@ -198,7 +199,7 @@ impl Codes {
     pub fn lifetime(&self, to: &Identifier) -> Duration {
         match to {
             Identifier::Email(_) => self.email_lifetime,
-            Identifier::Phone(_) => SMS_LIFETIME,
+            Identifier::Phone(_) => self.sms_lifetime,
         }
     }
 

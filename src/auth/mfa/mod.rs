@@ -1,6 +1,7 @@
-//! Multi-factor authentication with TOTP factors, GoTrue's `/factors` API: enrolment
-//! (`enroll`), challenges and verification, which lifts the session to `aal2` (`verify`),
-//! unenrolment (`unenroll`) and the admin's factor management (`admin`).
+//! Multi-factor authentication with TOTP and phone factors, GoTrue's `/factors` API:
+//! enrolment (`enroll`), challenges and verification, which lifts the session to `aal2`
+//! (`verify`; a phone factor's code goes out by SMS or WhatsApp, `phone`), unenrolment
+//! (`unenroll`) and the admin's factor management (`admin`).
 //!
 //! The rules that span several use cases live here: who may use them (signed in, not
 //! anonymous, with a session), and the errors GoTrue answers for unknown factors.
@@ -8,6 +9,7 @@
 pub mod admin;
 pub mod enroll;
 pub mod hook;
+pub mod phone;
 pub mod totp;
 pub mod unenroll;
 pub mod verify;
@@ -33,6 +35,8 @@ pub struct Deps<'a> {
     pub site_url: &'a Url,
     /// The MFA verification attempt hook point ([`NoHook`] until hooks exist).
     pub hook: &'a dyn MfaVerificationHook,
+    /// How phone factors' codes go out and are checked.
+    pub phone: &'a phone::PhoneCodes,
 }
 
 /// The signed-in user and the session of their token.
@@ -73,11 +77,11 @@ pub const TOTP: &str = "totp";
 const TOTP_METHOD: &str = "totp";
 
 /// The `amr` method of a factor type (GoTrue's `amrMethodForFactorType`), for removing it
-/// from the sessions that reached aal2 through a factor that goes. Phone and WebAuthn factors
-/// can only be imported rows here.
+/// from the sessions that reached aal2 through a factor that goes. WebAuthn factors can only
+/// be imported rows here.
 fn amr_method(factor_type: &str) -> &'static str {
     match factor_type {
-        "phone" => "mfa/phone",
+        phone::PHONE => phone::PHONE_METHOD,
         "webauthn" => "mfa/webauthn",
         _ => TOTP_METHOD,
     }

@@ -2,9 +2,10 @@
 //! verification to a client address and a time; a right code on it verifies the factor and
 //! lifts the caller's session to `aal2` with new tokens.
 //!
-//! Stricter than GoTrue: a code is accepted once. Each factor keeps the number of the last
+//! Stricter than GoTrue: a TOTP code is accepted once. Each factor keeps the number of the last
 //! time step whose code it accepted, and verifications of one factor run one after the other
-//! (row lock), so neither a replay nor two racing requests can use a code twice.
+//! (row lock), so neither a replay nor two racing requests can use a code twice. A phone
+//! factor's code belongs to its challenge, which a verification uses up.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -14,7 +15,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::hook::{Attempt, DEFAULT_REJECTION_MESSAGE, Decision};
+use super::phone::{PHONE, PHONE_METHOD};
 use super::{Caller, Deps, TOTP, TOTP_METHOD, factor_id, factor_not_found, totp};
+use crate::auth::codes;
 use crate::auth::session::{self, Client, Tokens};
 use crate::db::audit::{self, Action};
 use crate::db::identities::{self, IdentityRow};
@@ -32,21 +35,30 @@ pub struct Challenged {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A new challenge of a factor; a phone factor's goes out on `channel` (`sms` when `None`).
 pub async fn challenge(
     deps: &Deps<'_>,
     caller: &Caller<'_>,
     client: &Client,
     raw_factor_id: &str,
+    channel: Option<&str>,
 ) -> Result<Challenged> {
     caller.not_anonymous()?;
     let id = factor_id(raw_factor_id)?;
-    let factor = mfa_factors::find_owned(deps.db, id, caller.user.id)
-        .await?
-        .ok_or_else(factor_not_found)?;
-    check_verify_enabled(deps, &factor)?;
-    let challenge_id = Uuid::new_v4();
     let mut tx = deps.db.begin().await?;
-    let created_at = mfa_challenges::insert(&mut *tx, challenge_id, factor.id, client_ip(client)).await?;
+    // Locked, so that two challenges of a phone factor cannot both pass its frequency limit.
+    let factor = mfa_factors::lock_owned(&mut *tx, id, caller.user.id)
+        .await?
+        .ok_or_else(factor_not_found)?
+        .factor;
+    check_verify_enabled(deps, &factor)?;
+    let otp_code = match factor.factor_type.as_str() {
+        PHONE => text_code(deps, &mut tx, caller, &factor, channel).await?,
+        _ => None,
+    };
+    let challenge_id = Uuid::new_v4();
+    let ip = client_ip(client);
+    let created_at = mfa_challenges::insert(&mut *tx, challenge_id, factor.id, ip, otp_code.as_deref()).await?;
     let traits = json!({ "factor_id": factor.id, "factor_status": factor.status });
     audit::insert(
         &mut *tx,
@@ -59,6 +71,30 @@ pub async fn challenge(
         factor_type: factor.factor_type,
         expires_at: created_at + deps.config.challenge_expiry,
     })
+}
+
+/// GoTrue's `challengePhoneFactor` before the challenge is written: a usable channel, the
+/// factor's frequency limit, then the code sent. Returns what the challenge keeps of the code.
+async fn text_code(
+    deps: &Deps<'_>,
+    tx: &mut PgConnection,
+    caller: &Caller<'_>,
+    factor: &FactorRow,
+    channel: Option<&str>,
+) -> Result<Option<String>> {
+    let channel = deps.phone.channel(channel)?;
+    let frequency = deps.config.phone_max_frequency;
+    if let Some(wait) = codes::wait_before_resend(factor.last_challenged_at, Utc::now(), frequency) {
+        return Err(Error::too_many_requests(
+            ErrorCode::OverSmsSendRateLimit,
+            format!("For security purposes, you can only request this after {wait} seconds."),
+        ));
+    }
+    let phone = factor
+        .phone
+        .as_deref()
+        .ok_or_else(|| Error::internal("phone factor without a number"))?;
+    deps.phone.send(tx, caller.user, phone, channel).await
 }
 
 /// A verified code: the session's new tokens, with the user (factors included) read back.
@@ -95,12 +131,22 @@ pub async fn verify(
         tx.commit().await?;
         return Err(challenge_expired(challenge.id));
     }
-    let step = accepted_step(&locked, code)?;
+    let phone = locked.factor.factor_type == PHONE;
+    let (valid, step) = if phone {
+        let number = locked.factor.phone.as_deref().unwrap_or_default();
+        (
+            deps.phone.check(number, challenge.otp_code.as_deref(), code).await?,
+            None,
+        )
+    } else {
+        let step = accepted_step(&locked, code)?;
+        (step.is_some(), step)
+    };
     let attempt = Attempt {
         user_id,
         factor_id: id,
         factor_type: &locked.factor.factor_type,
-        valid: step.is_some(),
+        valid,
     };
     if let Decision::Reject { message } = deps.hook.mfa_verification_attempt(&attempt).await? {
         // GoTrue signs the user out everywhere when the hook rejects an attempt.
@@ -109,8 +155,14 @@ pub async fn verify(
         let message = message.unwrap_or_else(|| DEFAULT_REJECTION_MESSAGE.to_owned());
         return Err(Error::forbidden(ErrorCode::MfaVerificationRejected, message));
     }
-    let step =
-        step.ok_or_else(|| Error::unprocessable(ErrorCode::MfaVerificationFailed, "Invalid TOTP code entered"))?;
+    if !valid {
+        let message = if phone {
+            "Invalid MFA Phone code entered"
+        } else {
+            "Invalid TOTP code entered"
+        };
+        return Err(Error::unprocessable(ErrorCode::MfaVerificationFailed, message));
+    }
     let traits = json!({ "factor_id": id, "challenge_id": challenge.id, "factor_type": locked.factor.factor_type });
     audit::insert(
         &mut *tx,
@@ -124,7 +176,7 @@ pub async fn verify(
     .await?;
     mfa_challenges::mark_verified(&mut *tx, challenge.id).await?;
     mfa_factors::mark_verified(&mut *tx, id, step).await?;
-    let verified = lift_session(&mut tx, deps, user_id, session_id, id).await?;
+    let verified = lift_session(&mut tx, deps, user_id, session_id, &locked.factor).await?;
     tx.commit().await?;
     Ok(verified)
 }
@@ -182,10 +234,14 @@ async fn lift_session(
     deps: &Deps<'_>,
     user_id: Uuid,
     session_id: Uuid,
-    factor_id: Uuid,
+    factor: &FactorRow,
 ) -> Result<Verified> {
+    let (amr_method, method) = match factor.factor_type.as_str() {
+        PHONE => (PHONE_METHOD, PHONE_METHOD),
+        _ => (TOTP_METHOD, "mfa/totp"),
+    };
     let (refresh_token, amr) =
-        session::raise_to_aal2(&mut *tx, deps.sessions, user_id, session_id, factor_id, TOTP_METHOD)
+        session::raise_to_aal2(&mut *tx, deps.sessions, user_id, session_id, factor.id, amr_method)
             .await?
             .ok_or_else(|| {
                 Error::forbidden(
@@ -194,14 +250,14 @@ async fn lift_session(
                 )
             })?;
     sessions::delete_below_aal2(&mut *tx, user_id).await?;
-    mfa_factors::delete_unverified(&mut *tx, user_id, TOTP).await?;
+    mfa_factors::delete_unverified(&mut *tx, user_id, &factor.factor_type).await?;
     let user = users::find_by_id(&mut *tx, user_id)
         .await?
         .ok_or_else(|| Error::internal("user vanished during MFA verification"))?;
     let identities = identities::for_user(&mut *tx, user_id).await?;
     let tokens = deps
         .sessions
-        .tokens_for(&mut *tx, &user, (session_id, "aal2"), amr, refresh_token, "mfa/totp")
+        .tokens_for(&mut *tx, &user, (session_id, "aal2"), amr, refresh_token, method)
         .await?;
     Ok(Verified {
         tokens,
@@ -217,11 +273,12 @@ fn check_verify_enabled(deps: &Deps<'_>, factor: &FactorRow) -> Result<()> {
             ErrorCode::MfaTotpVerifyDisabled,
             "MFA verification is disabled for TOTP",
         )),
-        // Imported phone or WebAuthn factors: Latchkey cannot verify them.
-        "phone" => Err(Error::unprocessable(
+        PHONE if deps.config.phone_verify_enabled => Ok(()),
+        PHONE => Err(Error::unprocessable(
             ErrorCode::MfaPhoneVerifyDisabled,
             "MFA verification is disabled for Phone",
         )),
+        // Imported WebAuthn factors: Latchkey cannot verify them.
         _ => Err(Error::unprocessable(
             ErrorCode::MfaWebAuthnVerifyDisabled,
             "MFA verification is disabled for WebAuthn",

@@ -62,6 +62,7 @@ async fn verify_with(
         config: &app.state.config.mfa,
         site_url: &app.state.config.site_url,
         hook,
+        phone: &app.state.mfa_phone,
     };
     let caller = Caller {
         user: &user,
