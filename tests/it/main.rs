@@ -58,4 +58,5 @@ mod shapes;
 mod signing_keys;
 mod slow_clients;
 mod smtp_sink;
+mod stale_state;
 mod wire_compat;
