@@ -61,6 +61,15 @@ if [ -z "$PG_BINDIR" ]; then
 fi
 echo "PostgreSQL binaries: $PG_BINDIR ($("$PG_BINDIR/postgres" --version))"
 
+# wrk drives the `user-wrk` and `refresh-wrk` scenarios (the same loads from a client that is not
+# ours, issue #24): Debian's package.
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "installing the Debian 'wrk' package ..."
+    if is_root; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; fi
+    command -v wrk >/dev/null 2>&1 || die "no wrk after installing the wrk package"
+fi
+
 echo "==> cargo build --release --workspace"
 cargo build --release --locked --workspace
 
@@ -92,4 +101,5 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "==> latchkey-bench $*"
-target/release/latchkey-bench --server-bin target/release/latchkey --pgbench "$PG_BINDIR/pgbench" "${redis_args[@]}" "$@"
+target/release/latchkey-bench --server-bin target/release/latchkey --pgbench "$PG_BINDIR/pgbench" --wrk "$(command -v wrk)" \
+    "${redis_args[@]}" "$@"

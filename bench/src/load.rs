@@ -31,6 +31,10 @@ pub enum Scenario {
     AdminDeep,
     /// Admin `listUsers` with `filter=user<k>@` for a random seeded user k (one match).
     AdminFilter,
+    /// `GET /auth/v1/user` driven by `wrk` instead of the built-in client.
+    UserWrk,
+    /// The refresh grant driven by `wrk`, one chain per connection.
+    RefreshWrk,
 }
 
 /// Users per page in the admin scenarios (GoTrue's default `per_page`).
@@ -51,6 +55,8 @@ impl Scenario {
             Scenario::AdminFirst => "listUsers first page",
             Scenario::AdminDeep => "listUsers deep page",
             Scenario::AdminFilter => "listUsers email filter",
+            Scenario::UserWrk => "GET /user (wrk)",
+            Scenario::RefreshWrk => "refresh_token (wrk)",
         }
     }
 
@@ -63,7 +69,14 @@ impl Scenario {
             Scenario::AdminFirst => "admin_first",
             Scenario::AdminDeep => "admin_deep",
             Scenario::AdminFilter => "admin_filter",
+            Scenario::UserWrk => "user_wrk",
+            Scenario::RefreshWrk => "refresh_wrk",
         }
+    }
+
+    /// The scenarios `wrk` drives (the others use the built-in client).
+    pub fn uses_wrk(self) -> bool {
+        matches!(self, Scenario::UserWrk | Scenario::RefreshWrk)
     }
 
     /// The scenarios whose baseline is pgbench on the same SQL.
@@ -167,6 +180,7 @@ impl Client {
                     .await?;
                 reply.tokens()?;
             }
+            Scenario::UserWrk | Scenario::RefreshWrk => anyhow::bail!("{} runs under wrk", scenario.name()),
             Scenario::AdminFirst | Scenario::AdminDeep | Scenario::AdminFilter => {
                 let path = match scenario {
                     Scenario::AdminFirst => format!("/auth/v1/admin/users?page=1&per_page={ADMIN_PER_PAGE}"),
@@ -226,6 +240,32 @@ impl Measurement {
     /// Microseconds of load-generator CPU per request in the window.
     pub fn load_us_per_request(&self) -> f64 {
         self.load_cpu * 1e6 / self.requests.max(1) as f64
+    }
+}
+
+/// What a run reports, whichever client produced the load.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub server_us_per_request: f64,
+    pub load_us_per_request: f64,
+}
+
+impl Measurement {
+    pub fn summary(&self) -> Summary {
+        Summary {
+            rps: self.rate(),
+            p50_ms: self.p50_ms(),
+            p99_ms: self.p99_ms(),
+            errors: self.errors,
+            first_error: self.first_error.clone(),
+            server_us_per_request: self.server_us_per_request(),
+            load_us_per_request: self.load_us_per_request(),
+        }
     }
 }
 

@@ -42,39 +42,40 @@ fn identities_json(user: &str) -> String {
 pub fn user_script() -> String {
     format!(
         "\\set k random(1, :users)\n\
-         select {USER_COLUMNS}, exists (select 1 from _auth_sessions s where s.id = {SESSION_K} \
-         and s.user_id = _auth_users.id) as session_exists, {} as identities \
+         select {USER_COLUMNS}, (select s.aal from _auth_sessions s where s.id = {SESSION_K} \
+         and s.user_id = _auth_users.id) as session_aal, {} as identities \
          from _auth_users where id = {USER_K};\n",
         identities_json("_auth_users.id")
     )
 }
 
-/// The refresh grant (`session::refresh` with `Decision::Rotate`): `BEGIN`,
-/// `refresh_tokens::find_and_lock_session`, `refresh_tokens::rotate_and_record`, `COMMIT`.
-/// Each client rotates its own chain (see `seed::refresh_chains`): token n of client c has
-/// the stored hash `(c+1) * 1000000 + n`.
+/// The refresh grant's common case (`session::refresh_grant`, the live token, no hook): the
+/// read `refresh_tokens::find_with_session`, then the compare-and-set rotation
+/// `refresh_tokens::rotate_if_unchanged`, no transaction around them. Each client rotates its
+/// own chain (see `seed::refresh_chains`): token n of client c has the stored hash
+/// `(c+1) * 1000000 + n`.
 pub fn refresh_script() -> String {
     let audit = r#"{"actor_id": "00000000-0000-4000-8000-000000000001", "actor_username": "user1@bench.test", "actor_via_sso": false, "action": "token_refreshed", "log_type": "token"}"#;
     format!(
         "\\set cur (:client_id + 1) * 1000000 + :counter\n\
-         BEGIN;\n\
          select l.*, {USER_COLUMNS}, {} as identities \
          from (select t.token_hash, t.user_id as uid, t.session_id as sid, t.counter as tc, t.revoked, \
          t.updated_at as token_updated_at, s.refresh_token_counter as sc, s.not_after as session_not_after, \
-         s.aal as session_aal, s.amr as session_amr \
+         s.aal as session_aal, s.amr as session_amr, s.xmin::text as sv \
          from _auth_refresh_tokens t join _auth_sessions s on s.id = t.session_id \
-         where t.token_hash = cast(:cur as text) for update of s) l \
+         where t.token_hash = cast(:cur as text)) l \
          join _auth_users on _auth_users.id = l.uid \\gset\n\
          \\set nc :sc + 1\n\
          \\set nxt :cur + 1\n\
-         with revoked as (update _auth_refresh_tokens set revoked = true, updated_at = now() \
-         where session_id = :sid and revoked = false), moved as (update _auth_sessions \
-         set refresh_token_counter = :nc, refreshed_at = now(), updated_at = now() where id = :sid), \
+         with moved as (update _auth_sessions set refresh_token_counter = :nc, refreshed_at = now(), \
+         updated_at = now() where id = :sid and xmin::text = :sv returning id), \
+         revoked as (update _auth_refresh_tokens set revoked = true, updated_at = now() \
+         where session_id = (select id from moved) and revoked = false), \
          recorded as (insert into _auth_audit_log (id, payload, ip_address) \
-         values (gen_random_uuid(), '{audit}', '127.0.0.1')) \
-         insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
-         values (cast(:nxt as text), :uid, :sid, :nc, cast(:cur as text));\n\
-         COMMIT;\n\
+         select gen_random_uuid(), '{audit}', '127.0.0.1' where exists (select 1 from moved)), \
+         inserted as (insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
+         select cast(:nxt as text), :uid, :sid, :nc, cast(:cur as text) where exists (select 1 from moved)) \
+         select exists (select 1 from moved) as rotated \\gset\n\
          \\set counter :counter + 1\n",
         identities_json("l.uid")
     )

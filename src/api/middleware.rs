@@ -30,11 +30,8 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
         .get(&API_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| is_at_least_2024_01_01(v.trim()));
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    // A shared handle on the header's bytes, not a copy: only an error reads it.
+    let request_id = request.headers().get(&REQUEST_ID_HEADER).cloned();
     let response = next.run(request).await;
     let Some(parts) = response.extensions().get::<Error>().cloned() else {
         return response;
@@ -43,7 +40,7 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
     let body = if versioned {
         versioned_body(&parts)
     } else {
-        legacy_body(&parts, request_id.as_deref())
+        legacy_body(&parts, request_id.as_ref().and_then(|v| v.to_str().ok()))
     };
     head.headers.remove(axum::http::header::CONTENT_LENGTH);
     if versioned {

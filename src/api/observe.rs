@@ -12,18 +12,21 @@
 //! as the rate limiter and audit log see it (`api::client_ip`). Like GoTrue, `/health` (and
 //! the readiness probe) are not logged: probes every few seconds would drown the rest.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
 use crate::api::error::ERROR_CODE_HEADER;
 use crate::api::middleware::REQUEST_ID_HEADER;
 use crate::api::state::AppState;
-use crate::telemetry::metrics::{AUTH_FAILURES, HTTP_DURATION, HTTP_REQUESTS};
+use crate::telemetry::metrics::{AUTH_FAILURES, HTTP_DURATION, HTTP_REQUESTS, installed as metrics_installed};
 
 /// The longest request id taken from a proxy's header; a longer one is replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
@@ -35,17 +38,21 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let id = request_id(&state, &request);
     request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
     let (parts, body) = request.into_parts();
-    let remote_addr = state.client_ips.of(&parts).map(|client| client.ip.to_string());
     let route = route_label(parts.extensions.get::<MatchedPath>());
     let method = parts.method.clone();
-    let path = truncated(parts.uri.path(), MAX_LOGGED_PATH_LEN).to_owned();
     let grant_type = (route == "/token").then(|| grant_type(parts.uri.query())).flatten();
+    // The fields are evaluated only when the span is enabled (log level info or finer).
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or_default(),
         method = %method,
-        path = %path,
-        remote_addr = remote_addr.as_deref().unwrap_or_default(),
+        path = truncated(parts.uri.path(), MAX_LOGGED_PATH_LEN),
+        remote_addr = state
+            .client_ips
+            .of(&parts)
+            .map(|client| client.ip.to_string())
+            .as_deref()
+            .unwrap_or_default(),
     );
     let mut response = next
         .run(Request::from_parts(parts, body))
@@ -80,9 +87,10 @@ fn request_id(state: &AppState, request: &Request) -> HeaderValue {
     match from_proxy {
         Some(value) => value.clone(),
         None => {
-            let id = uuid::Uuid::new_v4().to_string();
+            let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
             // A UUID's text is always a valid header value.
-            HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+            HeaderValue::from_str(id).unwrap_or_else(|_| HeaderValue::from_static("-"))
         }
     }
 }
@@ -102,18 +110,43 @@ fn log_completed(status: StatusCode, elapsed: Duration, error_code: Option<&str>
 }
 
 fn record(method: &Method, route: &str, status: StatusCode, error_code: Option<&str>, elapsed: Duration) {
-    let labels = [
-        ("method", method_label(method).to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.as_str().to_owned()),
-    ];
-    metrics::counter!(HTTP_REQUESTS, &labels).increment(1);
-    metrics::histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+    if !metrics_installed() {
+        return;
+    }
+    let (requests, duration) = request_series(method_label(method), route, status);
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
     if status.is_client_error()
         && let Some(code) = error_code
     {
         metrics::counter!(AUTH_FAILURES, "route" => route.to_owned(), "error_code" => code.to_owned()).increment(1);
     }
+}
+
+/// The request counter and latency histogram of one (method, route, status), registered
+/// once: looking a series up by its labels on every request cost three string copies and a
+/// hash of the key each. Bounded: the routes, methods and statuses are fixed sets.
+fn request_series(method: &'static str, route: &str, status: StatusCode) -> (Counter, Histogram) {
+    type Series = HashMap<(&'static str, String, u16), (Counter, Histogram)>;
+    static SERIES: OnceLock<Mutex<Series>> = OnceLock::new();
+    let mut series = SERIES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some((requests, duration)) = series.get(&(method, route.to_owned(), status.as_u16())) {
+        return (requests.clone(), duration.clone());
+    }
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.as_str().to_owned()),
+    ];
+    let found = (
+        metrics::counter!(HTTP_REQUESTS, &labels),
+        metrics::histogram!(HTTP_DURATION, &labels),
+    );
+    series.insert((method, route.to_owned(), status.as_u16()), found.clone());
+    found
 }
 
 /// The matched route template (`/admin/users/{user_id}`) with the `/auth/v1` mount stripped,

@@ -5,6 +5,7 @@
 pub mod jwk;
 mod keys;
 mod reasons;
+mod verified;
 
 pub use keys::{JwtError, JwtKeys, KeyRing, KeySettings};
 

@@ -10,16 +10,19 @@ use uuid::Uuid;
 
 use crate::auth::access_token_hook;
 use crate::auth::jwt::{AmrEntry, TokenIssuer};
-use crate::auth::refresh::{self, Decision, Presented, RefreshKey};
+use crate::auth::refresh::{self, RefreshKey};
 use crate::config::RefreshConfig;
 use crate::db::audit::{self, Action};
-use crate::db::hot::HotPool;
 use crate::db::identities::IdentityRow;
+use crate::db::sessions;
 use crate::db::sessions::NewSession;
 use crate::db::users::UserRow;
-use crate::db::{refresh_tokens, sessions};
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::hooks::Hook;
+
+mod refresh_grant;
+
+pub use refresh_grant::refresh;
 
 /// The tokens of a session, ready to be sent.
 #[derive(Debug, Clone)]
@@ -171,65 +174,6 @@ async fn start_session(
     Ok((tokens, started.user, started.identities.0))
 }
 
-/// The `refresh_token` grant. Concurrent refreshes of one session are serialised by a row
-/// lock on the session; see `auth::refresh` for why they all get the same next token.
-/// Returns the user's identities too (read under the lock, for the response).
-///
-/// The common case costs four round trips: `BEGIN`, the locking read (token, session, user,
-/// identities), the rotation with its audit entry, `COMMIT`.
-pub async fn refresh(
-    hot: &HotPool,
-    sessions: &Sessions,
-    presented_token: &str,
-    client: &Client,
-) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
-    if !refresh::looks_valid(presented_token) {
-        return Err(token_not_found());
-    }
-    let presented_hash = refresh::hash(presented_token);
-    let mut conn = hot.acquire().await?;
-    let mut tx = conn.begin().await?;
-    let found = refresh_tokens::find_and_lock_session(&mut *tx, &presented_hash)
-        .await?
-        .ok_or_else(token_not_found)?;
-    let now = Utc::now();
-    check_usable(&found, now)?;
-    let presented = Presented {
-        counter: found.counter,
-        revoked: found.revoked,
-        revoked_at: found.token_updated_at,
-    };
-    let rules = &sessions.rules;
-    let decision = refresh::decide(
-        &presented,
-        found.session_counter,
-        now,
-        rules.reuse_interval,
-        rules.rotation_enabled,
-    );
-    let next = next_token(&mut tx, sessions, &found, decision, &client.ip_string()).await?;
-    let Some(refresh_token) = next else {
-        // Committed also for a refused token: a reuse outside the interval ends the session.
-        tx.commit().await?;
-        conn.release().await?;
-        return Err(Error::bad_request(
-            ErrorCode::RefreshTokenAlreadyUsed,
-            "Invalid Refresh Token: Already Used",
-        ));
-    };
-    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr.clone()).unwrap_or_default();
-    // Minted before the commit (GoTrue's order): a custom access token hook that refuses
-    // leaves the refresh token unrotated.
-    let session = (found.session_id, found.session_aal.as_str());
-    let tokens = sessions
-        .tokens_for(&mut tx, &found.user, session, amr, refresh_token, "token_refresh")
-        .await?;
-    tx.commit().await?;
-    conn.release().await?;
-    metrics::counter!("latchkey_token_refreshes_total").increment(1);
-    Ok((tokens, found.user, found.identities.0))
-}
-
 /// The metric label of an amr method: the names Latchkey writes, anything else `other` (the
 /// PKCE flow's method comes from a database row).
 fn sign_in_method(method: &str) -> &'static str {
@@ -246,96 +190,6 @@ fn sign_in_method(method: &str) -> &'static str {
         "reauthentication" => "reauthentication",
         _ => "other",
     }
-}
-
-fn token_not_found() -> Error {
-    Error::bad_request(
-        ErrorCode::RefreshTokenNotFound,
-        "Invalid Refresh Token: Refresh Token Not Found",
-    )
-}
-
-/// A banned user, or a session past its `not_after`, refreshes nothing.
-fn check_usable(found: &refresh_tokens::LockedToken, now: chrono::DateTime<Utc>) -> Result<(), Error> {
-    if found.user.is_banned(now) {
-        return Err(Error::bad_request(ErrorCode::UserBanned, "User is banned"));
-    }
-    if found.session_not_after.is_some_and(|not_after| now > not_after) {
-        return Err(Error::bad_request(
-            ErrorCode::SessionExpired,
-            "Invalid Refresh Token: Session Expired",
-        ));
-    }
-    Ok(())
-}
-
-/// Carries out `decision` under the session's lock: the refresh token to hand out, with its
-/// audit entry written, or `None` for a refused one (after ending the session when the rules
-/// say a reuse must).
-async fn next_token(
-    tx: &mut PgConnection,
-    sessions: &Sessions,
-    found: &refresh_tokens::LockedToken,
-    decision: Decision,
-    ip: &str,
-) -> Result<Option<String>, Error> {
-    let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, ip);
-    match decision {
-        Decision::Rotate => Ok(Some(rotate(tx, sessions, found, &refreshed).await?)),
-        Decision::ReturnCurrent => {
-            let current = sessions.refresh_key.token(found.session_id, found.session_counter);
-            let state =
-                refresh_tokens::current_and_presented(&mut *tx, &refresh::hash(&current), &found.token_hash).await?;
-            // The presented token was deleted while this refresh waited for the session's
-            // lock (the session row it read is the new one, its token row the old one): an
-            // MFA verification withdraws every older token of its session, and none of them
-            // may get the aal2 session's current token.
-            if !state.presented_exists {
-                return Err(token_not_found());
-            }
-            if state.current_is_live {
-                audit::insert(&mut *tx, refreshed).await?;
-                return Ok(Some(current));
-            }
-            // The live token was derived with another key (the JWT secret changed): move the
-            // chain on instead, still leaving exactly one live token.
-            Ok(Some(rotate(tx, sessions, found, &refreshed).await?))
-        }
-        Decision::Reject { revoke_session } => {
-            if revoke_session {
-                sessions::delete(&mut *tx, found.session_id).await?;
-                let reason = Some(json!({ "reason": "refresh_token_reused" }));
-                audit::insert(
-                    &mut *tx,
-                    audit::Entry::by_user(&found.user, Action::TokenRevoked, reason, ip),
-                )
-                .await?;
-            }
-            Ok(None)
-        }
-    }
-}
-
-/// Moves the session's chain on to its next token, recording `refreshed` in the same statement.
-async fn rotate(
-    tx: &mut PgConnection,
-    sessions: &Sessions,
-    found: &refresh_tokens::LockedToken,
-    refreshed: &audit::Entry<'_>,
-) -> Result<String, Error> {
-    let next_counter = found.session_counter + 1;
-    let token = sessions.refresh_key.token(found.session_id, next_counter);
-    refresh_tokens::rotate_and_record(
-        &mut *tx,
-        found.session_id,
-        found.user_id,
-        &found.token_hash,
-        &refresh::hash(&token),
-        next_counter,
-        refreshed,
-    )
-    .await?;
-    Ok(token)
 }
 
 fn provider_of(user: &UserRow) -> String {

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use sqlx::postgres::PgArguments;
-use sqlx::query::Query;
+use sqlx::query::{Query, QueryScalar};
 use sqlx::{PgExecutor, Postgres};
 use uuid::Uuid;
 
@@ -178,6 +178,14 @@ impl<'a> Entry<'a> {
     /// Binds the entry's id, payload and address, in the order of [`insert_entry_sql`]'s
     /// parameters, as the next three parameters of `query`.
     pub fn bind<'q>(&self, query: Query<'q, Postgres, PgArguments>) -> Query<'q, Postgres, PgArguments> {
+        query.bind(Uuid::new_v4()).bind(self.payload()).bind(self.ip.to_owned())
+    }
+
+    /// [`Entry::bind`] for a statement that returns one value.
+    pub fn bind_scalar<'q, O>(
+        &self,
+        query: QueryScalar<'q, Postgres, O, PgArguments>,
+    ) -> QueryScalar<'q, Postgres, O, PgArguments> {
         query.bind(Uuid::new_v4()).bind(self.payload()).bind(self.ip.to_owned())
     }
 }

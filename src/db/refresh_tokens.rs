@@ -25,32 +25,88 @@ pub struct LockedToken {
     pub session_not_after: Option<DateTime<Utc>>,
     pub session_aal: String,
     pub session_amr: Value,
+    /// The version of the session row read (its `xmin`): any change to the session since
+    /// (a rotation, an MFA step up or down, its end) gives it another one.
+    pub session_version: String,
     #[sqlx(flatten)]
     pub user: UserRow,
     pub identities: Json<Vec<IdentityRow>>,
 }
 
+/// The read of a presented refresh token: the token, its session (`for update of s` when
+/// locking), the user and the user's identities. A token's user always exists (tokens are
+/// deleted with their user), so the join cannot lose a token. The user row is read at the
+/// statement's snapshot, like the token row.
+macro_rules! token_with_session {
+    ($lock:literal) => {
+        concat!(
+            "select l.*, ",
+            user_columns!(),
+            ", ",
+            identities_json!("l.user_id"),
+            " as identities \
+             from (select t.token_hash, t.user_id, t.session_id, t.counter, t.revoked, \
+                     t.updated_at as token_updated_at, s.refresh_token_counter as session_counter, \
+                     s.not_after as session_not_after, s.aal as session_aal, s.amr as session_amr, \
+                     s.xmin::text as session_version \
+                   from _auth_refresh_tokens t join _auth_sessions s on s.id = t.session_id \
+                   where t.token_hash = $1",
+            $lock,
+            ") l join _auth_users on _auth_users.id = l.user_id"
+        )
+    };
+}
+
 /// One round trip: the token and its session (locked), the user and the user's identities.
-/// A token's user always exists (tokens are deleted with their user), so the join cannot
-/// lose a token. The user row is read at the statement's snapshot, like the token row.
 pub async fn find_and_lock_session(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<LockedToken>> {
-    sqlx::query_as(concat!(
-        "select l.*, ",
-        user_columns!(),
-        ", ",
-        identities_json!("l.user_id"),
-        " as identities \
-         from (select t.token_hash, t.user_id, t.session_id, t.counter, t.revoked, \
-                 t.updated_at as token_updated_at, s.refresh_token_counter as session_counter, \
-                 s.not_after as session_not_after, s.aal as session_aal, s.amr as session_amr \
-               from _auth_refresh_tokens t join _auth_sessions s on s.id = t.session_id \
-               where t.token_hash = $1 \
-               for update of s) l \
-         join _auth_users on _auth_users.id = l.user_id"
-    ))
-    .bind(token_hash)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(token_with_session!(" for update of s"))
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await
+}
+
+/// [`find_and_lock_session`] without the lock, for [`rotate_if_unchanged`].
+pub async fn find_with_session(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<LockedToken>> {
+    sqlx::query_as(token_with_session!(""))
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await
+}
+
+/// [`rotate_and_record`] as one compare-and-set statement without a transaction around it:
+/// it changes anything only while the session row is still the version `read` (the
+/// `session_version` of [`find_with_session`]). Concurrent rotations queue on the session
+/// row's lock; a later one finds the row changed and does nothing. Returns whether it rotated.
+pub async fn rotate_if_unchanged(
+    db: impl PgExecutor<'_>,
+    read: &LockedToken,
+    new_hash: &str,
+    entry: &audit::Entry<'_>,
+) -> sqlx::Result<bool> {
+    let query = sqlx::query_scalar(
+        "with moved as ( \
+             update _auth_sessions set refresh_token_counter = $5, refreshed_at = now(), updated_at = now() \
+             where id = $1 and xmin::text = $9 returning id \
+         ), revoked as ( \
+             update _auth_refresh_tokens set revoked = true, updated_at = now() \
+             where session_id = (select id from moved) and revoked = false \
+         ), recorded as ( \
+             insert into _auth_audit_log (id, payload, ip_address) \
+             select $6, $7, $8 where exists (select 1 from moved) \
+         ), inserted as ( \
+             insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
+             select $4, $2, $1, $5, $3 where exists (select 1 from moved) \
+         ) \
+         select exists (select 1 from moved)",
+    );
+    let query = query
+        .bind(read.session_id)
+        .bind(read.user_id)
+        .bind(&read.token_hash)
+        .bind(new_hash)
+        .bind(read.session_counter + 1);
+    let query = entry.bind_scalar(query);
+    query.bind(&read.session_version).fetch_one(db).await
 }
 
 /// Rotation: every live token of the session is revoked, the session's counter moves on and

@@ -40,10 +40,17 @@ pub const REDIS_FAILURES: &str = "latchkey_rate_limit_redis_failures_total";
 /// Request latency buckets, in seconds: from a cached `GET /user` to the request timeout.
 const LATENCY_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Whether the recorder is installed: without it nothing is recorded, and the per-request
+/// code skips building labels for nothing.
+pub fn installed() -> bool {
+    HANDLE.get().is_some()
+}
+
 /// The recorder, installed for the process on first use (servers started later in the same
 /// process, as in the tests, share it).
 pub fn install() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }

@@ -61,4 +61,5 @@ mod signing_keys;
 mod slow_clients;
 mod sms;
 mod smtp_sink;
+mod stale_state;
 mod wire_compat;

@@ -11,23 +11,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::jwk::{self, PrivateKey};
+pub use super::reasons::JwtError;
 use super::reasons::reason;
+use super::verified::{TokenDigest, VerifiedSignatures, claims_of_verified};
 use crate::config::ConfigError;
-
-#[derive(Debug, thiserror::Error)]
-pub enum JwtError {
-    #[error("token is expired")]
-    Expired,
-    #[error("unable to parse or verify signature, {0}")]
-    Invalid(String),
-}
 
 /// Where the keys come from: GoTrue's variables, read by `config::JwtConfig`.
 #[derive(Clone, Copy)]
@@ -79,6 +73,8 @@ struct Ring {
     /// The secret, and the `kid` it answers to (`None`: any `kid`, see [`KeyRing::from_secret`]).
     secret: Option<(Option<String>, Verifier)>,
     accepted: Vec<Algorithm>,
+    /// Tokens whose asymmetric signature verified (see [`VerifiedSignatures`]).
+    verified: VerifiedSignatures,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -100,6 +96,7 @@ impl KeyRing {
             by_kid: HashMap::new(),
             secret: Some((None, hs256(secret))),
             accepted: vec![Algorithm::HS256],
+            verified: VerifiedSignatures::default(),
         }))
     }
 
@@ -124,6 +121,7 @@ impl KeyRing {
             by_kid,
             secret: None,
             accepted,
+            verified: VerifiedSignatures::default(),
         }))
     }
 
@@ -153,12 +151,23 @@ impl KeyRing {
                 header.kid.unwrap_or_default()
             )));
         }
-        jsonwebtoken::decode::<T>(token, &verifier.key, &verifier.validation)
+        // HMAC costs about as much as the digest: only asymmetric signatures are remembered.
+        let digest = (verifier.alg.family() != AlgorithmFamily::Hmac).then(|| TokenDigest::of(token));
+        if let Some(digest) = &digest
+            && self.0.verified.contains(digest)
+        {
+            return claims_of_verified(token);
+        }
+        let claims = jsonwebtoken::decode::<T>(token, &verifier.key, &verifier.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
                 _ => JwtError::Invalid(reason(&err)),
-            })
+            })?;
+        if let Some(digest) = &digest {
+            self.0.verified.insert(digest);
+        }
+        Ok(claims)
     }
 
     fn verifier(&self, header: &Header) -> Result<&Verifier, JwtError> {
@@ -239,6 +248,7 @@ impl JwtKeys {
                 by_kid: HashMap::new(),
                 secret: Some((Some(kid), hs256(secret))),
                 accepted: vec![Algorithm::HS256],
+                verified: VerifiedSignatures::default(),
             })),
             public: Arc::new(JwkSet { keys: vec![] }),
         }
@@ -344,6 +354,7 @@ fn assemble(
             by_kid,
             secret: Some((Some(secret_kid), hs256(secret))),
             accepted,
+            verified: VerifiedSignatures::default(),
         })),
         public: Arc::new(JwkSet { keys: public }),
     })

@@ -3,6 +3,15 @@
 
 use jsonwebtoken::errors::{Error, ErrorKind};
 
+/// Why a token was refused: expired, or anything else with golang-jwt's reason.
+#[derive(Debug, thiserror::Error)]
+pub enum JwtError {
+    #[error("token is expired")]
+    Expired,
+    #[error("unable to parse or verify signature, {0}")]
+    Invalid(String),
+}
+
 /// golang-jwt's wording for `err`; the library's own for what golang-jwt has no word for.
 pub(super) fn reason(err: &Error) -> String {
     let words = match err.kind() {
