@@ -90,14 +90,20 @@ async fn unreachable_hooks_are_tried_three_times_then_fail_with_422() {
     );
 }
 
-// Two workers: the handler below blocks one of them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The slow receiver runs on a thread of its own: one blocking a worker of the test's runtime
+// could hold the client's task (Tokio does not steal a worker's LIFO slot) and make the
+// deadline look late.
+#[tokio::test]
 async fn a_slow_hook_hits_the_deadline() {
-    let (url, _) = serve(|_, _, _| {
-        std::thread::sleep(Duration::from_millis(600));
-        json_answer(json!({}))
-    })
-    .await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = Url::parse(&format!("http://{}/hook", listener.local_addr().unwrap())).unwrap();
+    std::thread::spawn(move || {
+        // Accepts the call and says nothing for longer than the deadline.
+        if let Ok((connection, _)) = listener.accept() {
+            std::thread::sleep(Duration::from_millis(600));
+            drop(connection);
+        }
+    });
     let limits = HttpLimits {
         deadline: Duration::from_millis(200),
         ..fast()
