@@ -24,6 +24,8 @@
 #   servers' logs, kept in target/upstream-py/logs (replaced on the next run) to explain failures.
 #
 # Where the compose file's settings cannot apply here (see the comments at `common_env`):
+# the compose file's Twilio credentials come from its CI's secrets: here they are made up, and
+# Twilio's API is moved to a closed local port (LATCHKEY_SMS_PROVIDER_URL), so no text leaves;
 # SMTP goes to a mail catcher container, so mails go to a mail folder instead; GoTrue limits
 # requests per address only with GOTRUE_RATE_LIMIT_HEADER set, which the compose file does not
 # set, so Latchkey's per-address limiter (on by default) is switched off likewise.
@@ -193,7 +195,9 @@ start_instance 9999 GOTRUE_JWT_SECRET="$HS_SECRET" GOTRUE_MAILER_AUTOCONFIRM=fal
     GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID="$(compose_value gotrue GOTRUE_EXTERNAL_GOOGLE_CLIENT_ID)" \
     GOTRUE_EXTERNAL_GOOGLE_SECRET="$(compose_value gotrue GOTRUE_EXTERNAL_GOOGLE_SECRET)" \
     GOTRUE_EXTERNAL_GOOGLE_REDIRECT_URI=http://localhost:9999/callback \
-    GOTRUE_EXTERNAL_PHONE_ENABLED=true GOTRUE_SMS_PROVIDER=twilio GOTRUE_SMS_AUTOCONFIRM=false
+    GOTRUE_EXTERNAL_PHONE_ENABLED=true GOTRUE_SMS_PROVIDER=twilio GOTRUE_SMS_AUTOCONFIRM=false \
+    GOTRUE_SMS_TWILIO_ACCOUNT_SID=ACupstreampy GOTRUE_SMS_TWILIO_AUTH_TOKEN=upstream-py \
+    GOTRUE_SMS_TWILIO_MESSAGE_SERVICE_SID=MGupstreampy LATCHKEY_SMS_PROVIDER_URL=http://127.0.0.1:9
 start_instance 9998 GOTRUE_JWT_SECRET="$HS_SECRET" \
     GOTRUE_JWT_KEYS="$(compose_value autoconfirm GOTRUE_JWT_KEYS)" \
     GOTRUE_MAILER_AUTOCONFIRM=true GOTRUE_SMS_AUTOCONFIRM=true GOTRUE_EXTERNAL_PHONE_ENABLED=true \
