@@ -348,6 +348,21 @@ fn is_host_label(label: &str) -> bool {
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
 }
 
+/// How a sign-up ends, by email, phone or anonymously: a session (autoconfirm, or anonymous),
+/// or the user while the confirmation is pending (or a made-up one, for an address or number
+/// that is already registered).
+pub enum SignedUp {
+    Session {
+        tokens: crate::auth::session::Tokens,
+        user: UserRow,
+        identities: Vec<IdentityRow>,
+    },
+    Pending {
+        user: UserRow,
+        identities: Vec<IdentityRow>,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

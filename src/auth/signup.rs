@@ -5,19 +5,20 @@
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+pub use crate::auth::accounts::SignedUp;
 use crate::auth::accounts::{self, AccountRules, NewEmailAccount};
 use crate::auth::email::{self, Action as MailAction, Outgoing};
 use crate::auth::outbox::Outbox;
 use crate::auth::password::{self, Hasher};
-use crate::auth::phone::signup::{self as phone_signup, PhoneSignUp, PhoneSignedUp};
+use crate::auth::phone::signup::{self as phone_signup, PhoneSignUp};
 use crate::auth::pkce;
-use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::auth::session::{self, Client, Sessions};
 use crate::auth::user_hooks;
 use crate::config::PasswordConfig;
 use crate::db::Pool;
 use crate::db::audit::{self, Action};
 use crate::db::hot::HotPool;
-use crate::db::identities::{self, IdentityRow};
+use crate::db::identities;
 use crate::db::one_time_tokens::Confirms;
 use crate::db::users::{self, UserRow};
 use crate::error::{Error, ErrorCode, Result};
@@ -51,20 +52,6 @@ pub struct SignUp<'a> {
     pub channel: Option<&'a str>,
     /// The validated target of the confirmation link.
     pub redirect_to: &'a str,
-}
-
-/// The answer: a session (autoconfirm, or anonymous), or the user while the confirmation is
-/// pending (or a made-up one, see [`repeated_sign_up`]).
-pub enum SignedUp {
-    Session {
-        tokens: Tokens,
-        user: UserRow,
-        identities: Vec<IdentityRow>,
-    },
-    Pending {
-        user: UserRow,
-        identities: Vec<IdentityRow>,
-    },
 }
 
 pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &SignUp<'_>) -> Result<SignedUp> {
@@ -133,18 +120,7 @@ async fn sign_up_with_phone(
         data,
         channel,
     };
-    Ok(match phone_signup::sign_up(&phone_deps, client, &request).await? {
-        PhoneSignedUp::Session {
-            tokens,
-            user,
-            identities,
-        } => SignedUp::Session {
-            tokens,
-            user,
-            identities,
-        },
-        PhoneSignedUp::Pending { user, identities } => SignedUp::Pending { user, identities },
-    })
+    phone_signup::sign_up(&phone_deps, client, &request).await
 }
 
 async fn sign_in_anonymously(deps: &Deps<'_>, client: &Client, data: Option<&Value>) -> Result<SignedUp> {

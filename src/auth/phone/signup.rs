@@ -6,9 +6,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::send::{self, SentText, Text};
-use crate::auth::accounts::{self, AccountRules, count_sign_up};
+use crate::auth::accounts::{self, AccountRules, SignedUp, count_sign_up};
 use crate::auth::outbox::{Outbox, PhoneUse};
-use crate::auth::session::{self, Client, Sessions, Tokens};
+use crate::auth::session::{self, Client, Sessions};
 use crate::auth::user_hooks;
 use crate::db::Pool;
 use crate::db::audit::{self, Action};
@@ -26,22 +26,6 @@ pub struct Deps<'a> {
     pub sessions: &'a Sessions,
 }
 
-/// How a phone sign-up ends.
-pub enum PhoneSignedUp {
-    /// `GOTRUE_SMS_AUTOCONFIRM`: signed in at once.
-    Session {
-        tokens: Tokens,
-        user: UserRow,
-        identities: Vec<IdentityRow>,
-    },
-    /// A code is on its way (or, for a confirmed number, a made-up user: see
-    /// [`sign_up`]).
-    Pending {
-        user: UserRow,
-        identities: Vec<IdentityRow>,
-    },
-}
-
 /// A phone sign-up; the password is already checked against the policy and hashed.
 pub struct PhoneSignUp<'a> {
     pub phone: &'a str,
@@ -51,7 +35,7 @@ pub struct PhoneSignUp<'a> {
 }
 
 /// `POST /signup` with a phone number (GoTrue's `Signup`, phone provider).
-pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &PhoneSignUp<'_>) -> Result<PhoneSignedUp> {
+pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &PhoneSignUp<'_>) -> Result<SignedUp> {
     deps.outbox.sms(PhoneUse::SignUp)?;
     let phone = super::normalize(request.phone)?;
     let channel = super::channel(request.channel)?;
@@ -71,7 +55,7 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &PhoneSignUp<'_>
                     "User already registered",
                 ));
             }
-            return Ok(PhoneSignedUp::Pending {
+            return Ok(SignedUp::Pending {
                 user: made_up_user(deps.accounts, &user, request.data),
                 identities: Vec::new(),
             });
@@ -85,7 +69,7 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &PhoneSignUp<'_>
             };
             let sent = send_confirmation(&mut tx, deps.outbox, &user, &phone, channel, &confirms).await?;
             let identities = identities::for_user(&mut *tx, sent.user.id).await?;
-            PhoneSignedUp::Pending {
+            SignedUp::Pending {
                 user: sent.user,
                 identities,
             }
@@ -105,7 +89,7 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &PhoneSignUp<'_>
                 let (tokens, user, identities) =
                     session::start(&mut tx, deps.sessions, &user, "password", client).await?;
                 tx.commit().await?;
-                return Ok(PhoneSignedUp::Session {
+                return Ok(SignedUp::Session {
                     tokens,
                     user,
                     identities,
@@ -113,7 +97,7 @@ pub async fn sign_up(deps: &Deps<'_>, client: &Client, request: &PhoneSignUp<'_>
             }
             // The code confirms the account as this sign-up made it.
             let sent = send_confirmation(&mut tx, deps.outbox, &user, &phone, channel, &Confirms::Account).await?;
-            PhoneSignedUp::Pending {
+            SignedUp::Pending {
                 user: sent.user,
                 identities,
             }
