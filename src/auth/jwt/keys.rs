@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, PublicKeyUse};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::jwk::{self, PrivateKey};
 pub use super::reasons::JwtError;
 use super::reasons::reason;
-use super::verified::{TokenDigest, VerifiedSignatures, claims_of_verified};
+use super::verified::{Lookup, VerifiedTokens, claims_of_verified};
 use crate::config::ConfigError;
 
 /// Where the keys come from: GoTrue's variables, read by `config::JwtConfig`.
@@ -73,8 +73,8 @@ struct Ring {
     /// The secret, and the `kid` it answers to (`None`: any `kid`, see [`KeyRing::from_secret`]).
     secret: Option<(Option<String>, Verifier)>,
     accepted: Vec<Algorithm>,
-    /// Tokens whose asymmetric signature verified (see [`VerifiedSignatures`]).
-    verified: VerifiedSignatures,
+    /// Tokens this ring verified, with their claims (see [`VerifiedTokens`]).
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -96,7 +96,7 @@ impl KeyRing {
             by_kid: HashMap::new(),
             secret: Some((None, hs256(secret))),
             accepted: vec![Algorithm::HS256],
-            verified: VerifiedSignatures::default(),
+            verified: VerifiedTokens::default(),
         }))
     }
 
@@ -121,7 +121,7 @@ impl KeyRing {
             by_kid,
             secret: None,
             accepted,
-            verified: VerifiedSignatures::default(),
+            verified: VerifiedTokens::default(),
         }))
     }
 
@@ -137,7 +137,13 @@ impl KeyRing {
 
     /// The claims of `token` if a key of the ring signed it with its own algorithm and it has
     /// not expired.
-    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
+    pub fn verify<T: DeserializeOwned + Clone + Send + Sync + 'static>(&self, token: &str) -> Result<T, JwtError> {
+        match self.0.verified.lookup::<T>(token) {
+            Lookup::Claims(claims) => return Ok(claims),
+            Lookup::Verified => return claims_of_verified(token),
+            Lookup::Expired => return Err(JwtError::Expired),
+            Lookup::Unknown => {}
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|err| JwtError::Invalid(reason(&err)))?;
         if !self.0.accepted.contains(&header.alg) {
             return Err(JwtError::Invalid(format!("signing method {:?} is invalid", header.alg)));
@@ -151,22 +157,13 @@ impl KeyRing {
                 header.kid.unwrap_or_default()
             )));
         }
-        // HMAC costs about as much as the digest: only asymmetric signatures are remembered.
-        let digest = (verifier.alg.family() != AlgorithmFamily::Hmac).then(|| TokenDigest::of(token));
-        if let Some(digest) = &digest
-            && self.0.verified.contains(digest)
-        {
-            return claims_of_verified(token);
-        }
         let claims = jsonwebtoken::decode::<T>(token, &verifier.key, &verifier.validation)
             .map(|data| data.claims)
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => JwtError::Expired,
                 _ => JwtError::Invalid(reason(&err)),
             })?;
-        if let Some(digest) = &digest {
-            self.0.verified.insert(digest);
-        }
+        self.0.verified.insert(token, &claims);
         Ok(claims)
     }
 
@@ -248,7 +245,7 @@ impl JwtKeys {
                 by_kid: HashMap::new(),
                 secret: Some((Some(kid), hs256(secret))),
                 accepted: vec![Algorithm::HS256],
-                verified: VerifiedSignatures::default(),
+                verified: VerifiedTokens::default(),
             })),
             public: Arc::new(JwkSet { keys: vec![] }),
         }
@@ -298,7 +295,7 @@ impl JwtKeys {
         jsonwebtoken::encode(&self.signer.header, claims, &self.signer.key)
     }
 
-    pub fn verify<T: DeserializeOwned>(&self, token: &str) -> Result<T, JwtError> {
+    pub fn verify<T: DeserializeOwned + Clone + Send + Sync + 'static>(&self, token: &str) -> Result<T, JwtError> {
         self.ring.verify(token)
     }
 
@@ -354,7 +351,7 @@ fn assemble(
             by_kid,
             secret: Some((Some(secret_kid), hs256(secret))),
             accepted,
-            verified: VerifiedSignatures::default(),
+            verified: VerifiedTokens::default(),
         })),
         public: Arc::new(JwkSet { keys: public }),
     })
