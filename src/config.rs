@@ -426,8 +426,10 @@ mod tests {
             ("LATCHKEY_HEADER_READ_TIMEOUT", "2s"),
             ("LATCHKEY_IDLE_TIMEOUT", "30"),
             ("LATCHKEY_MAX_CONNECTIONS", "64"),
+            ("LATCHKEY_HTTP_THREADS", "3"),
         ]))
         .unwrap();
+        assert_eq!(config.http.threads, 3);
         assert_eq!(config.http.header_read_timeout, Duration::from_secs(2));
         assert_eq!(config.http.idle_timeout, Duration::from_secs(30));
         assert_eq!(config.http.max_connections, 64);
@@ -436,6 +438,8 @@ mod tests {
             ("LATCHKEY_IDLE_TIMEOUT", "0s"),
             ("LATCHKEY_MAX_CONNECTIONS", "0"),
             ("LATCHKEY_MAX_CONNECTIONS", "lots"),
+            ("LATCHKEY_HTTP_THREADS", "0"),
+            ("LATCHKEY_HTTP_THREADS", "40000"),
             ("GOTRUE_API_MAX_REQUEST_DURATION", "1e300"),
         ] {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();

@@ -105,7 +105,9 @@ struct ExportArgs {
     dry_run: bool,
 }
 
-#[tokio::main]
+// Requests are served by the HTTP threads, each with a runtime of its own (`startup::http`);
+// this one accepts connections and runs the background tasks, and needs no thread pool.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     // A missing .env is normal; a broken one is worth knowing about.
     if let Err(err) = dotenvy::dotenv()

@@ -145,7 +145,9 @@ impl Application {
             };
             tokio::spawn(endpoint.serve(sources, limits.clone(), stopped))
         });
-        http::serve(listener, crate::api::app(state), limits, grace, shutdown).await;
+        let served = http::serve(listener, crate::api::app(state), limits, grace, shutdown)
+            .await
+            .context("starting the HTTP threads");
         let _ = stop_metrics.send(());
         if let Some(task) = metrics {
             let _ = task.await;
@@ -156,7 +158,7 @@ impl Application {
             // pg_ctl blocks; keep it off the async executor.
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }
-        Ok(())
+        served
     }
 }
 

@@ -90,7 +90,12 @@ impl AppState {
                 var: "GOTRUE_URI_ALLOW_LIST".into(),
                 message: err.to_string(),
             })?;
-        let hot = HotPool::new(&db, crate::db::hot_pool_size(&config), crate::db::ACQUIRE_TIMEOUT);
+        let hot = HotPool::new(
+            &db,
+            crate::db::hot_pool_size(&config),
+            config.http.threads,
+            crate::db::ACQUIRE_TIMEOUT,
+        );
         let limiter = limiter(&config)?;
         let client_ips = ClientIps::new(&config.rate_limit);
         log_client_address_rule(&config.rate_limit);

@@ -11,10 +11,17 @@
 //! dropped instead of being handed out. Connections idle for a while are pinged before use,
 //! like the main pool's.
 //!
+//! The connections are kept in one set per HTTP thread (`startup::http`): a connection's
+//! socket is served by the runtime that opened it, so a thread that runs its own runtime
+//! takes connections opened on that runtime, and a query's answer wakes the thread that
+//! waits for it instead of passing through another thread first (issue #24). A thread that
+//! has not chosen a set (a background task, a test) uses the first one.
+//!
 //! Behind a pooler in transaction mode (see `db::pool`) the hot paths borrow from sqlx's pool
 //! instead, and a connection is handed out inside a transaction that [`HotConn::release`]
 //! commits: the pooler then keeps one server for everything done on it.
 
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -31,7 +38,8 @@ pub struct HotPool(Source);
 
 #[derive(Clone)]
 enum Source {
-    Own(Arc<Inner>),
+    /// One set of connections per HTTP thread.
+    Own(Arc<[Arc<Inner>]>),
     /// Behind a transaction pooler: sqlx's pool, one transaction per connection handed out.
     Borrowed(PgPool),
 }
@@ -60,12 +68,26 @@ struct Idle {
     since: Instant,
 }
 
+thread_local! {
+    static SET: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Makes the calling thread take its connections from set `index` of every hot pool (the
+/// HTTP threads call it once, with their own number).
+pub fn use_set_on_this_thread(index: usize) {
+    SET.set(index);
+}
+
 impl std::fmt::Debug for HotPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Source::Own(inner) => f
+            Source::Own(sets) => f
                 .debug_struct("HotPool")
-                .field("available", &inner.permits.available_permits())
+                .field("sets", &sets.len())
+                .field(
+                    "available",
+                    &sets.iter().map(|s| s.permits.available_permits()).sum::<usize>(),
+                )
                 .finish(),
             Source::Borrowed(_) => f.write_str("HotPool(borrowed, one transaction each)"),
         }
@@ -73,31 +95,39 @@ impl std::fmt::Debug for HotPool {
 }
 
 impl HotPool {
-    /// At most `size` connections of their own, opened on demand with `pool`'s options;
-    /// behind a transaction pooler, `pool`'s own connections.
-    pub fn new(pool: &Pool, size: u32, acquire_timeout: Duration) -> HotPool {
+    /// About `size` connections of their own in all, split into `sets` sets, opened on demand
+    /// with `pool`'s options; behind a transaction pooler, `pool`'s own connections.
+    pub fn new(pool: &Pool, size: u32, sets: usize, acquire_timeout: Duration) -> HotPool {
         if pool.behind_transaction_pooler() {
             return HotPool(Source::Borrowed(pool.sqlx().clone()));
         }
-        HotPool::with_options((*pool.sqlx().connect_options()).clone(), size, acquire_timeout)
+        HotPool::with_options((*pool.sqlx().connect_options()).clone(), size, sets, acquire_timeout)
     }
 
-    /// At most `size` connections, opened on demand with `options`.
-    pub fn with_options(options: PgConnectOptions, size: u32, acquire_timeout: Duration) -> HotPool {
-        HotPool(Source::Own(Arc::new(Inner {
-            options,
-            idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(size.max(1) as usize)),
-            acquire_timeout,
-            size: size.max(1) as usize,
-            waiting: AtomicUsize::new(0),
-        })))
+    /// `sets` sets of at least one connection each, `size` in all (rounded up), opened on
+    /// demand with `options`.
+    pub fn with_options(options: PgConnectOptions, size: u32, sets: usize, acquire_timeout: Duration) -> HotPool {
+        let sets = sets.max(1);
+        let each = (size as usize).div_ceil(sets).max(1);
+        let sets = (0..sets)
+            .map(|_| {
+                Arc::new(Inner {
+                    options: options.clone(),
+                    idle: Mutex::new(Vec::new()),
+                    permits: Arc::new(Semaphore::new(each)),
+                    acquire_timeout,
+                    size: each,
+                    waiting: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        HotPool(Source::Own(sets))
     }
 
     /// Connections handed out, connections idle, and acquires waiting for one.
     pub fn stats(&self) -> HotStats {
-        let inner = match &self.0 {
-            Source::Own(inner) => inner,
+        let sets = match &self.0 {
+            Source::Own(sets) => sets,
             // Borrowed connections are counted with sqlx's pool.
             Source::Borrowed(_) => {
                 return HotStats {
@@ -107,19 +137,24 @@ impl HotPool {
                 };
             }
         };
-        let idle = inner.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
-        HotStats {
-            in_use: inner.size.saturating_sub(inner.permits.available_permits()),
-            idle,
-            waiting: inner.waiting.load(Ordering::Relaxed),
+        let mut stats = HotStats {
+            in_use: 0,
+            idle: 0,
+            waiting: 0,
+        };
+        for set in sets.iter() {
+            stats.in_use += set.size.saturating_sub(set.permits.available_permits());
+            stats.idle += set.idle.lock().unwrap_or_else(PoisonError::into_inner).len();
+            stats.waiting += set.waiting.load(Ordering::Relaxed);
         }
+        stats
     }
 
     /// A connection: an idle one, or a new one while fewer than `size` exist. Waits at most
     /// the acquire timeout (then `PoolTimedOut`, which becomes a 503).
     pub async fn acquire(&self) -> sqlx::Result<HotConn> {
         let inner = match &self.0 {
-            Source::Own(inner) => inner,
+            Source::Own(sets) => &sets[SET.get() % sets.len()],
             Source::Borrowed(pool) => return Ok(HotConn(Held::InTransaction(pool.begin().await?))),
         };
         let deadline = tokio::time::Instant::now() + inner.acquire_timeout;

@@ -35,20 +35,25 @@ use tokio::time::{Instant, Sleep};
 use tower::ServiceExt;
 
 use crate::config::HttpConfig;
+use threads::{Accepted, HttpThreads};
+
+mod threads;
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open requests finish for
-/// at most `grace` before closing what is left.
+/// at most `grace` before closing what is left. Connections are served by `limits.threads`
+/// threads of their own (see [`threads`]); this task only accepts them.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpConfig,
     grace: Duration,
     shutdown: impl Future<Output = ()>,
-) {
+) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     // Dropping the sender tells every connection task to drop its connection.
     let (close_all, closing) = tokio::sync::watch::channel(());
+    let mut threads = HttpThreads::start(app, &limits, closing)?;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -56,25 +61,11 @@ pub async fn serve(
             accepted = accept(&listener, &slots) => accepted,
         };
         let Some((slot, stream, peer)) = accepted else { continue };
-        let timeouts = Timeouts::new(&limits);
-        let service = request_service(app.clone(), peer, timeouts.clone());
-        let connection = hyper::server::conn::http1::Builder::new()
-            // Off: hyper's own header timer also runs while a keep-alive connection is idle,
-            // so it cannot tell a slow client from an idle one; `Guarded` does both.
-            .header_read_timeout(None)
-            .serve_connection(TokioIo::new(Guarded::new(stream, timeouts)), service);
-        let connection = graceful.watch(connection);
-        let mut closing = closing.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                // Errors here are the client's: a reset, a timeout, a malformed request (hyper
-                // has answered 400 where it could).
-                ended = connection => if let Err(err) = ended {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                },
-                _ = closing.changed() => {}
-            }
-            drop(slot);
+        threads.hand_over(Accepted {
+            slot,
+            stream,
+            peer,
+            watcher: graceful.watcher(),
         });
     }
     drop(listener);
@@ -85,6 +76,39 @@ pub async fn serve(
         );
     }
     drop(close_all);
+    threads.stop().await;
+    Ok(())
+}
+
+/// Serves one connection to its end, on the runtime of the thread it was handed to.
+async fn serve_connection(
+    accepted: Accepted<TcpStream>,
+    app: Router,
+    limits: HttpConfig,
+    mut closing: tokio::sync::watch::Receiver<()>,
+) {
+    let Accepted {
+        slot,
+        stream,
+        peer,
+        watcher,
+    } = accepted;
+    let timeouts = Timeouts::new(&limits);
+    let service = request_service(app, peer, timeouts.clone());
+    let connection = hyper::server::conn::http1::Builder::new()
+        // Off: hyper's own header timer also runs while a keep-alive connection is idle,
+        // so it cannot tell a slow client from an idle one; `Guarded` does both.
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(Guarded::new(stream, timeouts)), service);
+    tokio::select! {
+        // Errors here are the client's: a reset, a timeout, a malformed request (hyper
+        // has answered 400 where it could).
+        ended = watcher.watch(connection) => if let Err(err) = ended {
+            tracing::debug!(error = %err, "connection ended with an error");
+        },
+        _ = closing.changed() => {}
+    }
+    drop(slot);
 }
 
 /// The next connection, once a slot is free. `None` after a failed accept (retried by the

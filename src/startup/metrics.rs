@@ -63,7 +63,11 @@ impl Endpoint {
                 ([(CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
             }),
         );
-        super::http::serve(self.listener, app, limits, Duration::from_secs(1), stopped).await;
+        // One thread is plenty for a scraper every few seconds.
+        let limits = HttpConfig { threads: 1, ..limits };
+        if let Err(err) = super::http::serve(self.listener, app, limits, Duration::from_secs(1), stopped).await {
+            tracing::error!(error = %err, "the metrics endpoint could not start its thread");
+        }
         upkeep.abort();
     }
 }
