@@ -56,3 +56,25 @@ async fn a_connection_dropped_inside_a_transaction_is_rolled_back_and_unlocked()
     assert!(backend_pid(&mut conn).await > 0);
     conn.release().await.unwrap();
 }
+
+/// Each HTTP thread keeps hot connections of its own (a socket is served by the runtime that
+/// opened it): requests over new connections, handed to the threads in turn and made one after
+/// another, leave one idle hot connection per thread, where one shared set would keep one.
+#[tokio::test]
+async fn each_http_thread_reuses_its_own_hot_connection() {
+    let app = TestApp::spawn_with(&[("LATCHKEY_HTTP_THREADS", "3")]).await;
+    let signed_up: Value = app.sign_up(&random_email(), "secret-pw").await;
+    let token = signed_up["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..6 {
+        // A client of its own: a new connection, so the next thread in turn.
+        let response = reqwest::Client::new()
+            .get(app.url("/user"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let stats = app.state.hot.stats();
+    assert_eq!((stats.idle, stats.in_use), (3, 0), "{stats:?}");
+}
