@@ -23,6 +23,7 @@ pub mod redirect;
 pub mod signup;
 pub mod sso;
 pub mod state;
+mod timestamp;
 pub mod token;
 pub mod types;
 pub mod user;

@@ -7,6 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::timestamp;
 use crate::db::identities::IdentityRow;
 use crate::db::mfa_factors::FactorRow;
 use crate::db::users::UserRow;
@@ -21,30 +22,30 @@ pub struct UserResponse {
     pub role: String,
     #[schema(example = "someone@example.com")]
     pub email: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub email_confirmed_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub invited_at: Option<DateTime<Utc>>,
     pub phone: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub phone_confirmed_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub confirmation_sent_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub confirmed_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub recovery_sent_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub email_change_sent_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_phone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub phone_change_sent_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub reauthentication_sent_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub app_metadata: Value,
@@ -55,11 +56,13 @@ pub struct UserResponse {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub factors: Vec<FactorResponse>,
     pub identities: Vec<IdentityResponse>,
+    #[serde(serialize_with = "timestamp::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::one")]
     pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub banned_until: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
     pub is_anonymous: bool,
 }
@@ -107,9 +110,11 @@ pub struct IdentityResponse {
     #[schema(value_type = Object)]
     pub identity_data: Value,
     pub provider: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "timestamp::opt", skip_serializing_if = "Option::is_none")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "timestamp::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::one")]
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -135,7 +140,9 @@ impl From<IdentityRow> for IdentityResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FactorResponse {
     pub id: Uuid,
+    #[serde(serialize_with = "timestamp::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "timestamp::one")]
     pub updated_at: DateTime<Utc>,
     /// `unverified` until a first code is verified, then `verified`.
     #[schema(example = "verified")]
@@ -146,6 +153,7 @@ pub struct FactorResponse {
     pub factor_type: String,
     /// `""` for TOTP factors.
     pub phone: String,
+    #[serde(serialize_with = "timestamp::opt")]
     pub last_challenged_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_authn_aaguid: Option<Uuid>,
