@@ -33,6 +33,18 @@ pub(super) struct Accepted<S> {
     pub watcher: Watcher,
 }
 
+impl<S> Accepted<S> {
+    /// The same connection with its socket converted (between a runtime's and std's).
+    fn convert<T>(self, convert: impl FnOnce(S) -> io::Result<T>) -> io::Result<Accepted<T>> {
+        Ok(Accepted {
+            stream: convert(self.stream)?,
+            slot: self.slot,
+            peer: self.peer,
+            watcher: self.watcher,
+        })
+    }
+}
+
 pub(super) struct HttpThreads {
     queues: Vec<UnboundedSender<Accepted<std::net::TcpStream>>>,
     next: usize,
@@ -70,8 +82,8 @@ impl HttpThreads {
     /// Gives a connection to the next thread in turn.
     pub fn hand_over(&mut self, accepted: Accepted<TcpStream>) {
         // Off this runtime's poller, to be registered with the serving thread's.
-        let stream = match accepted.stream.into_std() {
-            Ok(stream) => stream,
+        let accepted = match accepted.convert(TcpStream::into_std) {
+            Ok(accepted) => accepted,
             Err(err) => {
                 tracing::debug!(error = %err, "could not hand an accepted connection over");
                 return;
@@ -80,12 +92,7 @@ impl HttpThreads {
         let queue = &self.queues[self.next];
         self.next = (self.next + 1) % self.queues.len();
         // Fails only if that thread has ended, which closes the connection.
-        let _ = queue.send(Accepted {
-            slot: accepted.slot,
-            stream,
-            peer: accepted.peer,
-            watcher: accepted.watcher,
-        });
+        let _ = queue.send(accepted);
     }
 
     /// Ends the threads once their connections are gone, and waits for them.
@@ -106,18 +113,12 @@ async fn serve_accepted(
     closing: watch::Receiver<()>,
 ) {
     while let Some(connection) = accepted.recv().await {
-        let stream = match TcpStream::from_std(connection.stream) {
-            Ok(stream) => stream,
+        let connection = match connection.convert(TcpStream::from_std) {
+            Ok(connection) => connection,
             Err(err) => {
                 tracing::debug!(error = %err, "could not serve an accepted connection");
                 continue;
             }
-        };
-        let connection = Accepted {
-            slot: connection.slot,
-            stream,
-            peer: connection.peer,
-            watcher: connection.watcher,
         };
         tokio::spawn(super::serve_connection(
             connection,
