@@ -105,7 +105,14 @@ async fn logs_carry_neither_the_code_nor_the_whole_number() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
+    // tracing caches each call site's interest the first time it fires. While only one
+    // subscriber is registered, a call site first reached on another test's thread is asked of
+    // that thread's (empty) subscriber and cached as "never", so this test would miss its own
+    // "sms not sent". A second registered dispatcher makes tracing ask every one of them, on
+    // every thread; the rebuild settles call sites registered before that.
+    let _second_dispatcher = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
     let fake = FakeSms::start().await;
     for provider in ["twilio", "messagebird", "textlocal", "vonage"] {
