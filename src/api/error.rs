@@ -2,7 +2,7 @@
 //!
 //! `IntoResponse` produces the legacy body (`{code, error_code, msg}`), sets
 //! `x-sb-error-code`, and stashes the error in a response extension so that
-//! `middleware::render_errors` can rewrite the body into the 2024-01-01 format
+//! `middleware::per_request` can rewrite the body into the 2024-01-01 format
 //! (`{code, message}`) when the client asked for it with `X-Supabase-Api-Version`.
 
 use axum::http::{HeaderName, HeaderValue, StatusCode};

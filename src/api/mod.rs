@@ -33,7 +33,6 @@ pub mod well_known;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -120,17 +119,14 @@ pub fn app(state: AppState) -> Router {
     routes
         .layer(
             ServiceBuilder::new()
-                // Outermost: the request id, the request's span and its log line and metrics
-                // (which see the final status, 429s and CORS answers included).
-                .layer(axum::middleware::from_fn_with_state(state.clone(), observe::observe))
+                // Outermost, as GoTrue's rs/cors around its router: a preflight is answered
+                // here, without a request id or log line.
                 .layer(middleware::cors())
-                .layer(axum::middleware::from_fn(middleware::render_errors))
-                .layer(CatchPanicLayer::custom(middleware::panic_response))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::timeout))
                 .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
-                // Inside the error renderer and CORS so a 429 gets GoTrue's JSON and CORS
-                // headers; inside the timeout and body limit because it may read the body.
-                .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::limit)),
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    middleware::per_request,
+                )),
         )
         .with_state(state)
 }

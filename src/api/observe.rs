@@ -16,9 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use tracing::Instrument;
@@ -33,9 +32,14 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// Paths are logged as they came, cut to this many bytes.
 const MAX_LOGGED_PATH_LEN: usize = 256;
 
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// Runs `inner` on the request inside the request's span, and observes what it answers.
+pub async fn observe<Inner, Answer>(state: &AppState, mut request: Request, inner: Inner) -> Response
+where
+    Inner: FnOnce(Request) -> Answer,
+    Answer: Future<Output = Response>,
+{
     let started = Instant::now();
-    let id = request_id(&state, &request);
+    let id = request_id(state, &request);
     request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
     let (parts, body) = request.into_parts();
     let route = route_label(parts.extensions.get::<MatchedPath>());
@@ -54,10 +58,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             .as_deref()
             .unwrap_or_default(),
     );
-    let mut response = next
-        .run(Request::from_parts(parts, body))
-        .instrument(span.clone())
-        .await;
+    let mut response = inner(Request::from_parts(parts, body)).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status();
     let error_code = response
