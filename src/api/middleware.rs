@@ -13,12 +13,12 @@ use futures::FutureExt;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::api::error::{legacy_body, versioned_body};
+use crate::api::observe::{self, REQUEST_ID_HEADER};
+use crate::api::ratelimit;
 use crate::api::state::AppState;
-use crate::api::{observe, ratelimit};
 use crate::error::{Error, ErrorCode, Kind};
 
 pub const API_VERSION_HEADER: HeaderName = HeaderName::from_static("x-supabase-api-version");
-pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The first API version with the `{code, message}` error format.
 const API_VERSION_2024_01_01: &str = "2024-01-01";

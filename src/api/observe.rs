@@ -17,15 +17,16 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
 use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
 use crate::api::error::ERROR_CODE_HEADER;
-use crate::api::middleware::REQUEST_ID_HEADER;
 use crate::api::state::AppState;
 use crate::telemetry::metrics::{AUTH_FAILURES, HTTP_DURATION, HTTP_REQUESTS, installed as metrics_installed};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The longest request id taken from a proxy's header; a longer one is replaced.
 const MAX_REQUEST_ID_LEN: usize = 128;
