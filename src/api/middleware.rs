@@ -41,7 +41,7 @@ pub async fn per_request(State(state): State<AppState>, request: Request, next: 
 
 async fn guard(state: &AppState, request: Request, next: Next) -> Response {
     let format = ErrorFormat::of(&request);
-    let limited = ratelimit::limit(State(state.clone()), request, next);
+    let limited = ratelimit::limit(state, request, next);
     let response = contain(state.config.max_request_duration, limited).await;
     format.render(response)
 }

@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
@@ -64,9 +64,9 @@ const AUTHORIZE: &[Group] = &[Group::Authorize];
 const MFA_CHALLENGE: &[Group] = &[Group::MfaChallenge];
 const MFA_VERIFY: &[Group] = &[Group::MfaVerify];
 
-/// The middleware: refuses a request over its group's budget with `429
-/// over_request_rate_limit`, and labels allowed ones with `RateLimit-*` headers.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Refuses a request over its group's budget with `429 over_request_rate_limit`, and labels
+/// allowed ones with `RateLimit-*` headers (a step of `middleware::per_request`).
+pub async fn limit(state: &AppState, request: Request, next: Next) -> Response {
     if !state.config.rate_limit.enabled {
         return next.run(request).await;
     }
@@ -75,10 +75,10 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     };
     let (parts, body) = request.into_parts();
-    if is_admin(&state, &parts) {
+    if is_admin(state, &parts) {
         return next.run(Request::from_parts(parts, body)).await;
     }
-    let client = client_key(&state, &parts);
+    let client = client_key(state, &parts);
     // The per-account bucket applies whoever asks, so only a route without one may skip.
     if client.is_none() && !matches!(route, Route::VerifyCode | Route::FactorVerify) {
         return next.run(Request::from_parts(parts, body)).await;

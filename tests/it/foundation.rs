@@ -109,6 +109,8 @@ async fn cors_preflight_allows_what_supabase_js_sends() {
     // Any origin, never with credentials (see `hardening::cors_never_pairs_an_origin_with_credentials`).
     assert_eq!(headers["access-control-allow-origin"], "*");
     assert!(headers.get("access-control-allow-credentials").is_none());
+    // Answered by CORS before anything else, as GoTrue's rs/cors does (README, "Logs").
+    assert!(headers.get("x-request-id").is_none(), "{headers:?}");
     let allowed = headers["access-control-allow-headers"]
         .to_str()
         .unwrap()
