@@ -61,8 +61,8 @@ if [ -z "$PG_BINDIR" ]; then
 fi
 echo "PostgreSQL binaries: $PG_BINDIR ($("$PG_BINDIR/postgres" --version))"
 
-# wrk drives the `user-wrk` and `refresh-wrk` scenarios (the same loads from a client that is not
-# ours, issue #24): Debian's package.
+# wrk drives the `user-wrk`, `user-floor` and `refresh-wrk` scenarios (the same loads from a
+# client that is not ours, issue #24): Debian's package.
 if ! command -v wrk >/dev/null 2>&1; then
     echo "installing the Debian 'wrk' package ..."
     if is_root; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; else

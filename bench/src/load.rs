@@ -35,6 +35,9 @@ pub enum Scenario {
     UserWrk,
     /// The refresh grant driven by `wrk`, one chain per connection.
     RefreshWrk,
+    /// `user-wrk`'s requests against `latchkey-floor` instead of the server: the same HTTP
+    /// stack and statement with none of Latchkey's work, for scale (no target).
+    UserFloor,
 }
 
 /// Users per page in the admin scenarios (GoTrue's default `per_page`).
@@ -57,6 +60,7 @@ impl Scenario {
             Scenario::AdminFilter => "listUsers email filter",
             Scenario::UserWrk => "GET /user (wrk)",
             Scenario::RefreshWrk => "refresh_token (wrk)",
+            Scenario::UserFloor => "GET /user floor (wrk)",
         }
     }
 
@@ -71,12 +75,13 @@ impl Scenario {
             Scenario::AdminFilter => "admin_filter",
             Scenario::UserWrk => "user_wrk",
             Scenario::RefreshWrk => "refresh_wrk",
+            Scenario::UserFloor => "user_floor",
         }
     }
 
     /// The scenarios `wrk` drives (the others use the built-in client).
     pub fn uses_wrk(self) -> bool {
-        matches!(self, Scenario::UserWrk | Scenario::RefreshWrk)
+        matches!(self, Scenario::UserWrk | Scenario::RefreshWrk | Scenario::UserFloor)
     }
 
     /// The scenarios whose baseline is pgbench on the same SQL.
@@ -180,7 +185,9 @@ impl Client {
                     .await?;
                 reply.tokens()?;
             }
-            Scenario::UserWrk | Scenario::RefreshWrk => anyhow::bail!("{} runs under wrk", scenario.name()),
+            Scenario::UserWrk | Scenario::RefreshWrk | Scenario::UserFloor => {
+                anyhow::bail!("{} runs under wrk", scenario.name())
+            }
             Scenario::AdminFirst | Scenario::AdminDeep | Scenario::AdminFilter => {
                 let path = match scenario {
                     Scenario::AdminFirst => format!("/auth/v1/admin/users?page=1&per_page={ADMIN_PER_PAGE}"),

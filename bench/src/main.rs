@@ -53,7 +53,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "user,refresh,user-wrk,refresh-wrk,signin,admin-first,admin-deep,admin-filter,signup"
+        default_value = "user,refresh,user-wrk,user-floor,refresh-wrk,signin,admin-first,admin-deep,admin-filter,signup"
     )]
     scenarios: Vec<Scenario>,
     #[arg(long, value_delimiter = ',', default_value = "1,4,16,64")]
@@ -167,12 +167,18 @@ async fn main() -> anyhow::Result<()> {
             tag: format!("{tag}-{}", scenario.key()),
             admin_token: server::admin_token()?,
         });
+        // `user-floor` loads latchkey-floor instead, with sessions signed in on the server.
+        let floor = match scenario {
+            Scenario::UserFloor => Some(wrk::start_floor(&ctx, &args.database_url, argon2).await?),
+            _ => None,
+        };
+        let measured = floor.as_ref().unwrap_or(&server);
         let mut points = Vec::new();
         for &clients in &args.clients {
             let mut runs = Vec::new();
             for run in 0..args.runs {
                 let m = if scenario.uses_wrk() {
-                    wrk::measure(&args.wrk, scenario, &ctx, clients, duration).await?
+                    wrk::measure(&args.wrk, scenario, &ctx, measured, clients, duration).await?
                 } else {
                     load::measure(scenario, ctx.clone(), clients, Duration::from_millis(500), duration)
                         .await?
@@ -197,7 +203,7 @@ async fn main() -> anyhow::Result<()> {
                     _ if scenario.uses_pgbench() => {
                         let mut conn = seed::connect(&args.database_url).await?;
                         let script = match scenario {
-                            Scenario::User | Scenario::UserWrk => pgbench::user_script(),
+                            Scenario::User | Scenario::UserWrk | Scenario::UserFloor => pgbench::user_script(),
                             Scenario::Refresh | Scenario::RefreshWrk => {
                                 seed::refresh_chains(&mut conn, clients, args.users).await?;
                                 pgbench::refresh_script()
@@ -242,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
             }
             points.push(Point { clients, runs });
         }
-        let (_, peak_rss_mib) = server.memory_mib()?;
+        let (_, peak_rss_mib) = measured.memory_mib()?;
         eprintln!("{}: server peak RSS {peak_rss_mib:.1} MiB", scenario.name());
         let (baseline, target_ratio) = match scenario {
             Scenario::User => ("pgbench", 0.5),
@@ -252,7 +258,9 @@ async fn main() -> anyhow::Result<()> {
             Scenario::RefreshWrk => ("pgbench", 0.9),
             Scenario::Signin => ("argon2id", 0.9),
             Scenario::Signup => ("argon2id", 0.9),
-            Scenario::AdminFirst | Scenario::AdminDeep | Scenario::AdminFilter => ("pgbench", 0.0),
+            Scenario::AdminFirst | Scenario::AdminDeep | Scenario::AdminFilter | Scenario::UserFloor => {
+                ("pgbench", 0.0)
+            }
         };
         scenarios.push(ScenarioResult {
             key: scenario.key(),

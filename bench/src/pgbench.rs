@@ -40,11 +40,16 @@ fn identities_json(user: &str) -> String {
 
 /// `GET /user`: `AuthUserWithIdentities` (`users::find_with_session_and_identities`).
 pub fn user_script() -> String {
+    format!("\\set k random(1, :users)\n{};\n", user_statement(USER_K, SESSION_K))
+}
+
+/// The statement of `GET /user` for the user and session ids `user` and `session` (SQL
+/// expressions); `latchkey-floor` runs it with `$1` and `$2`, as the server does.
+pub fn user_statement(user: &str, session: &str) -> String {
     format!(
-        "\\set k random(1, :users)\n\
-         select {USER_COLUMNS}, (select s.aal from _auth_sessions s where s.id = {SESSION_K} \
+        "select {USER_COLUMNS}, (select s.aal from _auth_sessions s where s.id = {session} \
          and s.user_id = _auth_users.id) as session_aal, {} as identities \
-         from _auth_users where id = {USER_K};\n",
+         from _auth_users where id = {user}",
         identities_json("_auth_users.id")
     )
 }

@@ -7,6 +7,7 @@
 //! refresh token per chain: a request takes one out, its answer puts the new one back, so
 //! every token is used exactly once, as a client rotating its own chain does.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -16,24 +17,28 @@ use serde_json::json;
 
 use crate::client::Conn;
 use crate::load::{Ctx, Scenario, Summary, seeded_email};
+use crate::server::{Argon2Params, Server};
 
 /// Runs wrk for `duration` with `clients` connections, after a 1 s warm-up run on sessions of
 /// its own (wrk has no warm-up of its own: without one, the first requests of a fresh server,
 /// which open its database connections, would be in the percentiles). CPU per request is the
 /// server's CPU time over the measured run divided by the requests wrk completed in it.
+/// The sessions are signed in on `ctx`'s server; `target` is the process wrk loads (the same
+/// server, or `latchkey-floor`).
 pub async fn measure(
     wrk: &Path,
     scenario: Scenario,
     ctx: &Ctx,
+    target: &Server,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Summary> {
     let warm_up = script(scenario, ctx, clients).await?;
     let measured = script(scenario, ctx, clients).await?;
-    run(wrk, ctx, clients, Duration::from_secs(1), &warm_up, "warm-up")?;
-    let server_before = crate::server::cpu_seconds(ctx.server_pid)?;
-    let text = run(wrk, ctx, clients, duration, &measured, scenario.key())?;
-    let server_after = crate::server::cpu_seconds(ctx.server_pid)?;
+    run(wrk, target.addr, clients, Duration::from_secs(1), &warm_up, "warm-up")?;
+    let server_before = crate::server::cpu_seconds(target.pid())?;
+    let text = run(wrk, target.addr, clients, duration, &measured, scenario.key())?;
+    let server_after = crate::server::cpu_seconds(target.pid())?;
     let parsed = parse(&text).with_context(|| format!("reading wrk's output:\n{text}"))?;
     Ok(Summary {
         rps: parsed.rps,
@@ -66,14 +71,47 @@ async fn script(scenario: Scenario, ctx: &Ctx, clients: usize) -> anyhow::Result
         refresh.push(tokens.refresh_token);
     }
     match scenario {
-        Scenario::UserWrk => Ok(user_script(&access)),
+        Scenario::UserWrk | Scenario::UserFloor => Ok(user_script(&access)),
         Scenario::RefreshWrk => Ok(refresh_script(&refresh)),
         _ => bail!("{} is not a wrk scenario", scenario.name()),
     }
 }
 
+/// Starts `latchkey-floor` (next to this binary) for the `user-floor` scenario, answering
+/// with the body `ctx`'s server gives seeded user 1, so both send the same bytes.
+pub async fn start_floor(ctx: &Ctx, database_url: &str, argon2: Argon2Params) -> anyhow::Result<Server> {
+    let mut conn = Conn::connect(ctx.addr).await?;
+    let tokens = conn
+        .post_json(
+            "/auth/v1/token?grant_type=password",
+            &json!({ "email": seeded_email(1), "password": ctx.password }),
+        )
+        .await?
+        .tokens()
+        .context("set-up sign-in")?;
+    let user = conn.get("/auth/v1/user", Some(&tokens.access_token)).await?;
+    if user.status != 200 {
+        bail!("GET /user answered {}", user.status);
+    }
+    let floor = std::env::current_exe()?.with_file_name("latchkey-floor");
+    let env = [
+        ("LATCHKEY_FLOOR_STATEMENT", crate::pgbench::user_statement("$1", "$2")),
+        ("LATCHKEY_FLOOR_BODY", String::from_utf8(user.body)?),
+        ("LATCHKEY_FLOOR_USERS", ctx.users.to_string()),
+    ]
+    .map(|(key, value)| (key.to_owned(), value));
+    Server::start(&floor, database_url, argon2, &env)
+}
+
 /// One wrk run; its report.
-fn run(wrk: &Path, ctx: &Ctx, clients: usize, duration: Duration, script: &str, name: &str) -> anyhow::Result<String> {
+fn run(
+    wrk: &Path,
+    addr: SocketAddr,
+    clients: usize,
+    duration: Duration,
+    script: &str,
+    name: &str,
+) -> anyhow::Result<String> {
     let script_path = std::env::temp_dir().join(format!("latchkey-bench-{}-{name}.lua", std::process::id()));
     std::fs::write(&script_path, script)?;
     let output = tokio::task::block_in_place(|| {
@@ -83,7 +121,7 @@ fn run(wrk: &Path, ctx: &Ctx, clients: usize, duration: Duration, script: &str, 
             .arg(format!("-d{}s", duration.as_secs().max(1)))
             .arg("-s")
             .arg(&script_path)
-            .arg(format!("http://{}", ctx.addr))
+            .arg(format!("http://{addr}"))
             .output()
     })
     .with_context(|| format!("running {}", wrk.display()))?;
