@@ -3,12 +3,13 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::api::extract::bearer_token;
 use crate::api::state::AppState;
 use crate::auth::jwt::{IncomingClaims, JwtError};
-use crate::db::identities::IdentityRow;
+use crate::db::users::current::{CurrentUserRow, UserView};
 use crate::db::users::{self, UserRow};
 use crate::error::{Error, ErrorCode, Kind};
 
@@ -30,14 +31,6 @@ impl AuthUser {
     pub fn is_aal2(&self) -> bool {
         self.session_aal.as_deref() == Some("aal2")
     }
-}
-
-/// [`AuthUser`] with the user's identities, read in the same round trip (for `GET /user`,
-/// the hottest authenticated route).
-#[derive(Debug, Clone)]
-pub struct AuthUserWithIdentities {
-    pub auth: AuthUser,
-    pub identities: Vec<IdentityRow>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -62,28 +55,36 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
-impl FromRequestParts<AppState> for AuthUserWithIdentities {
+/// `GET /user`'s caller: [`AuthUser`]'s checks, made on the row as Postgres sent it
+/// (`db::users::current`) instead of on a decoded [`UserRow`] (issue #24).
+pub struct CurrentUser {
+    row: CurrentUserRow,
+    session_id: Option<Uuid>,
+    pub claims: IncomingClaims,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let (claims, user_id, session_id) = token_subject(parts, state)?;
         let mut conn = state.hot.acquire().await?;
-        let found = users::find_with_session_and_identities(&mut *conn, user_id, session_id).await?;
+        let row = users::current::find(&mut *conn, user_id, session_id).await?;
         conn.release().await?;
-        let (found, session_aal, identities) = match found {
-            Some(f) => (Some((f.user, f.session_aal.is_some())), f.session_aal, f.identities.0),
-            None => (None, None, Vec::new()),
-        };
-        let user = admit(found, session_id)?;
-        Ok(AuthUserWithIdentities {
-            auth: AuthUser {
-                user,
-                session_id,
-                session_aal,
-                claims,
-            },
-            identities,
+        Ok(CurrentUser {
+            row: row.ok_or_else(user_not_found)?,
+            session_id,
+            claims,
         })
+    }
+}
+
+impl CurrentUser {
+    /// The user's columns, once the session and the ban are checked.
+    pub fn view(&self) -> Result<UserView<'_>, Error> {
+        let user = self.row.view()?;
+        check_session_and_ban(self.session_id, user.session_aal.is_some(), user.banned_until)?;
+        Ok(user)
     }
 }
 
@@ -111,18 +112,30 @@ fn token_subject(parts: &Parts, state: &AppState) -> Result<(IncomingClaims, Uui
 /// GoTrue's checks on what the database said: the user exists, the session (if named) is
 /// theirs and still exists, and the user is not banned.
 fn admit(found: Option<(UserRow, bool)>, session_id: Option<Uuid>) -> Result<UserRow, Error> {
-    let (user, session_exists) =
-        found.ok_or_else(|| Error::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist"))?;
+    let (user, session_exists) = found.ok_or_else(user_not_found)?;
+    check_session_and_ban(session_id, session_exists, user.banned_until)?;
+    Ok(user)
+}
+
+fn user_not_found() -> Error {
+    Error::forbidden(ErrorCode::UserNotFound, "User from sub claim in JWT does not exist")
+}
+
+fn check_session_and_ban(
+    session_id: Option<Uuid>,
+    session_exists: bool,
+    banned_until: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
     if session_id.is_some() && !session_exists {
         return Err(Error::forbidden(
             ErrorCode::SessionNotFound,
             "Session from session_id claim in JWT does not exist",
         ));
     }
-    if user.is_banned(chrono::Utc::now()) {
+    if banned_until.is_some_and(|until| until > Utc::now()) {
         return Err(Error::forbidden(ErrorCode::UserBanned, "User is banned"));
     }
-    Ok(user)
+    Ok(())
 }
 
 /// The verified claims of the request's bearer token (GoTrue's status codes: 401 without a

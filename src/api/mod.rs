@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth_user;
 pub mod client_ip;
+pub mod current_user;
 pub mod docs;
 pub mod error;
 pub mod external;

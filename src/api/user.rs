@@ -1,13 +1,15 @@
 //! `GET /user` and `PUT /user`: the signed-in user reads and changes their account.
 
 use axum::extract::State;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::auth_user::{AuthUser, AuthUserWithIdentities};
+use crate::api::auth_user::{AuthUser, CurrentUser};
+use crate::api::current_user;
 use crate::api::extract::{Json, RequestedAudience};
 use crate::api::redirect::RedirectTo;
 use crate::api::state::AppState;
@@ -32,14 +34,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security(("bearer" = []))
 )]
-pub async fn get_user(
-    found: AuthUserWithIdentities,
-    RequestedAudience(audience): RequestedAudience,
-) -> Result<axum::Json<UserResponse>> {
-    if !jwt::token_audience_matches(audience.as_deref(), found.auth.claims.aud.as_deref()) {
+pub async fn get_user(current: CurrentUser, RequestedAudience(audience): RequestedAudience) -> Result<Response> {
+    if !jwt::token_audience_matches(audience.as_deref(), current.claims.aud.as_deref()) {
         return Err(Error::validation("Token audience doesn't match request audience"));
     }
-    Ok(axum::Json(UserResponse::new(found.auth.user, found.identities)))
+    current_user::response(&current.view()?)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 //! confirmation), `admin` (the admin API's listing, changes and deletion).
 
 mod admin;
+pub mod current;
 mod email;
 mod phone;
 mod profile;
@@ -21,7 +22,7 @@ pub use email::{
 pub use phone::{apply_phone_change, claim_by_phone, confirm_phone, find_by_phone, set_phone_change};
 pub use profile::{clear_phone, merge_app_metadata, merge_user_metadata, set_password};
 
-use crate::db::identities::{IdentityRow, identities_json};
+use crate::db::identities::IdentityRow;
 use crate::db::mfa_factors::FactorRow;
 
 /// Every column a response or a decision needs (not `instance_id`, `is_super_admin`), and
@@ -185,6 +186,7 @@ macro_rules! session_aal {
         "(select s.aal from _auth_sessions s where s.id = $2 and s.user_id = _auth_users.id) as session_aal"
     };
 }
+pub(crate) use session_aal;
 
 /// The user and the assurance level of `session_id` if it is one of their sessions, in one
 /// round trip (every authenticated request does this).
@@ -211,35 +213,6 @@ pub struct UserWithIdentities {
     #[sqlx(flatten)]
     pub user: UserRow,
     pub identities: Json<Vec<IdentityRow>>,
-}
-
-#[derive(FromRow)]
-pub struct UserWithSessionAndIdentities {
-    #[sqlx(flatten)]
-    pub user: UserRow,
-    pub session_aal: Option<String>,
-    pub identities: Json<Vec<IdentityRow>>,
-}
-
-/// [`find_with_session`] plus the user's identities, still one round trip (`GET /user`).
-pub async fn find_with_session_and_identities(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    session_id: Option<Uuid>,
-) -> sqlx::Result<Option<UserWithSessionAndIdentities>> {
-    sqlx::query_as(concat!(
-        "select ",
-        user_columns!(),
-        ", ",
-        session_aal!(),
-        ", ",
-        identities_json!("_auth_users.id"),
-        " as identities from _auth_users where id = $1"
-    ))
-    .bind(user_id)
-    .bind(session_id)
-    .fetch_optional(db)
-    .await
 }
 
 /// The user row, locked until the end of the transaction (one email flow at a time per user,

@@ -179,6 +179,45 @@ async fn a_confirmed_email_user_wherever_it_is_answered() {
     assert_user("PUT /user", &updated, CONFIRMED, &[("email", WITH_EMAIL)]);
 }
 
+/// `GET /user` writes its answer straight from the row (`api::current_user`), not through
+/// `UserResponse` as every other endpoint does: the text must still be the same, byte for
+/// byte, for metadata that a `serde_json::Value` would reorder, re-escape or re-format, and
+/// with a factor and a pending email change.
+#[tokio::test]
+async fn get_user_writes_the_same_text_as_the_other_endpoints() {
+    let app = TestApp::spawn().await;
+    let email = random_email();
+    let metadata = json!({
+        "zeta": [3, 2.50, -1, 18446744073709551615u64, 1.5e300, {"y": "é", "b": null}],
+        "nested": {
+            "deep": {"z": true, "a": false},
+            "empty": {},
+            "list": [],
+            "a key with \"quotes\" and \\": "tab\there, \u{1}control, / slash"
+        },
+        "名前": "ユーザー",
+        "b": 1
+    });
+    let signup = json!({"email": email, "password": "secret-pw", "data": metadata});
+    let session = body(app.post_json("/signup", &signup).await).await;
+    let access = session.get("access_token").str();
+    crate::mfa::enrolled(&app, access, "phone app").await;
+    let change = json!({"email": random_email(), "data": {"added": {"y": 2, "x": 1}}});
+    let updated = app.put_json_auth("/user", access, &change).await;
+    assert_eq!(updated.status(), 200);
+    let updated = updated.text().await.unwrap();
+    let read = app.get_auth("/user", access).await.text().await.unwrap();
+    assert_eq!(read, updated, "GET /user against PUT /user's answer for the same row");
+    for part in [
+        r#""new_email":"#,
+        r#""factors":[{"#,
+        r#""a key with \"quotes\" and \\":"#,
+        r#""added":{"x":1,"y":2}"#,
+    ] {
+        assert!(read.contains(part), "{part} in {read}");
+    }
+}
+
 #[tokio::test]
 async fn an_unconfirmed_user_from_sign_up() {
     let app = TestApp::spawn_with(&[("GOTRUE_MAILER_AUTOCONFIRM", "false")]).await;
