@@ -35,10 +35,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("bearer" = []))
 )]
 pub async fn get_user(current: CurrentUser, RequestedAudience(audience): RequestedAudience) -> Result<Response> {
+    // The session and ban checks come first, as when the extractor made them all.
+    let user = current.view()?;
     if !jwt::token_audience_matches(audience.as_deref(), current.claims.aud.as_deref()) {
         return Err(Error::validation("Token audience doesn't match request audience"));
     }
-    current_user::response(&current.view()?)
+    current_user::response(&user)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -417,6 +417,9 @@ async fn get_user_checks_the_token_audience_as_gotrue_does() {
     claims.as_object_mut().unwrap().remove("aud");
     let without_aud = app.state.sessions.tokens().keys().sign(&claims).unwrap();
     assert_error(app.get_auth("/user", &without_aud).await, 400, "validation_failed").await;
+    // The user and session are checked before the audience, as in GoTrue.
+    assert_eq!(app.post_json_auth("/logout", token, &json!({})).await.status(), 204);
+    assert_error(get_with_aud("other-audience").await.unwrap(), 403, "session_not_found").await;
 }
 
 #[tokio::test]
