@@ -115,31 +115,46 @@ impl Serialize for Time {
 
 /// JSON text written as a `serde_json::Value` parsed from it would be: compact, with the
 /// serializer's escapes and numbers, and object keys sorted (as Go writes a map, and as
-/// GoTrue's clients get them). Objects and arrays are split into borrowed pieces and written
-/// in order; scalars are re-written token by token (`serde_transcode`). An object key with
-/// an escape in it cannot be borrowed: that object goes through a `Value`.
+/// GoTrue's clients get them). A column is an object of mostly scalars (`email`, `sub`,
+/// `provider`), so only its top level is split into borrowed keys, written sorted, and its
+/// scalars re-written token by token (`serde_transcode`). Nested objects and arrays go
+/// through a `Value`. So does an object whose keys hold an escape, which cannot be borrowed.
+/// Splitting nested levels the same way would parse each level again, a cost that grows with
+/// the depth the user chose.
 struct Streamed<'r>(&'r RawValue);
 
 impl Serialize for Streamed<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let text = self.0.get();
-        match text.trim_start().as_bytes().first() {
-            Some(b'{') => match serde_json::from_str::<BTreeMap<&str, &RawValue>>(text) {
-                Ok(object) => serializer.collect_map(object.into_iter().map(|(key, value)| (key, Streamed(value)))),
-                Err(_) => serde_json::from_str::<Value>(text)
-                    .map_err(S::Error::custom)?
-                    .serialize(serializer),
-            },
-            Some(b'[') => {
-                let items: Vec<&RawValue> = serde_json::from_str(text).map_err(S::Error::custom)?;
-                serializer.collect_seq(items.into_iter().map(Streamed))
-            }
+        if let Some(b'{') = first_byte(text)
+            && let Ok(object) = serde_json::from_str::<BTreeMap<&str, &RawValue>>(text)
+        {
+            return serializer.collect_map(object.into_iter().map(|(key, value)| (key, Member(value))));
+        }
+        Member(self.0).serialize(serializer)
+    }
+}
+
+/// A value inside a column: a scalar re-written as it is, a container through a `Value`.
+struct Member<'r>(&'r RawValue);
+
+impl Serialize for Member<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self.0.get();
+        match first_byte(text) {
+            Some(b'{' | b'[') => serde_json::from_str::<Value>(text)
+                .map_err(S::Error::custom)?
+                .serialize(serializer),
             _ => {
                 let mut tokens = serde_json::Deserializer::from_str(text);
                 serde_transcode::transcode(&mut tokens, serializer).map_err(S::Error::custom)
             }
         }
     }
+}
+
+fn first_byte(text: &str) -> Option<u8> {
+    text.trim_start().as_bytes().first().copied()
 }
 
 #[cfg(test)]
@@ -167,8 +182,15 @@ mod tests {
             r#"  "just a string"  "#,
             r#"{"provider": "email", "providers": ["email", "phone"]}"#,
         ];
+        // Deep nesting, which the user chooses: still one `Value` for all of it.
+        let deep = format!(
+            "{}{}",
+            r#"{"b": 1, "a": "#.repeat(100),
+            "{}".to_owned() + &"}".repeat(100)
+        );
+        let stored = stored.iter().map(|text| text.to_string()).chain([deep]);
         for text in stored {
-            assert_eq!(streamed(text), as_value(text), "{text}");
+            assert_eq!(streamed(&text), as_value(&text), "{text}");
         }
     }
 }

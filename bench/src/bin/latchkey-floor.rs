@@ -153,7 +153,7 @@ fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind((var("GOTRUE_API_HOST")?.as_str(), var("PORT")?.parse::<u16>()?))?;
     // The line `latchkey-bench` waits for, as from the server.
     println!("latchkey listening on http://{}", listener.local_addr()?);
-    let mut threads: Vec<_> = (0..threads)
+    let threads: Vec<_> = (0..threads)
         .map(|_| {
             let (hand, accepted) = mpsc::unbounded_channel();
             let options = options.clone();
@@ -169,6 +169,5 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("a serving thread stopped");
         }
     }
-    threads.clear();
     Ok(())
 }
