@@ -55,34 +55,42 @@ pub fn user_statement(user: &str, session: &str) -> String {
 }
 
 /// The refresh grant's common case (`session::refresh_grant`, the live token, no hook): the
-/// read `refresh_tokens::find_with_session`, then the compare-and-set rotation
-/// `refresh_tokens::rotate_if_unchanged`, no transaction around them. Each client rotates its
-/// own chain (see `seed::refresh_chains`): token n of client c has the stored hash
-/// `(c+1) * 1000000 + n`.
+/// one statement `refresh_tokens::rotate_live`, which reads the token, its session, user and
+/// identities and rotates the chain. Each client rotates its own chain (see
+/// `seed::refresh_chains`): token n of client c has the stored hash `(c+1) * 1000000 + n`.
 pub fn refresh_script() -> String {
-    let audit = r#"{"actor_id": "00000000-0000-4000-8000-000000000001", "actor_username": "user1@bench.test", "actor_via_sso": false, "action": "token_refreshed", "log_type": "token"}"#;
+    let session = "('00000000-0000-4000-a000-' || lpad(cast(:client_id + 1 as text), 12, '0'))::uuid";
+    let payload = "jsonb_build_object('actor_id', found.id, 'actor_username', coalesce(nullif(found.phone, ''), \
+         found.email, ''), 'actor_via_sso', false, 'action', 'token_refreshed'::text, 'log_type', 'token'::text) \
+         || case when found.raw_user_meta_data ? 'full_name' then jsonb_build_object('actor_name', \
+         found.raw_user_meta_data -> 'full_name') else '{}'::jsonb end";
     format!(
         "\\set cur (:client_id + 1) * 1000000 + :counter\n\
-         select l.*, {USER_COLUMNS}, {} as identities \
-         from (select t.token_hash, t.user_id as uid, t.session_id as sid, t.counter as tc, t.revoked, \
-         t.updated_at as token_updated_at, s.refresh_token_counter as sc, s.not_after as session_not_after, \
-         s.aal as session_aal, s.amr as session_amr, s.xmin::text as sv \
+         with found as (select l.*, {USER_COLUMNS}, {} as identities \
+         from (select t.token_hash, t.user_id, t.session_id, t.counter, t.revoked, \
+         t.updated_at as token_updated_at, s.refresh_token_counter as session_counter, \
+         s.not_after as session_not_after, s.aal as session_aal, s.amr as session_amr, \
+         s.xmin::text as session_version \
          from _auth_refresh_tokens t join _auth_sessions s on s.id = t.session_id \
          where t.token_hash = cast(:cur as text)) l \
-         join _auth_users on _auth_users.id = l.uid \\gset\n\
-         \\set nc :sc + 1\n\
-         \\set nxt :cur + 1\n\
-         with moved as (update _auth_sessions set refresh_token_counter = :nc, refreshed_at = now(), \
-         updated_at = now() where id = :sid and xmin::text = :sv returning id), \
+         join _auth_users on _auth_users.id = l.user_id), \
+         moved as (update _auth_sessions set refresh_token_counter = :counter + 1, refreshed_at = now(), \
+         updated_at = now() from found where _auth_sessions.id = {session} and found.session_id = {session} \
+         and found.counter = :counter and found.session_counter = :counter and not found.revoked \
+         and _auth_sessions.xmin::text = found.session_version \
+         and (found.banned_until is null or found.banned_until <= now()) \
+         and (found.session_not_after is null or now() <= found.session_not_after) \
+         returning _auth_sessions.id), \
          revoked as (update _auth_refresh_tokens set revoked = true, updated_at = now() \
          where session_id = (select id from moved) and revoked = false), \
          recorded as (insert into _auth_audit_log (id, payload, ip_address) \
-         select gen_random_uuid(), '{audit}', '127.0.0.1' where exists (select 1 from moved)), \
+         select gen_random_uuid(), {payload}, '127.0.0.1' from found where exists (select 1 from moved)), \
          inserted as (insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
-         select cast(:nxt as text), :uid, :sid, :nc, cast(:cur as text) where exists (select 1 from moved)) \
-         select exists (select 1 from moved) as rotated \\gset\n\
+         select cast(:cur + 1 as text), found.user_id, {session}, :counter + 1, cast(:cur as text) \
+         from found where exists (select 1 from moved)) \
+         select found.*, exists (select 1 from moved) as rotated from found;\n\
          \\set counter :counter + 1\n",
-        identities_json("l.uid")
+        identities_json("l.user_id")
     )
 }
 

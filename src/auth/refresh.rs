@@ -1,14 +1,21 @@
-//! Refresh tokens: opaque, derived, stored hashed, rotated on every use.
+//! Refresh tokens: derived, stored hashed, rotated on every use.
 //!
-//! Token number `n` of a session is `base32(HMAC-SHA256(K, session_id ‖ n))[..160 bits]`,
-//! where `K` is derived from the server's JWT secret. The database stores only
-//! `hex(sha256(token))`, so a copy of the database alone yields no usable token, but the
-//! server can re-derive the *current* token of a session. That is what GoTrue's reuse rule
-//! needs ("a client that lost the response to a refresh and presents the previous token gets
-//! the current one again") without ever storing a token in plaintext — and it is why a burst
-//! of concurrent refreshes of one token all receive the same next token instead of forking the
-//! session into several live chains.
+//! Token number `n` of a session is `base64url(V ‖ session_id ‖ n ‖ HMAC-SHA256(K, V ‖ session_id ‖ n)[..160 bits])`,
+//! with `V` the format's version byte, `n` as 8 big-endian bytes, and `K` derived from the
+//! server's JWT secret. The database stores only `hex(sha256(token))`, so a copy of the
+//! database alone yields no usable token, but the server can re-derive the *current* token of a
+//! session. That is what GoTrue's reuse rule needs ("a client that lost the response to a
+//! refresh and presents the previous token gets the current one again") without ever storing a
+//! token in plaintext — and it is why a burst of concurrent refreshes of one token all receive
+//! the same next token instead of forking the session into several live chains.
+//!
+//! The session and the number are readable in the token (as in GoTrue's v2 refresh tokens), so
+//! the server can derive the next token before reading anything, and rotate in one statement
+//! ([`position`]). They reveal nothing the access token does not: its `session_id` claim names
+//! the session.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,8 +24,14 @@ use uuid::Uuid;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The first byte of a token in this format. Not 0, GoTrue's v2 version byte, so that an
+/// imported GoTrue token is never read as one of ours.
+const VERSION: u8 = 1;
+/// Version, session id and number: what the MAC covers.
+const HEADER_BYTES: usize = 1 + 16 + 8;
 /// Bytes of HMAC output kept in a token (160 bits).
-const TOKEN_BYTES: usize = 20;
+const MAC_BYTES: usize = 20;
+const TOKEN_BYTES: usize = HEADER_BYTES + MAC_BYTES;
 
 #[derive(Clone)]
 pub struct RefreshKey([u8; 32]);
@@ -38,11 +51,48 @@ impl RefreshKey {
 
     /// The refresh token number `counter` of `session_id`.
     pub fn token(&self, session_id: Uuid, counter: i64) -> String {
+        let mut bytes = [0u8; TOKEN_BYTES];
+        bytes[0] = VERSION;
+        bytes[1..17].copy_from_slice(session_id.as_bytes());
+        bytes[17..HEADER_BYTES].copy_from_slice(&counter.to_be_bytes());
         let mut mac = mac(&self.0);
-        mac.update(session_id.as_bytes());
-        mac.update(&counter.to_be_bytes());
-        base32_lower(&mac.finalize().into_bytes()[..TOKEN_BYTES])
+        mac.update(&bytes[..HEADER_BYTES]);
+        bytes[HEADER_BYTES..].copy_from_slice(&mac.finalize().into_bytes()[..MAC_BYTES]);
+        URL_SAFE_NO_PAD.encode(bytes)
     }
+}
+
+/// Where a token says it stands in its session's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainPosition {
+    pub session_id: Uuid,
+    pub counter: i64,
+}
+
+/// The session and number written in a token of this format; `None` for any other string
+/// (GoTrue's tokens, imported, and Latchkey's earlier ones).
+///
+/// The MAC is not checked, because the position is only a claim: a refresh uses it only when
+/// the stored row of the token's hash has this very session and number. A row is found only
+/// for a token the server issued, whose bytes, position included, the hash covers. Checking
+/// it here would also turn away the live tokens of a server whose JWT secret changed, which
+/// the stored hashes still accept.
+pub fn position(token: &str) -> Option<ChainPosition> {
+    let mut bytes = [0u8; TOKEN_BYTES];
+    if token.len() != TOKEN_BYTES / 3 * 4 {
+        return None;
+    }
+    match URL_SAFE_NO_PAD.decode_slice(token, &mut bytes) {
+        Ok(TOKEN_BYTES) if bytes[0] == VERSION => {}
+        _ => return None,
+    }
+    let session_id = Uuid::from_slice(&bytes[1..17]).ok()?;
+    let counter = i64::from_be_bytes(bytes[17..HEADER_BYTES].try_into().ok()?);
+    // Below the largest number, so that the next one exists: the server never gets near it,
+    // but a made-up token could name it.
+    (0..i64::MAX)
+        .contains(&counter)
+        .then_some(ChainPosition { session_id, counter })
 }
 
 fn mac(key: &[u8]) -> HmacSha256 {
@@ -61,25 +111,6 @@ pub fn looks_valid(token: &str) -> bool {
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-fn base32_lower(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut buffer: u64 = 0;
-    let mut bits = 0;
-    for &byte in bytes {
-        buffer = (buffer << 8) | u64::from(byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
 }
 
 /// What to do with a presented refresh token.
@@ -143,7 +174,7 @@ mod tests {
         assert_eq!(t0, key.token(session, 0));
         assert_ne!(t0, key.token(session, 1));
         assert_ne!(t0, key.token(Uuid::new_v4(), 0));
-        assert_eq!(t0.len(), 32, "160 bits in base32");
+        assert_eq!(t0.len(), 60, "45 bytes in base64url");
         assert!(looks_valid(&t0));
         let other = RefreshKey::derive(&SecretString::from("another-secret-another-secret-xx"));
         assert_ne!(t0, other.token(session, 0), "the key depends on the server secret");
@@ -158,8 +189,40 @@ mod tests {
     }
 
     #[test]
-    fn base32_matches_rfc4648() {
-        assert_eq!(base32_lower(b"foobar"), "mzxw6ytboi");
+    fn a_token_names_its_session_and_number() {
+        let session = Uuid::new_v4();
+        for counter in [0, 1, 255, 1 << 40, i64::MAX - 1] {
+            let token = key().token(session, counter);
+            assert_eq!(
+                position(&token),
+                Some(ChainPosition {
+                    session_id: session,
+                    counter
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn other_strings_name_no_position() {
+        let token = key().token(Uuid::new_v4(), 7);
+        // Earlier Latchkey tokens (base32, 32 characters), GoTrue's v1 (12 characters).
+        assert_eq!(position("mzxw6ytboimzxw6ytboimzxw6ytboimz"), None);
+        assert_eq!(position("abcdefghijkl"), None);
+        // Another version byte: GoTrue's v2 tokens start with 0.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        bytes[0] = 0;
+        assert_eq!(position(&URL_SAFE_NO_PAD.encode(&bytes)), None);
+        // A negative number, the largest (which has no next), one character more or less, a
+        // character outside base64url.
+        bytes[0] = VERSION;
+        bytes[17] = 0x80;
+        assert_eq!(position(&URL_SAFE_NO_PAD.encode(&bytes)), None);
+        assert_eq!(position(&key().token(Uuid::new_v4(), i64::MAX)), None);
+        assert_eq!(position(&token[1..]), None);
+        assert_eq!(position(&format!("{token}A")), None);
+        assert_eq!(position(&format!("{}=", &token[1..])), None);
+        assert_eq!(position(&token.replacen(&token[..1], "+", 1)), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use sqlx::postgres::PgArguments;
-use sqlx::query::{Query, QueryScalar};
+use sqlx::query::{Query, QueryAs, QueryScalar};
 use sqlx::{PgExecutor, Postgres};
 use uuid::Uuid;
 
@@ -23,6 +23,34 @@ macro_rules! insert_entry_sql {
     };
 }
 pub(crate) use insert_entry_sql;
+
+/// [`Entry::by_user`]'s payload (no traits), built by the statement from the user row it
+/// reads, for a statement that records an entry before the server has seen the user. `$user`
+/// names a row with the user's columns; `$action` and `$log_type` are the parameters bound by
+/// [`bind_user_action`]. jsonb, as a bound [`Entry::payload`] is, so both are stored as the same
+/// text.
+macro_rules! user_payload_sql {
+    ($user:literal, $action:literal, $log_type:literal) => {
+        concat!(
+            "jsonb_build_object('actor_id', ",
+            $user,
+            ".id, 'actor_username', coalesce(nullif(",
+            $user,
+            ".phone, ''), ",
+            $user,
+            ".email, ''), 'actor_via_sso', false, 'action', ",
+            $action,
+            "::text, 'log_type', ",
+            $log_type,
+            "::text) || case when ",
+            $user,
+            ".raw_user_meta_data ? 'full_name' then jsonb_build_object('actor_name', ",
+            $user,
+            ".raw_user_meta_data -> 'full_name') else '{}'::jsonb end"
+        )
+    };
+}
+pub(crate) use user_payload_sql;
 
 /// GoTrue's audit actions and the log type each belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +216,20 @@ impl<'a> Entry<'a> {
     ) -> QueryScalar<'q, Postgres, O, PgArguments> {
         query.bind(Uuid::new_v4()).bind(self.payload()).bind(self.ip.to_owned())
     }
+}
+
+/// Binds a new entry id, `action` and its log type (for [`user_payload_sql`]) and the
+/// address, as the next four parameters of `query`.
+pub fn bind_user_action<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    action: Action,
+    ip: &str,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    query
+        .bind(Uuid::new_v4())
+        .bind(action.as_str())
+        .bind(action.log_type())
+        .bind(ip.to_owned())
 }
 
 /// Records one entry, in the caller's transaction.

@@ -65,48 +65,70 @@ pub async fn find_and_lock_session(db: impl PgExecutor<'_>, token_hash: &str) ->
         .await
 }
 
-/// [`find_and_lock_session`] without the lock, for [`rotate_if_unchanged`].
-pub async fn find_with_session(db: impl PgExecutor<'_>, token_hash: &str) -> sqlx::Result<Option<LockedToken>> {
-    sqlx::query_as(token_with_session!(""))
-        .bind(token_hash)
-        .fetch_optional(db)
-        .await
+/// A presented token read by [`rotate_live`], and whether that statement rotated it.
+#[derive(Debug, FromRow)]
+pub struct ReadForRotation {
+    #[sqlx(flatten)]
+    pub token: LockedToken,
+    pub rotated: bool,
 }
 
-/// [`rotate_and_record`] as one compare-and-set statement without a transaction around it:
-/// it changes anything only while the session row is still the version `read` (the
-/// `session_version` of [`find_with_session`]). Concurrent rotations queue on the session
-/// row's lock; a later one finds the row changed and does nothing. Returns whether it rotated.
-pub async fn rotate_if_unchanged(
+/// The refresh grant's common case in one statement: reads the token hashed `presented_hash`
+/// as [`find_and_lock_session`] does, without the lock, and rotates its session's chain to the
+/// token hashed `next_hash` — with the `token_refreshed` entry, as [`rotate_and_record`] does —
+/// only when all of these hold at the statement's snapshot:
+///
+/// - the token's row stands at `position` (the session and number the token names, see
+///   `auth::refresh::position`), is not revoked, and is its session's live token;
+/// - the user is not banned and the session not past its `not_after` (by the database's clock);
+/// - the session row is still the version read when the update gets its lock. Concurrent
+///   rotations queue on that lock, and Postgres checks the condition again on the version
+///   left by the one before, so a rotation, MFA step or sign-out in between makes the
+///   update, and with it the whole rotation, skip the session.
+///
+/// `None` when no token has that hash. Otherwise the row as read, and whether it rotated; when
+/// it did not, the caller decides on the locking path.
+pub async fn rotate_live(
     db: impl PgExecutor<'_>,
-    read: &LockedToken,
-    new_hash: &str,
-    entry: &audit::Entry<'_>,
-) -> sqlx::Result<bool> {
-    let query = sqlx::query_scalar(
-        "with moved as ( \
-             update _auth_sessions set refresh_token_counter = $5, refreshed_at = now(), updated_at = now() \
-             where id = $1 and xmin::text = $9 returning id \
+    presented_hash: &str,
+    position: (Uuid, i64),
+    next_hash: &str,
+    ip: &str,
+) -> sqlx::Result<Option<ReadForRotation>> {
+    let (session_id, counter) = position;
+    let query = sqlx::query_as(concat!(
+        "with found as (",
+        token_with_session!(""),
+        "), moved as ( \
+             update _auth_sessions set refresh_token_counter = $3 + 1, refreshed_at = now(), updated_at = now() \
+             from found \
+             where _auth_sessions.id = $2 and found.session_id = $2 and found.counter = $3 \
+               and found.session_counter = $3 and not found.revoked \
+               and _auth_sessions.xmin::text = found.session_version \
+               and (found.banned_until is null or found.banned_until <= now()) \
+               and (found.session_not_after is null or now() <= found.session_not_after) \
+             returning _auth_sessions.id \
          ), revoked as ( \
              update _auth_refresh_tokens set revoked = true, updated_at = now() \
              where session_id = (select id from moved) and revoked = false \
          ), recorded as ( \
-             insert into _auth_audit_log (id, payload, ip_address) \
-             select $6, $7, $8 where exists (select 1 from moved) \
+             insert into _auth_audit_log (id, payload, ip_address) select $5, ",
+        audit::user_payload_sql!("found", "$6", "$7"),
+        ", $8 from found where exists (select 1 from moved) \
          ), inserted as ( \
              insert into _auth_refresh_tokens (token_hash, user_id, session_id, counter, parent) \
-             select $4, $2, $1, $5, $3 where exists (select 1 from moved) \
+             select $4, found.user_id, $2, $3 + 1, $1 from found where exists (select 1 from moved) \
          ) \
-         select exists (select 1 from moved)",
-    );
+         select found.*, exists (select 1 from moved) as rotated from found"
+    ));
     let query = query
-        .bind(read.session_id)
-        .bind(read.user_id)
-        .bind(&read.token_hash)
-        .bind(new_hash)
-        .bind(read.session_counter + 1);
-    let query = entry.bind_scalar(query);
-    query.bind(&read.session_version).fetch_one(db).await
+        .bind(presented_hash)
+        .bind(session_id)
+        .bind(counter)
+        .bind(next_hash);
+    audit::bind_user_action(query, audit::Action::TokenRefreshed, ip)
+        .fetch_optional(db)
+        .await
 }
 
 /// Rotation: every live token of the session is revoked, the session's counter moves on and

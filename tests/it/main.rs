@@ -53,6 +53,7 @@ mod ratelimit_redis;
 mod ratelimit_trust;
 mod recover_enumeration;
 mod redirects;
+mod refresh_tokens;
 mod replicas;
 mod rls;
 mod sessions;

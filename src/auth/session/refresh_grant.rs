@@ -1,5 +1,5 @@
-//! The `refresh_token` grant (GoTrue's `RefreshTokenGrant`): a rotation without a
-//! transaction in the common case, the decision under the session's lock otherwise.
+//! The `refresh_token` grant (GoTrue's `RefreshTokenGrant`): a rotation in one statement in
+//! the common case, the decision under the session's lock otherwise.
 
 use chrono::Utc;
 use serde_json::json;
@@ -18,13 +18,13 @@ use crate::error::{Error, ErrorCode};
 /// The `refresh_token` grant. Returns the user's identities too (read with the token, for
 /// the response).
 ///
-/// The common case — the live token of its session, and no custom access token hook — costs
-/// two round trips ([`rotate_unless_changed`]): the read of the token, its session, the user
-/// and the identities, then one statement that rotates the chain only if the session row is
-/// still the version read. Everything else takes the locking path: `BEGIN`, the same read
-/// under a row lock on the session, the decision, `COMMIT`. The lock serialises concurrent
-/// refreshes of one session; see `auth::refresh` for why they all get the same next token
-/// (a refresh that lost the race of the compare-and-set finds its token rotated there).
+/// The common case — the live token of its session, in this server's format, and no custom
+/// access token hook — costs one round trip ([`rotate_live`]). Everything else takes the
+/// locking path: `BEGIN`, the same read under a row lock on the session, the decision,
+/// `COMMIT`. The lock serialises concurrent refreshes of one session; see `auth::refresh` for
+/// why they all get the same next token (a refresh that lost the race of the one statement
+/// finds its token rotated there). Tokens in other formats (imported from GoTrue, or issued
+/// before this format) take the locking path once; the token they get back is in this one.
 pub async fn refresh(
     hot: &HotPool,
     sessions: &Sessions,
@@ -37,7 +37,8 @@ pub async fn refresh(
     let presented_hash = refresh::hash(presented_token);
     let mut conn = hot.acquire().await?;
     if sessions.access_token_hook.is_none()
-        && let Some(refreshed) = rotate_unless_changed(&mut conn, sessions, &presented_hash, client).await?
+        && let Some(position) = refresh::position(presented_token)
+        && let Some(refreshed) = rotate_live(&mut conn, sessions, &presented_hash, position, client).await?
     {
         conn.release().await?;
         metrics::counter!("latchkey_token_refreshes_total").increment(1);
@@ -85,34 +86,36 @@ pub async fn refresh(
     Ok((tokens, found.user, found.identities.0))
 }
 
-/// The common case in two round trips: `None` when the token is not its session's live one,
-/// or the session changed between the read and the rotation (then the locking path decides).
-/// Tokens are minted before the rotation, as the locking path mints them before its commit.
-async fn rotate_unless_changed(
+/// The common case in one round trip: `None` when the token is not its session's live one
+/// (or the user is banned, the session expired, or it changed between the statement's read and
+/// its update); then the locking path decides, and answers with the right error. The tokens
+/// are minted after the rotation: without a hook, nothing can refuse them.
+async fn rotate_live(
     conn: &mut PgConnection,
     sessions: &Sessions,
     presented_hash: &str,
+    position: refresh::ChainPosition,
     client: &Client,
 ) -> Result<Option<(Tokens, UserRow, Vec<IdentityRow>)>, Error> {
-    let found = refresh_tokens::find_with_session(&mut *conn, presented_hash)
-        .await?
-        .ok_or_else(token_not_found)?;
-    check_usable(&found, Utc::now())?;
-    if found.revoked || found.counter != found.session_counter {
+    let next = sessions.refresh_key.token(position.session_id, position.counter + 1);
+    let read = refresh_tokens::rotate_live(
+        &mut *conn,
+        presented_hash,
+        (position.session_id, position.counter),
+        &refresh::hash(&next),
+        &client.ip_string(),
+    )
+    .await?
+    .ok_or_else(token_not_found)?;
+    if !read.rotated {
         return Ok(None);
     }
-    let token = sessions.refresh_key.token(found.session_id, found.session_counter + 1);
+    let found = read.token;
     let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr.clone()).unwrap_or_default();
     let session = (found.session_id, found.session_aal.as_str());
     let tokens = sessions
-        .tokens_for(&mut *conn, &found.user, session, amr, token, "token_refresh")
+        .tokens_for(&mut *conn, &found.user, session, amr, next, "token_refresh")
         .await?;
-    let ip = client.ip_string();
-    let refreshed = audit::Entry::by_user(&found.user, Action::TokenRefreshed, None, &ip);
-    let new_hash = refresh::hash(&tokens.refresh_token);
-    if !refresh_tokens::rotate_if_unchanged(&mut *conn, &found, &new_hash, &refreshed).await? {
-        return Ok(None);
-    }
     Ok(Some((tokens, found.user, found.identities.0)))
 }
 

@@ -51,7 +51,10 @@ async fn a_project_moves_to_latchkey_with_sessions_alive_and_back() {
     let refreshed = app.refreshed(ALICE_TOKEN).await;
     assert_eq!(refreshed["user"]["id"], ALICE);
     let next = refreshed["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(next.len(), 32, "a Latchkey token: {next}");
+    assert!(
+        latchkey::auth::refresh::position(&next).is_some(),
+        "a token in Latchkey's format: {next}"
+    );
     app.refreshed(&next).await;
     let bob = app.refreshed(BOB_TOKEN).await;
     assert_eq!(bob["user"]["id"], BOB);
