@@ -1,6 +1,7 @@
-//! `GET /user`'s answer, written straight from the row (issue #24). It is the same object as
-//! [`UserResponse`](crate::api::types::UserResponse), byte for byte: the same fields in the
-//! same order, the same rules for leaving them out. But no `UserResponse` is built. Strings
+//! `GET /user`'s answer and a refresh's, written straight from the row (issue #24). The user
+//! is the same object as [`UserResponse`](crate::api::types::UserResponse), byte for byte: the
+//! same fields in the same order, the same rules for leaving them out; the session around it
+//! is [`SessionResponse`](crate::api::types::SessionResponse)'s. But neither is built. Strings
 //! come borrowed from the row, and the JSON columns go from their text into the answer
 //! without `serde_json::Value`s. Building those values and writing them out again was most
 //! of a `GET /user`'s own work.
@@ -16,6 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::api::timestamp;
 use crate::api::types::FactorResponse;
+use crate::auth::session::Tokens;
 use crate::db::users::current::{IdentityView, UserView};
 use crate::error::Error;
 
@@ -23,10 +25,39 @@ use crate::error::Error;
 const INITIAL_CAPACITY: usize = 2048;
 
 pub fn response(user: &UserView<'_>) -> Result<Response, Error> {
+    written(|serializer| user_object(user, serializer))
+}
+
+/// A session (`SessionResponse`'s fields, in its order; a refresh has no weak password or
+/// provider tokens) for `user`.
+pub fn session_response(tokens: &Tokens, user: &UserView<'_>) -> Result<Response, Error> {
+    written(|serializer| {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("access_token", &tokens.access_token)?;
+        map.serialize_entry("token_type", "bearer")?;
+        map.serialize_entry("expires_in", &tokens.expires_in)?;
+        map.serialize_entry("expires_at", &tokens.expires_at)?;
+        map.serialize_entry("refresh_token", &tokens.refresh_token)?;
+        map.serialize_entry("user", &UserObject(user))?;
+        map.end()
+    })
+}
+
+type BodySerializer<'b> = &'b mut serde_json::Serializer<&'b mut Vec<u8>>;
+
+fn written(write: impl for<'b> FnOnce(BodySerializer<'b>) -> serde_json::Result<()>) -> Result<Response, Error> {
     let mut body = Vec::with_capacity(INITIAL_CAPACITY);
-    user_object(user, &mut serde_json::Serializer::new(&mut body))
+    write(&mut serde_json::Serializer::new(&mut body))
         .map_err(|err| Error::internal(format!("writing the user: {err}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+struct UserObject<'a, 'r>(&'a UserView<'r>);
+
+impl Serialize for UserObject<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        user_object(self.0, serializer)
+    }
 }
 
 /// The fields of `UserResponse`, in its order.

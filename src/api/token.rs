@@ -10,11 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::auth_user::AuthUser;
+use crate::api::current_user;
 use crate::api::extract::{Json, Query, bearer_token};
 use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, WeakPasswordInfo};
 use crate::auth::id_token::{self, Grant};
-use crate::auth::session::{self, Client};
+use crate::auth::session::{self, Client, Refreshed};
 use crate::auth::sign_in;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -135,8 +136,14 @@ async fn refresh_grant(state: &AppState, client: &Client, token: Option<&str>) -
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::oauth_invalid_request("refresh_token required"))?;
-    let (tokens, user, identities) = session::refresh(&state.hot, &state.sessions, token, client).await?;
-    Ok(axum::Json(SessionResponse::new(tokens, user, identities, None)).into_response())
+    match session::refresh(&state.hot, &state.sessions, token, client).await? {
+        Refreshed::Rotated { tokens, row } => current_user::session_response(&tokens, &row.user()?),
+        Refreshed::Decided {
+            tokens,
+            user,
+            identities,
+        } => Ok(axum::Json(SessionResponse::new(tokens, *user, identities, None)).into_response()),
+    }
 }
 
 async fn password_grant(state: &AppState, client: &Client, params: TokenParams) -> Result<Response> {

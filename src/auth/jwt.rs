@@ -9,6 +9,8 @@ mod verified;
 
 pub use keys::{JwtError, JwtKeys, KeyRing, KeySettings};
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -21,6 +23,34 @@ use crate::db::users::UserRow;
 pub struct AmrEntry {
     pub method: String,
     pub timestamp: i64,
+}
+
+/// What an access token says of its user: the claims taken from the user's row, whether
+/// decoded ([`UserRow`]) or read as Postgres sent it (`db::users::current::UserView`).
+pub struct TokenUser<'a> {
+    pub id: Uuid,
+    pub aud: &'a str,
+    pub role: &'a str,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub app_metadata: Cow<'a, Value>,
+    pub user_metadata: Cow<'a, Value>,
+    pub is_anonymous: bool,
+}
+
+impl<'a> From<&'a UserRow> for TokenUser<'a> {
+    fn from(user: &'a UserRow) -> Self {
+        TokenUser {
+            id: user.id,
+            aud: &user.aud,
+            role: &user.role,
+            email: user.email.as_deref(),
+            phone: user.phone.as_deref(),
+            app_metadata: Cow::Borrowed(&user.raw_app_meta_data),
+            user_metadata: Cow::Borrowed(&user.raw_user_meta_data),
+            is_anonymous: user.is_anonymous,
+        }
+    }
 }
 
 /// GoTrue's access-token claims (`tokens/service.go:AccessTokenClaims`), in its order.
@@ -105,32 +135,21 @@ impl TokenIssuer {
         self.keys.verify::<IncomingClaims>(token)
     }
 
-    /// The access token of `user`'s session `session_id` at assurance level `aal`.
-    pub fn mint(
-        &self,
-        user: &UserRow,
-        session_id: Uuid,
-        aal: &str,
-        amr: Vec<AmrEntry>,
-    ) -> Result<Minted, jsonwebtoken::errors::Error> {
-        let claims = self.claims(user, session_id, aal, amr);
-        self.sign(&claims, claims.exp)
-    }
-
-    /// The claims [`TokenIssuer::mint`] signs, for a custom access token hook to change.
-    pub fn claims(&self, user: &UserRow, session_id: Uuid, aal: &str, amr: Vec<AmrEntry>) -> AccessClaims {
+    /// The claims of an access token for `user`'s session `session_id` at assurance level
+    /// `aal`, for a custom access token hook to change, then [`TokenIssuer::sign`].
+    pub fn claims(&self, user: TokenUser<'_>, session_id: Uuid, aal: &str, amr: Vec<AmrEntry>) -> AccessClaims {
         let now = chrono::Utc::now().timestamp();
         AccessClaims {
             iss: self.issuer.clone(),
             sub: user.id.to_string(),
-            aud: user.aud.clone(),
+            aud: user.aud.to_owned(),
             exp: now + self.lifetime,
             iat: now,
-            email: user.email.clone().unwrap_or_default(),
-            phone: user.phone.clone().unwrap_or_default(),
-            app_metadata: user.raw_app_meta_data.clone(),
-            user_metadata: user.raw_user_meta_data.clone(),
-            role: user.role.clone(),
+            email: user.email.unwrap_or_default().to_owned(),
+            phone: user.phone.unwrap_or_default().to_owned(),
+            app_metadata: user.app_metadata.into_owned(),
+            user_metadata: user.user_metadata.into_owned(),
+            role: user.role.to_owned(),
             aal: aal.to_owned(),
             amr,
             session_id: session_id.to_string(),

@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::auth::access_token_hook;
-use crate::auth::jwt::{AmrEntry, TokenIssuer};
+use crate::auth::jwt::{AmrEntry, TokenIssuer, TokenUser};
 use crate::auth::refresh::{self, RefreshKey};
 use crate::config::RefreshConfig;
 use crate::db::audit::{self, Action};
@@ -22,7 +22,7 @@ use crate::hooks::Hook;
 
 mod refresh_grant;
 
-pub use refresh_grant::refresh;
+pub use refresh_grant::{Refreshed, refresh};
 
 /// The tokens of a session, ready to be sent.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl Sessions {
     pub async fn tokens_for(
         &self,
         conn: &mut PgConnection,
-        user: &UserRow,
+        user: TokenUser<'_>,
         session: (Uuid, &str),
         amr: Vec<AmrEntry>,
         refresh_token: String,
@@ -161,7 +161,7 @@ async fn start_session(
     let tokens = sessions
         .tokens_for(
             &mut *conn,
-            &started.user,
+            (&started.user).into(),
             (session_id, "aal1"),
             amr,
             refresh_token,

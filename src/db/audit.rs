@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 use sqlx::postgres::PgArguments;
-use sqlx::query::{Query, QueryAs, QueryScalar};
+use sqlx::query::{Query, QueryScalar};
 use sqlx::{PgExecutor, Postgres};
 use uuid::Uuid;
 
@@ -220,11 +220,11 @@ impl<'a> Entry<'a> {
 
 /// Binds a new entry id, `action` and its log type (for [`user_payload_sql`]) and the
 /// address, as the next four parameters of `query`.
-pub fn bind_user_action<'q, O>(
-    query: QueryAs<'q, Postgres, O, PgArguments>,
+pub fn bind_user_action<'q>(
+    query: Query<'q, Postgres, PgArguments>,
     action: Action,
     ip: &str,
-) -> QueryAs<'q, Postgres, O, PgArguments> {
+) -> Query<'q, Postgres, PgArguments> {
     query
         .bind(Uuid::new_v4())
         .bind(action.as_str())

@@ -2,12 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{FromRow, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::db::audit;
 use crate::db::identities::{IdentityRow, identities_json};
+use crate::db::users::current::UserView;
 use crate::db::users::{UserRow, user_columns};
 
 /// A presented refresh token with the state of its session, read under a row lock on the
@@ -65,12 +68,41 @@ pub async fn find_and_lock_session(db: impl PgExecutor<'_>, token_hash: &str) ->
         .await
 }
 
-/// A presented token read by [`rotate_live`], and whether that statement rotated it.
-#[derive(Debug, FromRow)]
-pub struct ReadForRotation {
-    #[sqlx(flatten)]
-    pub token: LockedToken,
-    pub rotated: bool,
+/// The row of [`rotate_live`], kept as Postgres sent it: its answer is written straight from
+/// it ([`RotationRow::user`]), as `GET /user`'s is (`db::users::current`).
+pub struct RotationRow(PgRow);
+
+impl RotationRow {
+    /// Whether the statement rotated the chain.
+    pub fn rotated(&self) -> sqlx::Result<bool> {
+        self.0.try_get("rotated")
+    }
+
+    /// What the new access token needs: a few columns, without the identities and factors.
+    pub fn claims(&self) -> sqlx::Result<ClaimsView<'_>> {
+        ClaimsView::from_row(&self.0)
+    }
+
+    /// The user with their identities, for the answer.
+    pub fn user(&self) -> sqlx::Result<UserView<'_>> {
+        UserView::from_row(&self.0)
+    }
+}
+
+/// The session and the user's columns an access token takes, borrowed from the row.
+#[derive(FromRow)]
+pub struct ClaimsView<'r> {
+    pub session_id: Uuid,
+    pub session_aal: &'r str,
+    pub session_amr: Json<&'r RawValue>,
+    pub id: Uuid,
+    pub aud: &'r str,
+    pub role: &'r str,
+    pub email: Option<&'r str>,
+    pub phone: Option<&'r str>,
+    pub raw_app_meta_data: Json<&'r RawValue>,
+    pub raw_user_meta_data: Json<&'r RawValue>,
+    pub is_anonymous: bool,
 }
 
 /// The refresh grant's common case in one statement: reads the token hashed `presented_hash`
@@ -86,17 +118,17 @@ pub struct ReadForRotation {
 ///   left by the one before, so a rotation, MFA step or sign-out in between makes the
 ///   update, and with it the whole rotation, skip the session.
 ///
-/// `None` when no token has that hash. Otherwise the row as read, and whether it rotated; when
-/// it did not, the caller decides on the locking path.
+/// `None` when no token has that hash. Otherwise the row as read, and whether it rotated
+/// ([`RotationRow::rotated`]); when it did not, the caller decides on the locking path.
 pub async fn rotate_live(
     db: impl PgExecutor<'_>,
     presented_hash: &str,
     position: (Uuid, i64),
     next_hash: &str,
     ip: &str,
-) -> sqlx::Result<Option<ReadForRotation>> {
+) -> sqlx::Result<Option<RotationRow>> {
     let (session_id, counter) = position;
-    let query = sqlx::query_as(concat!(
+    let query = sqlx::query(concat!(
         "with found as (",
         token_with_session!(""),
         "), moved as ( \
@@ -126,9 +158,10 @@ pub async fn rotate_live(
         .bind(session_id)
         .bind(counter)
         .bind(next_hash);
-    audit::bind_user_action(query, audit::Action::TokenRefreshed, ip)
+    let row = audit::bind_user_action(query, audit::Action::TokenRefreshed, ip)
         .fetch_optional(db)
-        .await
+        .await?;
+    Ok(row.map(RotationRow))
 }
 
 /// Rotation: every live token of the session is revoked, the session's counter moves on and

@@ -257,7 +257,14 @@ async fn lift_session(
     let identities = identities::for_user(&mut *tx, user_id).await?;
     let tokens = deps
         .sessions
-        .tokens_for(&mut *tx, &user, (session_id, "aal2"), amr, refresh_token, method)
+        .tokens_for(
+            &mut *tx,
+            (&user).into(),
+            (session_id, "aal2"),
+            amr,
+            refresh_token,
+            method,
+        )
         .await?;
     Ok(Verified {
         tokens,

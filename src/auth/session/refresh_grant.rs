@@ -1,22 +1,38 @@
 //! The `refresh_token` grant (GoTrue's `RefreshTokenGrant`): a rotation in one statement in
 //! the common case, the decision under the session's lock otherwise.
 
+use std::borrow::Cow;
+
 use chrono::Utc;
-use serde_json::json;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 
 use super::{Client, Sessions, Tokens};
-use crate::auth::jwt::AmrEntry;
+use crate::auth::jwt::{AmrEntry, TokenUser};
 use crate::auth::refresh::{self, Decision, Presented};
 use crate::db::audit::{self, Action};
 use crate::db::hot::HotPool;
 use crate::db::identities::IdentityRow;
+use crate::db::refresh_tokens::RotationRow;
 use crate::db::users::UserRow;
 use crate::db::{refresh_tokens, sessions};
 use crate::error::{Error, ErrorCode};
 
-/// The `refresh_token` grant. Returns the user's identities too (read with the token, for
-/// the response).
+/// A refreshed session: its tokens and its user, with the user's identities.
+pub enum Refreshed {
+    /// Rotated by the one statement: the user as Postgres sent it, for the answer to be
+    /// written straight from it.
+    Rotated { tokens: Tokens, row: RotationRow },
+    /// Decided on the locking path.
+    Decided {
+        tokens: Tokens,
+        user: Box<UserRow>,
+        identities: Vec<IdentityRow>,
+    },
+}
+
+/// The `refresh_token` grant.
 ///
 /// The common case — the live token of its session, in this server's format, and no custom
 /// access token hook — costs one round trip ([`rotate_live`]). Everything else takes the
@@ -30,7 +46,7 @@ pub async fn refresh(
     sessions: &Sessions,
     presented_token: &str,
     client: &Client,
-) -> Result<(Tokens, UserRow, Vec<IdentityRow>), Error> {
+) -> Result<Refreshed, Error> {
     if !refresh::looks_valid(presented_token) {
         return Err(token_not_found());
     }
@@ -78,12 +94,23 @@ pub async fn refresh(
     // leaves the refresh token unrotated.
     let session = (found.session_id, found.session_aal.as_str());
     let tokens = sessions
-        .tokens_for(&mut tx, &found.user, session, amr, refresh_token, "token_refresh")
+        .tokens_for(
+            &mut tx,
+            (&found.user).into(),
+            session,
+            amr,
+            refresh_token,
+            "token_refresh",
+        )
         .await?;
     tx.commit().await?;
     conn.release().await?;
     metrics::counter!("latchkey_token_refreshes_total").increment(1);
-    Ok((tokens, found.user, found.identities.0))
+    Ok(Refreshed::Decided {
+        tokens,
+        user: Box::new(found.user),
+        identities: found.identities.0,
+    })
 }
 
 /// The common case in one round trip: `None` when the token is not its session's live one
@@ -96,9 +123,9 @@ async fn rotate_live(
     presented_hash: &str,
     position: refresh::ChainPosition,
     client: &Client,
-) -> Result<Option<(Tokens, UserRow, Vec<IdentityRow>)>, Error> {
+) -> Result<Option<Refreshed>, Error> {
     let next = sessions.refresh_key.token(position.session_id, position.counter + 1);
-    let read = refresh_tokens::rotate_live(
+    let row = refresh_tokens::rotate_live(
         &mut *conn,
         presented_hash,
         (position.session_id, position.counter),
@@ -107,16 +134,30 @@ async fn rotate_live(
     )
     .await?
     .ok_or_else(token_not_found)?;
-    if !read.rotated {
+    if !row.rotated()? {
         return Ok(None);
     }
-    let found = read.token;
-    let amr: Vec<AmrEntry> = serde_json::from_value(found.session_amr.clone()).unwrap_or_default();
-    let session = (found.session_id, found.session_aal.as_str());
+    let read = row.claims()?;
+    let amr: Vec<AmrEntry> = serde_json::from_str(read.session_amr.0.get()).unwrap_or_default();
+    let user = TokenUser {
+        id: read.id,
+        aud: read.aud,
+        role: read.role,
+        email: read.email,
+        phone: read.phone,
+        app_metadata: Cow::Owned(parsed(read.raw_app_meta_data.0)?),
+        user_metadata: Cow::Owned(parsed(read.raw_user_meta_data.0)?),
+        is_anonymous: read.is_anonymous,
+    };
+    let session = (read.session_id, read.session_aal);
     let tokens = sessions
-        .tokens_for(&mut *conn, &found.user, session, amr, next, "token_refresh")
+        .tokens_for(&mut *conn, user, session, amr, next, "token_refresh")
         .await?;
-    Ok(Some((tokens, found.user, found.identities.0)))
+    Ok(Some(Refreshed::Rotated { tokens, row }))
+}
+
+fn parsed(column: &RawValue) -> Result<Value, Error> {
+    serde_json::from_str(column.get()).map_err(Error::internal)
 }
 
 fn token_not_found() -> Error {
