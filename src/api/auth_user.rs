@@ -37,7 +37,14 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let (claims, user_id, session_id) = token_subject(parts, state)?;
+        AuthUser::of_token(bearer_token(parts), state).await
+    }
+}
+
+impl AuthUser {
+    /// [`AuthUser`]'s checks on a bearer token read by the handler (`None`: there was none).
+    pub async fn of_token(token: Option<&str>, state: &AppState) -> Result<Self, Error> {
+        let (claims, user_id, session_id) = token_subject(token, state)?;
         let mut conn = state.hot.acquire().await?;
         let found = users::find_with_session(&mut *conn, user_id, session_id).await?;
         conn.release().await?;
@@ -67,7 +74,7 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let (claims, user_id, session_id) = token_subject(parts, state)?;
+        let (claims, user_id, session_id) = token_subject(bearer_token(parts), state)?;
         let mut conn = state.hot.acquire().await?;
         let row = users::current::find(&mut *conn, user_id, session_id).await?;
         conn.release().await?;
@@ -89,8 +96,8 @@ impl CurrentUser {
 }
 
 /// The verified claims with the user id (`sub`) and session id they name.
-fn token_subject(parts: &Parts, state: &AppState) -> Result<(IncomingClaims, Uuid, Option<Uuid>), Error> {
-    let claims = verified_claims(parts, state)?;
+fn token_subject(token: Option<&str>, state: &AppState) -> Result<(IncomingClaims, Uuid, Option<Uuid>), Error> {
+    let claims = verified_token_claims(token, state)?;
     let sub = claims
         .sub
         .as_deref()
@@ -141,7 +148,11 @@ fn check_session_and_ban(
 /// The verified claims of the request's bearer token (GoTrue's status codes: 401 without a
 /// token, 403 for one that does not verify).
 pub fn verified_claims(parts: &Parts, state: &AppState) -> Result<IncomingClaims, Error> {
-    let token = bearer_token(parts).ok_or_else(|| {
+    verified_token_claims(bearer_token(parts), state)
+}
+
+fn verified_token_claims(token: Option<&str>, state: &AppState) -> Result<IncomingClaims, Error> {
+    let token = token.ok_or_else(|| {
         Error::new(
             Kind::Unauthorized,
             ErrorCode::NoAuthorization,

@@ -3,9 +3,9 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::api::state::AppState;
@@ -157,8 +157,30 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestedAudience {
 
 /// The token of an `Authorization: Bearer <token>` header, if there is a well-formed one.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+    bearer_of(parts.headers.get(AUTHORIZATION)?)
+}
+
+fn bearer_of(value: &HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The `Authorization` header, for a handler that reads it only in some cases. Unlike taking
+/// the request's `Parts`, which clones every header, it shares the one value.
+pub struct Authorization(Option<HeaderValue>);
+
+impl Authorization {
+    /// The bearer token, as [`bearer_token`] reads it.
+    pub fn bearer(&self) -> Option<&str> {
+        self.0.as_ref().and_then(bearer_of)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Authorization(parts.headers.get(AUTHORIZATION).cloned()))
+    }
 }

@@ -1,8 +1,7 @@
 //! `POST /token?grant_type=...`: one handler dispatching on the grant type, as GoTrue does.
 //! Also `POST /refresh {refresh_token}`, the simpler shape some HeliosDB Nano clients use.
 
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::api::auth_user::AuthUser;
 use crate::api::current_user;
-use crate::api::extract::{Json, Query, bearer_token};
+use crate::api::extract::{Authorization, Json, Query};
 use crate::api::state::AppState;
 use crate::api::types::{SessionResponse, WeakPasswordInfo};
 use crate::auth::id_token::{self, Grant};
@@ -92,14 +91,14 @@ pub async fn post_token(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
     client: Client,
-    mut parts: Parts,
+    authorization: Authorization,
     Json(params): Json<TokenParams>,
 ) -> Result<Response> {
     match query.grant_type.as_deref().unwrap_or("") {
         "password" => password_grant(&state, &client, params).await,
         "refresh_token" => refresh_grant(&state, &client, params.refresh_token.as_deref()).await,
         "pkce" => pkce_grant(&state, &client, &params).await,
-        "id_token" => id_token_grant(&state, &client, &mut parts, &params).await,
+        "id_token" => id_token_grant(&state, &client, &authorization, &params).await,
         // GoTrue answers unknown grants with invalid_credentials.
         _ => Err(Error::bad_request(
             ErrorCode::InvalidCredentials,
@@ -193,19 +192,19 @@ async fn pkce_grant(state: &AppState, client: &Client, params: &TokenParams) -> 
 async fn id_token_grant(
     state: &AppState,
     client: &Client,
-    parts: &mut Parts,
+    authorization: &Authorization,
     params: &TokenParams,
 ) -> Result<Response> {
     // The user to link to, only when linking: supabase-js sends its anon key as the bearer
     // token of every other request.
     let link_to = if params.link_identity {
-        if bearer_token(parts).is_none() {
+        let Some(token) = authorization.bearer() else {
             return Err(Error::oauth(
                 "invalid request",
                 "Linking requires a valid user access token in Authorization",
             ));
-        }
-        Some(AuthUser::from_request_parts(parts, state).await?.user.id)
+        };
+        Some(AuthUser::of_token(Some(token), state).await?.user.id)
     } else {
         None
     };

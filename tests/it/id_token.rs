@@ -334,6 +334,16 @@ async fn link_identity_links_to_the_signed_in_user_only_with_manual_linking() {
         .post_json_auth("/auth/v1/token?grant_type=id_token", &anon, &link(token("g-601")))
         .await;
     assert!(response.status().is_client_error(), "{}", response.status());
+    // Without an Authorization header at all: GoTrue's OAuth-style refusal.
+    let response = app
+        .post_json("/auth/v1/token?grant_type=id_token", &link(token("g-601")))
+        .await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error_description"], "Linking requires a valid user access token in Authorization",
+        "{body}"
+    );
     let session = app.sign_up(&random_email(), "a-password-123").await;
     let access = session["access_token"].as_str().unwrap();
     let response = app
