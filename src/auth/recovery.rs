@@ -209,7 +209,7 @@ async fn nothing_sent(deps: &Deps<'_>) -> Result<Outcome> {
 /// (nothing sent, or an error) first waits as long as a recent send took.
 async fn answer(deps: &Deps<'_>, route: Route, started: Instant, outcome: Result<Outcome>) -> Result<()> {
     match outcome {
-        Ok(Outcome::Sent) => deps.timing.record_send(route, started),
+        Ok(Outcome::Sent) => deps.timing.record_send(route, started).await,
         Ok(Outcome::NothingSent) | Err(_) => deps.timing.wait_like_a_send(route, started).await,
     }
     outcome.map(|_| ())

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use latchkey::auth::send_timing::{FIRST_GUESS, Route, SendTiming};
+use latchkey::auth::send_timing::{FIRST_GUESS, LAST_TICK, Route, SendTiming};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use tokio::time::Instant;
@@ -142,24 +142,30 @@ async fn answers_without_mail_wait_like_the_sends_before_them() {
 /// Exact, on tokio's paused clock: an answer that sends nothing ends when one of the recorded
 /// send durations has passed since its own start (each of them drawn, nothing else), at once
 /// if it already took longer, and after `FIRST_GUESS` on a route that has sent nothing yet.
+/// Both kinds of answer then end `LAST_TICK` later, on a timer wake-up of the same kind.
 #[tokio::test(start_paused = true)]
 async fn a_silent_answer_ends_exactly_when_a_recorded_send_would_have() {
     let timing = SendTiming::default();
     let started = Instant::now();
     timing.wait_like_a_send(Route::Recover, started).await;
-    assert_eq!(started.elapsed(), FIRST_GUESS, "before any send");
+    assert_eq!(started.elapsed(), FIRST_GUESS + LAST_TICK, "before any send");
 
     let sends = [120, 340, 560].map(Duration::from_millis);
     for took in sends {
         let started = Instant::now();
         tokio::time::advance(took).await;
-        timing.record_send(Route::Recover, started);
+        timing.record_send(Route::Recover, started).await;
+        assert_eq!(
+            started.elapsed(),
+            took + LAST_TICK,
+            "a send answers LAST_TICK after its mail"
+        );
     }
     let mut drawn = HashSet::new();
     for _ in 0..200 {
         let started = Instant::now();
         timing.wait_like_a_send(Route::Recover, started).await;
-        let waited = started.elapsed();
+        let waited = started.elapsed() - LAST_TICK;
         assert!(sends.contains(&waited), "{waited:?} is no recorded send");
         drawn.insert(waited);
     }
@@ -176,5 +182,9 @@ async fn a_silent_answer_ends_exactly_when_a_recorded_send_would_have() {
 
     let started = Instant::now();
     timing.wait_like_a_send(Route::Resend, started).await;
-    assert_eq!(started.elapsed(), FIRST_GUESS, "each route keeps its own sends");
+    assert_eq!(
+        started.elapsed(),
+        FIRST_GUESS + LAST_TICK,
+        "each route keeps its own sends"
+    );
 }
