@@ -5,7 +5,7 @@
 # cluster (unless DATABASE_URL is set: then that database is filled with bench data), and runs
 # target/release/latchkey-bench, which writes bench/results/{results.md,results.json,
 # throughput.svg}. Options are passed on, e.g. `--runs 1 --duration 2 --scenarios user`
-# (see `target/release/latchkey-bench --help`). Takes about 8 minutes with the defaults.
+# (see `target/release/latchkey-bench --help`). Takes about 20 minutes with the defaults (2 cores).
 # `--users 1000000` seeds a million users with two sessions and ten refresh tokens each (in
 # SQL, about 10 minutes more); `--cleanup-backlog N` measures the cleanup task under refresh
 # load. With Debian's redis-server installed, the Redis rate limiter is compared with the
