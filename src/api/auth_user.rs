@@ -139,7 +139,7 @@ fn check_session_and_ban(
             "Session from session_id claim in JWT does not exist",
         ));
     }
-    if banned_until.is_some_and(|until| until > Utc::now()) {
+    if users::banned_at(banned_until, Utc::now()) {
         return Err(Error::forbidden(ErrorCode::UserBanned, "User is banned"));
     }
     Ok(())

@@ -85,12 +85,18 @@ impl UserRow {
     }
 
     pub fn is_banned(&self, now: DateTime<Utc>) -> bool {
-        self.banned_until.is_some_and(|until| until > now)
+        banned_at(self.banned_until, now)
     }
 
     pub fn email_or_empty(&self) -> &str {
         self.email.as_deref().unwrap_or("")
     }
+}
+
+/// Whether a user whose ban runs until `banned_until` is banned at `now` (the rule
+/// `rotate_live` also writes in SQL, by the database's clock).
+pub fn banned_at(banned_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    banned_until.is_some_and(|until| until > now)
 }
 
 pub struct NewUser<'a> {
