@@ -6,6 +6,8 @@ use serde_json::Value;
 use sqlx::{FromRow, PgExecutor};
 use uuid::Uuid;
 
+use crate::db::json_time;
+
 /// Also `Deserialize`: queries that return a user with their identities in one round trip
 /// carry them as a JSON array built by [`identities_json!`].
 #[derive(Debug, Clone, FromRow, Deserialize)]
@@ -15,8 +17,11 @@ pub struct IdentityRow {
     pub user_id: Uuid,
     pub identity_data: Value,
     pub provider: String,
+    #[serde(default, deserialize_with = "json_time::opt")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "json_time::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time::one")]
     pub updated_at: DateTime<Utc>,
     pub email: Option<String>,
 }

@@ -3,12 +3,14 @@
 
 pub mod audit;
 pub mod cleanup;
+pub mod columns;
 pub mod custom_providers;
 pub mod flow_state;
 pub mod gotrue;
 pub mod hooks;
 pub mod hot;
 pub mod identities;
+mod json_time;
 pub mod mfa_challenges;
 pub mod mfa_factors;
 mod migrations;

@@ -85,7 +85,7 @@ impl RotationRow {
 
     /// The user with their identities, for the answer.
     pub fn user(&self) -> sqlx::Result<UserView<'_>> {
-        UserView::from_row(&self.0)
+        UserView::read(&self.0)
     }
 }
 

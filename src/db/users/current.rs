@@ -11,11 +11,13 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgExecutor};
+use sqlx::{PgExecutor, Row};
 use uuid::Uuid;
 
 use super::{session_aal, user_columns};
+use crate::db::columns::{Columns, read_in_order};
 use crate::db::identities::identities_json;
+use crate::db::json_time;
 use crate::db::mfa_factors::FactorRow;
 
 /// The row of [`find`]; [`CurrentUserRow::view`] reads it.
@@ -46,12 +48,11 @@ pub async fn find(
 
 impl CurrentUserRow {
     pub fn view(&self) -> sqlx::Result<UserView<'_>> {
-        UserView::from_row(&self.0)
+        UserView::read(&self.0)
     }
 }
 
 /// The columns a response needs, borrowed from the row (`UserRow`'s, read the cheap way).
-#[derive(FromRow)]
 pub struct UserView<'r> {
     pub id: Uuid,
     pub aud: &'r str,
@@ -85,6 +86,53 @@ pub struct UserView<'r> {
     pub identities: Json<Vec<IdentityView<'r>>>,
 }
 
+impl<'r> UserView<'r> {
+    /// Reads a row that has `user_columns!()` in their order, `session_aal` and `identities`.
+    /// The user's columns are read by position ([`Columns`]).
+    pub fn read(row: &'r PgRow) -> sqlx::Result<Self> {
+        let mut user = Columns::starting_at(row, "id")?;
+        read_in_order!(user: id, aud, role, email);
+        user.skip("encrypted_password")?;
+        read_in_order!(user: email_confirmed_at, invited_at, confirmation_sent_at, recovery_sent_at);
+        read_in_order!(user: email_change, email_change_sent_at);
+        user.skip("email_change_confirm_status")?;
+        read_in_order!(user: last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at);
+        read_in_order!(user: phone, phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at);
+        read_in_order!(user: banned_until, reauthentication_sent_at);
+        user.skip("is_sso_user")?;
+        read_in_order!(user: deleted_at, is_anonymous, factors);
+        Ok(UserView {
+            id,
+            aud,
+            role,
+            email,
+            email_confirmed_at,
+            invited_at,
+            confirmation_sent_at,
+            recovery_sent_at,
+            email_change,
+            email_change_sent_at,
+            last_sign_in_at,
+            raw_app_meta_data,
+            raw_user_meta_data,
+            created_at,
+            updated_at,
+            phone,
+            phone_confirmed_at,
+            phone_change,
+            phone_change_sent_at,
+            confirmed_at,
+            banned_until,
+            reauthentication_sent_at,
+            deleted_at,
+            is_anonymous,
+            factors,
+            session_aal: row.try_get("session_aal")?,
+            identities: row.try_get("identities")?,
+        })
+    }
+}
+
 /// An identity (`IdentityRow`) borrowed from the row's JSON.
 #[derive(Deserialize)]
 pub struct IdentityView<'r> {
@@ -96,8 +144,11 @@ pub struct IdentityView<'r> {
     pub identity_data: &'r RawValue,
     #[serde(borrow)]
     pub provider: Cow<'r, str>,
+    #[serde(default, deserialize_with = "json_time::opt")]
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    #[serde(deserialize_with = "json_time::one")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "json_time::one")]
     pub updated_at: DateTime<Utc>,
     #[serde(borrow)]
     pub email: Option<Cow<'r, str>>,
