@@ -9,6 +9,7 @@ use sqlx::{FromRow, PgExecutor, Row};
 use uuid::Uuid;
 
 use crate::db::audit;
+use crate::db::columns::{Columns, read_in_order};
 use crate::db::identities::{IdentityRow, identities_json};
 use crate::db::users::current::UserView;
 use crate::db::users::{UserRow, user_columns};
@@ -80,7 +81,7 @@ impl RotationRow {
 
     /// What the new access token needs: a few columns, without the identities and factors.
     pub fn claims(&self) -> sqlx::Result<ClaimsView<'_>> {
-        ClaimsView::from_row(&self.0)
+        ClaimsView::read(&self.0)
     }
 
     /// The user with their identities, for the answer.
@@ -89,8 +90,8 @@ impl RotationRow {
     }
 }
 
-/// The session and the user's columns an access token takes, borrowed from the row.
-#[derive(FromRow)]
+/// The session and the user's columns an access token takes, borrowed from the row. The
+/// metadata are parsed, as the token's claims hold them.
 pub struct ClaimsView<'r> {
     pub session_id: Uuid,
     pub session_aal: &'r str,
@@ -99,10 +100,32 @@ pub struct ClaimsView<'r> {
     pub aud: &'r str,
     pub role: &'r str,
     pub email: Option<&'r str>,
+    pub raw_app_meta_data: Json<Value>,
+    pub raw_user_meta_data: Json<Value>,
     pub phone: Option<&'r str>,
-    pub raw_app_meta_data: Json<&'r RawValue>,
-    pub raw_user_meta_data: Json<&'r RawValue>,
     pub is_anonymous: bool,
+}
+
+impl<'r> ClaimsView<'r> {
+    /// The columns in the order `token_with_session!` lists them ([`Columns`]).
+    fn read(row: &'r PgRow) -> sqlx::Result<Self> {
+        let mut columns = Columns::of(row);
+        read_in_order!(columns: session_id, session_aal, session_amr, id, aud, role, email);
+        read_in_order!(columns: raw_app_meta_data, raw_user_meta_data, phone, is_anonymous);
+        Ok(ClaimsView {
+            session_id,
+            session_aal,
+            session_amr,
+            id,
+            aud,
+            role,
+            email,
+            raw_app_meta_data,
+            raw_user_meta_data,
+            phone,
+            is_anonymous,
+        })
+    }
 }
 
 /// The refresh grant's common case in one statement: reads the token hashed `presented_hash`

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 
 use chrono::Utc;
-use serde_json::value::RawValue;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
 use super::{Client, Sessions, Tokens};
@@ -145,8 +144,8 @@ async fn rotate_live(
         role: read.role,
         email: read.email,
         phone: read.phone,
-        app_metadata: Cow::Owned(parsed(read.raw_app_meta_data.0)?),
-        user_metadata: Cow::Owned(parsed(read.raw_user_meta_data.0)?),
+        app_metadata: Cow::Owned(read.raw_app_meta_data.0),
+        user_metadata: Cow::Owned(read.raw_user_meta_data.0),
         is_anonymous: read.is_anonymous,
     };
     let session = (read.session_id, read.session_aal);
@@ -154,10 +153,6 @@ async fn rotate_live(
         .tokens_for(&mut *conn, user, session, amr, next, "token_refresh")
         .await?;
     Ok(Some(Refreshed::Rotated { tokens, row }))
-}
-
-fn parsed(column: &RawValue) -> Result<Value, Error> {
-    serde_json::from_str(column.get()).map_err(Error::internal)
 }
 
 fn token_not_found() -> Error {

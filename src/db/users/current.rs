@@ -87,20 +87,16 @@ pub struct UserView<'r> {
 }
 
 impl<'r> UserView<'r> {
-    /// Reads a row that has `user_columns!()` in their order, `session_aal` and `identities`.
-    /// The user's columns are read by position ([`Columns`]).
+    /// Reads a row with `user_columns!()`, then `identities`, and a `session_aal`. The
+    /// user's columns are read in their order ([`Columns`]).
     pub fn read(row: &'r PgRow) -> sqlx::Result<Self> {
-        let mut user = Columns::starting_at(row, "id")?;
-        read_in_order!(user: id, aud, role, email);
-        user.skip("encrypted_password")?;
-        read_in_order!(user: email_confirmed_at, invited_at, confirmation_sent_at, recovery_sent_at);
-        read_in_order!(user: email_change, email_change_sent_at);
-        user.skip("email_change_confirm_status")?;
-        read_in_order!(user: last_sign_in_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at);
-        read_in_order!(user: phone, phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at);
-        read_in_order!(user: banned_until, reauthentication_sent_at);
-        user.skip("is_sso_user")?;
-        read_in_order!(user: deleted_at, is_anonymous, factors);
+        let mut user = Columns::of(row);
+        read_in_order!(user: id, aud, role, email, email_confirmed_at, invited_at, confirmation_sent_at);
+        read_in_order!(user: recovery_sent_at, email_change, email_change_sent_at, last_sign_in_at);
+        read_in_order!(user: raw_app_meta_data, raw_user_meta_data, created_at, updated_at, phone);
+        read_in_order!(user: phone_confirmed_at, phone_change, phone_change_sent_at, confirmed_at);
+        read_in_order!(user: banned_until, reauthentication_sent_at, deleted_at, is_anonymous, factors);
+        read_in_order!(user: identities);
         Ok(UserView {
             id,
             aud,
@@ -127,8 +123,9 @@ impl<'r> UserView<'r> {
             deleted_at,
             is_anonymous,
             factors,
+            // Before the user's columns in a refresh's row, after them in `GET /user`'s.
             session_aal: row.try_get("session_aal")?,
-            identities: row.try_get("identities")?,
+            identities,
         })
     }
 }
