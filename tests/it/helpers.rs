@@ -258,6 +258,11 @@ pub async fn expect_session(response: Response) -> Value {
 }
 
 /// Decodes a JWT's payload without verifying it.
+/// The refresh token of a session answer.
+pub fn refresh_token(session: &Value) -> &str {
+    session["refresh_token"].as_str().unwrap()
+}
+
 pub fn jwt_payload(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).expect("JWT has a payload");

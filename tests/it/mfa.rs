@@ -31,9 +31,7 @@ pub fn access(session: &Value) -> &str {
     session["access_token"].as_str().unwrap()
 }
 
-pub fn refresh_token(session: &Value) -> &str {
-    session["refresh_token"].as_str().unwrap()
-}
+pub use crate::helpers::refresh_token;
 
 /// The `aal` and `amr` methods of a session's access token.
 pub fn assurance(session: &Value) -> (String, Vec<String>) {

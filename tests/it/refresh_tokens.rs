@@ -9,13 +9,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::admin::admin;
-use crate::helpers::{TestApp, assert_error, random_email};
+use crate::helpers::{TestApp, assert_error, random_email, refresh_token};
 
 const PASSWORD: &str = "secret-pw-refresh";
-
-fn refresh_token(session: &Value) -> &str {
-    session["refresh_token"].as_str().unwrap()
-}
 
 /// (live, revoked) refresh tokens and `token_refreshed` entries in the database.
 async fn written(app: &TestApp) -> (i64, i64, i64) {

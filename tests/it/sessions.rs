@@ -2,11 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, expect_session, jwt_payload, random_email};
-
-fn refresh_token(session: &Value) -> &str {
-    session["refresh_token"].as_str().unwrap()
-}
+use crate::helpers::{TestApp, assert_error, expect_session, jwt_payload, random_email, refresh_token};
 
 fn session_id(session: &Value) -> String {
     let claims = jwt_payload(session["access_token"].as_str().unwrap());

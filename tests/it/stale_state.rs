@@ -10,17 +10,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::admin::admin;
-use crate::helpers::{TestApp, assert_error, random_email};
+use crate::helpers::{TestApp, assert_error, random_email, refresh_token};
 use crate::signing_keys::{generated, key_set};
 
 const PASSWORD: &str = "stale-state-pw-1";
 
 fn access(session: &Value) -> &str {
     session["access_token"].as_str().unwrap()
-}
-
-fn refresh_token(session: &Value) -> &str {
-    session["refresh_token"].as_str().unwrap()
 }
 
 /// Signs up, then uses the session once each way (`GET /user` and a refresh), and uses the
